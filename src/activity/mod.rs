@@ -1,0 +1,50 @@
+//! The activity platform: the business subsystem for `business_type` 3001 (SPEC §5).
+//!
+//! Activities with seats, members' applies (one seat each), and the two calls the order
+//! center makes: `applyOrderCreate` (bind applies to an order and price them) and
+//! `applyOrderNotify` (paid → registered; closed or refunded → seat released).
+//! [`ActivityService`] holds the rules; `crate::http::activity` exposes them over HTTP, and
+//! [`InProcessSubsystem`] lets the order center call them without a network hop.
+
+pub mod model;
+mod service;
+mod sweeper;
+
+pub use service::{
+    ActivityError, ActivityService, ApplyCommand, NewActivity, OrderBinding, OrderNotice,
+};
+pub use sweeper::run_reservation_sweeper;
+
+use async_trait::async_trait;
+
+use crate::subsystem::{
+    OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, Subsystem, SubsystemError,
+};
+
+/// The activity platform reached in-process, through the same interface as over HTTP.
+#[derive(Clone)]
+pub struct InProcessSubsystem {
+    service: ActivityService,
+}
+
+impl InProcessSubsystem {
+    /// Wraps the co-located service.
+    pub fn new(service: ActivityService) -> Self {
+        Self { service }
+    }
+}
+
+#[async_trait]
+impl Subsystem for InProcessSubsystem {
+    async fn order_create(&self, call: &OrderCreateCall) -> Result<OrderCreateAnswer, SubsystemError> {
+        self.service
+            .bind_order(OrderBinding::from_call(call)?)
+            .await
+            .map_err(SubsystemError::from)
+    }
+
+    async fn order_notify(&self, call: &OrderNotifyCall) -> Result<(), SubsystemError> {
+        let notice = OrderNotice::from_call(call)?;
+        self.service.order_notice(notice).await.map_err(SubsystemError::from)
+    }
+}

@@ -1,0 +1,486 @@
+//! The activity platform's rules. Every read-check-write step runs under one lock on a
+//! blocking thread, then waits for the group commit: seats can never be oversold, and an
+//! answer is only given once it is on disk.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::model::{Activity, Apply, ApplyStatus};
+use crate::domain::{time, Fen, MemberRef, OrderNo, SkuSlice};
+use crate::store::activity::{ActivityStore, ActivityWrite};
+use crate::store::StoreError;
+use crate::subsystem::{
+    AnsweredExtra, AnsweredItem, OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, SubsystemError,
+};
+
+/// Why the platform said no.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivityError {
+    /// No such activity or apply, or not the caller's.
+    #[error("activity or apply not found")]
+    NotFound,
+    /// Sign-up is not open.
+    #[error("activity not open for sign-up")]
+    NotOpen,
+    /// No seats left.
+    #[error("activity full")]
+    Full,
+    /// The member is registered (up to the per-member limit).
+    #[error("already registered")]
+    AlreadyRegistered,
+    /// The member has an unpaid order for this activity.
+    #[error("member has an unpaid order {parent_order_no}")]
+    PendingOrder {
+        /// The order to pay.
+        parent_order_no: OrderNo,
+        /// Its `business_id`.
+        business_id: u64,
+    },
+    /// A field is missing or malformed; the text names it.
+    #[error("{0}")]
+    Invalid(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ActivityError {
+    /// The business code of SPEC §2.
+    pub fn code(&self) -> u64 {
+        match self {
+            ActivityError::NotFound => 4_040_000_002,
+            ActivityError::NotOpen => 4_030_000_001,
+            ActivityError::Full => 4_090_000_003,
+            ActivityError::AlreadyRegistered => 4_090_000_004,
+            ActivityError::PendingOrder { .. } => 4_001_009_999,
+            ActivityError::Invalid(_) => 4_000_000_001,
+            ActivityError::Store(_) => 5_000_000_000,
+        }
+    }
+
+    /// The user-facing message.
+    pub fn user_message(&self) -> String {
+        match self {
+            ActivityError::NotFound => "活动或报名不存在".into(),
+            ActivityError::NotOpen => "活动未开放报名".into(),
+            ActivityError::Full => "活动名额已满".into(),
+            ActivityError::AlreadyRegistered => "您已报名该活动".into(),
+            ActivityError::PendingOrder { .. } => "您有待支付的报名订单，请先完成支付".into(),
+            ActivityError::Invalid(text) => text.clone(),
+            ActivityError::Store(_) => "系统繁忙，请稍后再试".into(),
+        }
+    }
+
+    /// The `data` that goes with the error (the order to pay for 4001009999).
+    pub fn data(&self) -> Option<serde_json::Value> {
+        match self {
+            ActivityError::PendingOrder { parent_order_no, business_id } => Some(serde_json::json!({
+                "parent_order_no": parent_order_no.as_str(),
+                "business_id": business_id,
+                "stadium_id": 0,
+            })),
+            _ => None,
+        }
+    }
+}
+
+impl From<ActivityError> for SubsystemError {
+    fn from(error: ActivityError) -> Self {
+        match error {
+            ActivityError::Store(inner) => SubsystemError::Unavailable(inner.to_string()),
+            other => SubsystemError::Rejected {
+                code: other.code(),
+                message: other.user_message(),
+                data: other.data(),
+            },
+        }
+    }
+}
+
+/// A new activity (admin input; price in fen).
+#[derive(Clone, Debug)]
+pub struct NewActivity {
+    /// Name.
+    pub name: String,
+    /// Price of one seat.
+    pub price: Fen,
+    /// Capacity.
+    pub seats: u32,
+    /// Sign-up opens (Unix s; 0 = now).
+    pub start_time: u64,
+    /// Sign-up closes (Unix s; 0 = never).
+    pub end_time: u64,
+    /// Live applies per member.
+    pub per_member_limit: u32,
+    /// Venue.
+    pub stadium_name: String,
+}
+
+/// `wxActivity/apply`.
+#[derive(Clone, Debug)]
+pub struct ApplyCommand {
+    /// Applicant's account.
+    pub owner: MemberRef,
+    /// `business_id`.
+    pub business_id: u64,
+    /// The activity.
+    pub activity_id: u64,
+    /// Applicant's name.
+    pub name: String,
+    /// Applicant's phone.
+    pub phone: String,
+    /// Free-form JSON text.
+    pub apply_info: String,
+}
+
+/// `applyOrderCreate`, parsed.
+#[derive(Clone, Debug)]
+pub struct OrderBinding {
+    /// The order the applies are bound to.
+    pub order_no: OrderNo,
+    /// Its parent.
+    pub parent_order_no: OrderNo,
+    /// Who orders.
+    pub owner: MemberRef,
+    /// `business_id`.
+    pub business_id: u64,
+    /// The applies ordered.
+    pub sku_slice: SkuSlice,
+}
+
+impl OrderBinding {
+    /// Validates a call from the order center.
+    pub fn from_call(call: &OrderCreateCall) -> Result<Self, ActivityError> {
+        Ok(Self {
+            order_no: OrderNo::parse(&call.order_no).map_err(|_| ActivityError::Invalid("order_no 格式错误".into()))?,
+            parent_order_no: OrderNo::parse(&call.parent_order_no)
+                .map_err(|_| ActivityError::Invalid("parent_order_no 格式错误".into()))?,
+            owner: MemberRef { company_id: call.company_id, member_id: call.member_id },
+            business_id: call.business_id,
+            sku_slice: SkuSlice::parse(&call.sku_slice).map_err(|_| ActivityError::Invalid("sku_slice 格式错误".into()))?,
+        })
+    }
+}
+
+/// How an order ended, as `applyOrderNotify` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderOutcome {
+    /// Paid: the registration is confirmed.
+    Paid,
+    /// Closed unpaid: the seat is released.
+    Closed,
+    /// Refunded: the seat is released.
+    Refunded,
+}
+
+/// `applyOrderNotify`, parsed.
+#[derive(Clone, Debug)]
+pub struct OrderNotice {
+    /// The order.
+    pub order_no: OrderNo,
+    /// How it ended.
+    pub outcome: OrderOutcome,
+}
+
+impl OrderNotice {
+    /// Validates a call from the order center.
+    pub fn from_call(call: &OrderNotifyCall) -> Result<Self, ActivityError> {
+        let outcome = match call.order_status {
+            1 => OrderOutcome::Paid,
+            2 => OrderOutcome::Closed,
+            3 => OrderOutcome::Refunded,
+            _ => return Err(ActivityError::Invalid("order_status 必须是 1、2 或 3".into())),
+        };
+        Ok(Self {
+            order_no: OrderNo::parse(&call.order_no).map_err(|_| ActivityError::Invalid("order_no 格式错误".into()))?,
+            outcome,
+        })
+    }
+}
+
+/// The activity platform. Cheap to clone.
+#[derive(Clone)]
+pub struct ActivityService {
+    store: ActivityStore,
+    /// Serialises every read-check-write, so seat counts cannot race.
+    lock: Arc<Mutex<()>>,
+    /// How long a seat stays reserved for an apply with no order (the order TTL).
+    reservation_secs: u64,
+}
+
+impl ActivityService {
+    /// The platform over `store`; reservations without an order last `reservation_secs`.
+    pub fn new(store: ActivityStore, reservation_secs: u64) -> Self {
+        Self { store, lock: Arc::new(Mutex::new(())), reservation_secs }
+    }
+
+    /// Runs `step` under the lock on a blocking thread, then waits for durability.
+    async fn locked<R, F>(&self, step: F) -> Result<R, ActivityError>
+    where
+        F: FnOnce(&ActivityStore) -> Result<R, ActivityError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let store = self.store.clone();
+        let lock = self.lock.clone();
+        let outcome = self
+            .store
+            .store()
+            .blocking(move || {
+                let _guard = lock.lock();
+                Ok(step(&store))
+            })
+            .await??;
+        self.store.store().durable().await?;
+        Ok(outcome)
+    }
+
+    /// Reads without the lock (reads see whole transactions).
+    async fn read<R, F>(&self, step: F) -> Result<R, ActivityError>
+    where
+        F: FnOnce(&ActivityStore) -> Result<R, ActivityError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let store = self.store.clone();
+        self.store.store().blocking(move || Ok(step(&store))).await?
+    }
+
+    /// Creates an activity.
+    pub async fn save(&self, new: NewActivity) -> Result<Activity, ActivityError> {
+        self.locked(move |store| {
+            let activity = Activity {
+                id: store.next_activity_id(),
+                name: new.name,
+                price: new.price,
+                seats: new.seats,
+                start_time: new.start_time,
+                end_time: new.end_time,
+                per_member_limit: new.per_member_limit.max(1),
+                enabled: true,
+                reserved: 0,
+                registered: 0,
+                stadium_name: new.stadium_name,
+                image: "--".into(),
+                created_at: time::now_secs(),
+            };
+            store.write(ActivityWrite { activities: vec![&activity], applies: vec![] })?;
+            Ok(activity)
+        })
+        .await
+    }
+
+    /// Creates the demo activity (欢乐活动, 0.01 yuan) when the store has none, so a new
+    /// user can run the whole flow at once. Returns it if it was created.
+    pub async fn ensure_demo(&self) -> Result<Option<Activity>, ActivityError> {
+        if self.read(|store| Ok(store.has_activities()?)).await? {
+            return Ok(None);
+        }
+        let demo = NewActivity {
+            name: "欢乐活动".into(),
+            price: Fen(1),
+            seats: 100_000,
+            start_time: 0,
+            end_time: 0,
+            per_member_limit: 1,
+            stadium_name: String::new(),
+        };
+        self.save(demo).await.map(Some)
+    }
+
+    /// One activity.
+    pub async fn detail(&self, activity_id: u64) -> Result<Activity, ActivityError> {
+        self.read(move |store| store.activity(activity_id)?.ok_or(ActivityError::NotFound)).await
+    }
+
+    /// One apply, if `owner` made it.
+    pub async fn apply_info(&self, apply_id: u64, owner: MemberRef) -> Result<(Apply, Activity), ActivityError> {
+        self.read(move |store| {
+            let apply = store.apply(apply_id)?.filter(|a| a.owner == owner).ok_or(ActivityError::NotFound)?;
+            let activity = store.activity(apply.activity_id)?.ok_or(ActivityError::NotFound)?;
+            Ok((apply, activity))
+        })
+        .await
+    }
+
+    /// `wxActivity/apply`: reserves a seat, atomically.
+    pub async fn apply(&self, command: ApplyCommand) -> Result<(Apply, Activity), ActivityError> {
+        let ttl = self.reservation_secs;
+        self.locked(move |store| {
+            let now = time::now_secs();
+            let mut activity = store.activity(command.activity_id)?.ok_or(ActivityError::NotFound)?;
+            if !activity.is_open(now) {
+                return Err(ActivityError::NotOpen);
+            }
+            let mine = store.member_applies(activity.id, command.owner)?;
+            if let Some(pending) = mine.iter().find(|a| a.status == ApplyStatus::Pending) {
+                return Ok((pending.clone(), activity));
+            }
+            if let Some(ordered) = mine.iter().find(|a| a.status == ApplyStatus::Ordered) {
+                if let Some(parent_order_no) = ordered.parent_order_no.clone() {
+                    return Err(ActivityError::PendingOrder { parent_order_no, business_id: ordered.business_id });
+                }
+            }
+            let live = mine.iter().filter(|a| a.status.holds_seat()).count();
+            if live >= activity.per_member_limit as usize {
+                return Err(ActivityError::AlreadyRegistered);
+            }
+            if activity.seats_left() == 0 {
+                return Err(ActivityError::Full);
+            }
+            activity.reserved += 1;
+            let apply = Apply {
+                id: store.next_apply_id(),
+                activity_id: activity.id,
+                owner: command.owner,
+                business_id: command.business_id,
+                name: command.name,
+                phone: command.phone,
+                apply_info: command.apply_info,
+                status: ApplyStatus::Pending,
+                order_no: None,
+                parent_order_no: None,
+                created_at: now,
+                expires_at: now.saturating_add(ttl),
+                updated_at: now,
+            };
+            store.write(ActivityWrite { activities: vec![&activity], applies: vec![&apply] })?;
+            Ok((apply, activity))
+        })
+        .await
+    }
+
+    /// `applyOrderCreate`: binds the applies in the SKU slice to the order and prices them.
+    /// Idempotent on `order_no`.
+    pub async fn bind_order(&self, binding: OrderBinding) -> Result<OrderCreateAnswer, ActivityError> {
+        self.locked(move |store| {
+            let now = time::now_secs();
+            let mut bound: Vec<(Apply, Activity)> = Vec::new();
+            for line in binding.sku_slice.lines() {
+                if line.quantity != 1 {
+                    return Err(ActivityError::Invalid("sku_slice 中每个报名的数量必须为 1".into()));
+                }
+                let apply_id: u64 = line.sku.parse().map_err(|_| ActivityError::NotFound)?;
+                let mut apply = store
+                    .apply(apply_id)?
+                    .filter(|a| a.owner == binding.owner)
+                    .ok_or(ActivityError::NotFound)?;
+                match apply.status {
+                    ApplyStatus::Pending => {
+                        apply.status = ApplyStatus::Ordered;
+                        apply.order_no = Some(binding.order_no.clone());
+                        apply.parent_order_no = Some(binding.parent_order_no.clone());
+                        apply.updated_at = now;
+                    }
+                    ApplyStatus::Ordered if apply.order_no.as_ref() == Some(&binding.order_no) => {}
+                    ApplyStatus::Ordered => {
+                        return Err(ActivityError::PendingOrder {
+                            parent_order_no: apply.parent_order_no.clone().ok_or(ActivityError::NotFound)?,
+                            business_id: apply.business_id,
+                        })
+                    }
+                    ApplyStatus::Registered => return Err(ActivityError::AlreadyRegistered),
+                    ApplyStatus::Cancelled => return Err(ActivityError::NotFound),
+                }
+                let activity = store.activity(apply.activity_id)?.ok_or(ActivityError::NotFound)?;
+                bound.push((apply, activity));
+            }
+            store.write(ActivityWrite { activities: vec![], applies: bound.iter().map(|(a, _)| a).collect() })?;
+            let extra = bound
+                .first()
+                .map(|(apply, activity)| AnsweredExtra {
+                    stadium_name: activity.stadium_name.clone(),
+                    user_info: format!("{} {}", apply.name, apply.phone),
+                })
+                .unwrap_or_default();
+            let items = bound
+                .iter()
+                .map(|(apply, activity)| AnsweredItem {
+                    sku: apply.id.to_string(),
+                    sku_name: activity.name.clone(),
+                    sku_price: activity.price.0,
+                    sku_num: 1,
+                    sku_img: activity.image.clone(),
+                    sku_info: "1".into(),
+                })
+                .collect();
+            Ok(OrderCreateAnswer { items, extra })
+        })
+        .await
+    }
+
+    /// `applyOrderNotify`: paid → registered; closed or refunded → seat released.
+    /// Idempotent; an order with no applies is acknowledged as is.
+    pub async fn order_notice(&self, notice: OrderNotice) -> Result<(), ActivityError> {
+        self.locked(move |store| {
+            let now = time::now_secs();
+            let mut changed: Vec<Apply> = Vec::new();
+            let mut activities: Vec<Activity> = Vec::new();
+            for mut apply in store.order_applies(&notice.order_no)? {
+                let next = match (apply.status, notice.outcome) {
+                    (ApplyStatus::Ordered, OrderOutcome::Paid) => ApplyStatus::Registered,
+                    (ApplyStatus::Ordered, OrderOutcome::Closed | OrderOutcome::Refunded) => ApplyStatus::Cancelled,
+                    (ApplyStatus::Registered, OrderOutcome::Refunded) => ApplyStatus::Cancelled,
+                    (status, outcome) => {
+                        if status != ApplyStatus::Cancelled || outcome == OrderOutcome::Paid {
+                            tracing::debug!(apply_id = apply.id, ?status, ?outcome, "notice changes nothing");
+                        }
+                        continue;
+                    }
+                };
+                let index = match activities.iter().position(|a| a.id == apply.activity_id) {
+                    Some(index) => index,
+                    None => {
+                        activities.push(store.activity(apply.activity_id)?.ok_or(ActivityError::NotFound)?);
+                        activities.len() - 1
+                    }
+                };
+                let activity = &mut activities[index];
+                match apply.status {
+                    ApplyStatus::Ordered => activity.reserved = activity.reserved.saturating_sub(1),
+                    ApplyStatus::Registered => activity.registered = activity.registered.saturating_sub(1),
+                    _ => {}
+                }
+                if next == ApplyStatus::Registered {
+                    activity.registered += 1;
+                }
+                apply.status = next;
+                apply.updated_at = now;
+                changed.push(apply);
+            }
+            if !changed.is_empty() {
+                store.write(ActivityWrite { activities: activities.iter().collect(), applies: changed.iter().collect() })?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Releases the seats of pending applies that got no order in time. Returns how many.
+    pub async fn release_expired(&self, now: u64) -> Result<usize, ActivityError> {
+        self.locked(move |store| {
+            let mut released: Vec<Apply> = Vec::new();
+            let mut activities: Vec<Activity> = Vec::new();
+            for mut apply in store.expired_pending(now, 1000)? {
+                if apply.status != ApplyStatus::Pending {
+                    continue;
+                }
+                let index = match activities.iter().position(|a| a.id == apply.activity_id) {
+                    Some(index) => index,
+                    None => {
+                        activities.push(store.activity(apply.activity_id)?.ok_or(ActivityError::NotFound)?);
+                        activities.len() - 1
+                    }
+                };
+                activities[index].reserved = activities[index].reserved.saturating_sub(1);
+                apply.status = ApplyStatus::Cancelled;
+                apply.updated_at = now;
+                released.push(apply);
+            }
+            if !released.is_empty() {
+                store.write(ActivityWrite { activities: activities.iter().collect(), applies: released.iter().collect() })?;
+            }
+            Ok(released.len())
+        })
+        .await
+    }
+}

@@ -1,0 +1,52 @@
+//! What can go wrong with an order call (the HTTP layer maps these to codes).
+
+use crate::store::StoreError;
+use crate::subsystem::SubsystemError;
+
+/// Errors of order operations.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// No such order, or not the caller's: answered the same way.
+    #[error("order not found")]
+    NotFound,
+    /// Closed or past its deadline: cannot be paid.
+    #[error("order closed")]
+    Closed,
+    /// Already paid.
+    #[error("order already paid")]
+    AlreadyPaid,
+    /// The business subsystem refused the order (its code and message are passed on).
+    #[error("subsystem refused: {message}")]
+    Rejected {
+        /// Business code from the subsystem.
+        code: u64,
+        /// Its message.
+        message: String,
+        /// Its data.
+        data: Option<serde_json::Value>,
+    },
+    /// The business subsystem could not be reached; nothing was created.
+    #[error("subsystem unavailable: {0}")]
+    SubsystemUnavailable(String),
+    /// No subsystem is configured for the `business_type`.
+    #[error("unknown business_type {0}")]
+    UnknownBusinessType(u16),
+    /// The service is starting or stopping.
+    #[error("not ready")]
+    NotReady,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An actor went away mid-call.
+    #[error("actor mailbox: {0}")]
+    Mailbox(#[from] actix::MailboxError),
+}
+
+impl From<SubsystemError> for OrderError {
+    fn from(error: SubsystemError) -> Self {
+        match error {
+            SubsystemError::Rejected { code, message, data } => OrderError::Rejected { code, message, data },
+            SubsystemError::Unavailable(text) => OrderError::SubsystemUnavailable(text),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! [`Orders`]: the typed handle the HTTP layer talks to.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use parking_lot::Mutex;
+
+use super::messages::{Cancel, CountLive, FinishCreate, GetOrder, Lookup, Spawn};
+use super::supervisor::Supervisor;
+use super::{OrderError, SharedEnv};
+use crate::domain::order::CreateRequest;
+use crate::domain::{time, MemberRef, Order, OrderExtra, OrderNo, OrderNoGenerator, OrderStatus};
+
+/// `shop/order/create`, validated.
+pub type CreateOrder = CreateRequest;
+
+/// The code a subsystem uses for "these SKUs are bound to an unpaid order".
+const PENDING_ORDER_CODE: u64 = 4_001_009_999;
+
+/// What recovery found and did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RecoveryReport {
+    /// Live (unpaid) orders whose actor and timer were restored.
+    pub unpaid: usize,
+    /// Orders caught mid-creation, being finished or closed.
+    pub creating: usize,
+}
+
+/// Handle to the order actors. Cheap to clone.
+#[derive(Clone)]
+pub struct Orders {
+    supervisor: Addr<Supervisor>,
+    env: SharedEnv,
+    numbers: Arc<Mutex<OrderNoGenerator>>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Orders {
+    /// A handle over a started supervisor. Not ready until [`Orders::recover`] ran.
+    pub fn new(supervisor: Addr<Supervisor>, env: SharedEnv, numbers: OrderNoGenerator) -> Self {
+        Self { supervisor, env, numbers: Arc::new(Mutex::new(numbers)), ready: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Whether recovery finished and orders are accepted.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Marks the service as not accepting orders (shutdown).
+    pub fn set_not_ready(&self) {
+        self.ready.store(false, Ordering::Release);
+    }
+
+    /// Seconds from creation to the deadline.
+    pub fn order_ttl_secs(&self) -> u64 {
+        self.env.settings.order_ttl_secs
+    }
+
+    /// How many order actors are live.
+    pub async fn live_actors(&self) -> Result<usize, OrderError> {
+        Ok(self.supervisor.send(CountLive).await?)
+    }
+
+    async fn next_body(&self) -> u64 {
+        loop {
+            let issued = self.numbers.lock().next_body(time::now_millis());
+            match issued {
+                Ok(body) => return body,
+                Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
+    }
+
+    /// Creates an order (SPEC §3): durable and with its timer armed when this returns `Ok`.
+    /// SKUs already bound to the caller's live unpaid order return that order.
+    #[tracing::instrument(skip_all, fields(member_id = request.owner.member_id))]
+    pub async fn create(&self, request: CreateOrder) -> Result<Order, OrderError> {
+        if !self.is_ready() {
+            return Err(OrderError::NotReady);
+        }
+        let business_type = request.business_type;
+        if !self.env.subsystems.knows(business_type) {
+            return Err(OrderError::UnknownBusinessType(business_type));
+        }
+        let who = request.owner;
+        let body = self.next_body().await;
+        let now = time::now_secs();
+        let lines = request.sku_slice.lines().len() as u64;
+        let order = Order {
+            id: self.env.store.next_row_ids(1 + lines),
+            parent_order_no: OrderNo::compose(self.env.settings.parent_prefix, body),
+            order_no: OrderNo::compose(business_type, body),
+            request,
+            items: Vec::new(),
+            extra: OrderExtra::default(),
+            status: OrderStatus::Creating,
+            c_time: now,
+            u_time: now,
+            payment_time: 0,
+            overdue_secs: self.env.settings.order_ttl_secs,
+            payment_way: 0,
+        };
+        let actor = self.supervisor.send(Spawn { order }).await?;
+        match actor.send(FinishCreate { record_creating: true }).await? {
+            Err(OrderError::Rejected { code: PENDING_ORDER_CODE, message, data }) => {
+                let existing = data
+                    .as_ref()
+                    .and_then(|d| d.get("parent_order_no"))
+                    .and_then(|v| v.as_str())
+                    .and_then(|text| OrderNo::parse(text).ok());
+                match existing {
+                    Some(parent) => match self.get(parent, who).await {
+                        Ok(order) if order.status == OrderStatus::Unpaid => Ok(order),
+                        _ => Err(OrderError::Rejected { code: PENDING_ORDER_CODE, message, data }),
+                    },
+                    None => Err(OrderError::Rejected { code: PENDING_ORDER_CODE, message, data }),
+                }
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// The caller's order, as it is now (from its actor when live, else from the store).
+    pub async fn get(&self, parent_order_no: OrderNo, who: MemberRef) -> Result<Order, OrderError> {
+        let order = match self.live_actor(&parent_order_no).await? {
+            Some(actor) => match actor.send(GetOrder).await {
+                Ok(order) => Some(order),
+                Err(_) => self.env.store.load(parent_order_no).await?,
+            },
+            None => self.env.store.load(parent_order_no).await?,
+        };
+        order.filter(|o| o.status.is_visible() && o.is_owned_by(who)).ok_or(OrderError::NotFound)
+    }
+
+    /// The owner cancels: an unpaid order closes (and the seat is released); a closed one
+    /// is answered as is; a paid one cannot be cancelled.
+    pub async fn cancel(&self, parent_order_no: OrderNo, who: MemberRef) -> Result<Order, OrderError> {
+        let actor = match self.live_actor(&parent_order_no).await? {
+            Some(actor) => actor,
+            None => {
+                let order = self.env.store.load(parent_order_no).await?;
+                let order = order.filter(|o| o.status.is_visible() && o.is_owned_by(who)).ok_or(OrderError::NotFound)?;
+                match order.status {
+                    OrderStatus::Paid => return Err(OrderError::AlreadyPaid),
+                    // Live but not activated (only between a restart and its recovery).
+                    OrderStatus::Unpaid => self.supervisor.send(Spawn { order }).await?,
+                    _ => return Ok(order),
+                }
+            }
+        };
+        actor.send(Cancel { who }).await?
+    }
+
+    async fn live_actor(&self, parent_order_no: &OrderNo) -> Result<Option<Addr<super::order::OrderActor>>, OrderError> {
+        Ok(self.supervisor.send(Lookup { parent_order_no: parent_order_no.clone() }).await?)
+    }
+
+    /// Restores every live order after a start: actors and timers with their original
+    /// deadlines (a deadline that passed while down fires at once), and creations caught
+    /// midway finished or closed. Then the service is ready.
+    pub async fn recover(&self) -> Result<RecoveryReport, OrderError> {
+        let store = self.env.store.clone();
+        let live = self.env.store.store().blocking(move || store.live_orders()).await?;
+        let mut report = RecoveryReport::default();
+        for order in live {
+            let creating = order.status == OrderStatus::Creating;
+            let actor = self.supervisor.send(Spawn { order }).await?;
+            if creating {
+                report.creating += 1;
+                actor.do_send(FinishCreate { record_creating: false });
+            } else {
+                report.unpaid += 1;
+            }
+        }
+        self.ready.store(true, Ordering::Release);
+        Ok(report)
+    }
+}

@@ -1,0 +1,53 @@
+//! The live part of the order center: actors and the background loops around them.
+//!
+//! - [`supervisor::Supervisor`] routes by `parent_order_no` to one [`order::OrderActor`] per
+//!   live order, starting actors on the arbiters round-robin and activating them from the
+//!   store on demand.
+//! - [`order::OrderActor`] owns one order's state and its expiry timer and handles its
+//!   messages one at a time (every state change is durable before it is answered).
+//! - [`outbox`] delivers the notifications owed to business subsystems, with backoff, until
+//!   they are acknowledged.
+//! - [`Orders`] is the typed handle HTTP code talks to.
+
+pub mod error;
+pub mod handle;
+pub mod messages;
+pub mod order;
+pub mod outbox;
+pub mod supervisor;
+
+use std::sync::Arc;
+
+pub use error::OrderError;
+pub use handle::{CreateOrder, Orders};
+
+use crate::store::orders::OrderStore;
+use crate::subsystem::Subsystems;
+
+/// Tunables of the order actors.
+#[derive(Clone, Debug)]
+pub struct OrderSettings {
+    /// Seconds from creation to the deadline (`overdue_time`).
+    pub order_ttl_secs: u64,
+    /// Attempts at `applyOrderCreate` within one create request before giving up.
+    pub create_attempts: u32,
+    /// Pause before the first retry; doubled each time.
+    pub create_retry_base: std::time::Duration,
+    /// `msgSrcId`: the 4-digit prefix of `parent_order_no`.
+    pub parent_prefix: u16,
+}
+
+/// What every order actor needs, shared.
+pub struct OrderEnv {
+    /// The order trees.
+    pub store: OrderStore,
+    /// Business subsystems by `business_type`.
+    pub subsystems: Subsystems,
+    /// Wakes the outbox after a notification was written.
+    pub outbox: outbox::OutboxWaker,
+    /// Tunables.
+    pub settings: OrderSettings,
+}
+
+/// Shared environment handle.
+pub type SharedEnv = Arc<OrderEnv>;

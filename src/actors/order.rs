@@ -1,0 +1,270 @@
+//! One actor per live order: it owns the order's state and its expiry timer, and handles its
+//! messages one at a time. Every handler that changes the order is an [`AtomicResponse`], so
+//! nothing interleaves with a write in flight; the state it holds is always the durable one.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::messages::{Cancel, Expire, FinishCreate, GetOrder, Stopped};
+use super::{OrderError, SharedEnv};
+use crate::domain::{time, Fen, MemberRef, Order, OrderEvent, OrderItem, OrderStatus};
+use crate::store::outbox::OutboxEntry;
+use crate::subsystem::{OrderCreateAnswer, OrderCreateCall, SubsystemError};
+
+/// Pause before retrying a state change whose write failed.
+const WRITE_RETRY: Duration = Duration::from_secs(1);
+
+/// The actor of one live order.
+pub struct OrderActor {
+    order: Order,
+    env: SharedEnv,
+    supervisor: Recipient<Stopped>,
+    incarnation: u64,
+    timer: Option<SpawnHandle>,
+}
+
+impl OrderActor {
+    /// An actor for `order`; `incarnation` tells the supervisor which actor stopped.
+    pub fn new(order: Order, env: SharedEnv, supervisor: Recipient<Stopped>, incarnation: u64) -> Self {
+        Self { order, env, supervisor, incarnation, timer: None }
+    }
+
+    /// Arms (or re-arms) the expiry timer for the order's deadline; a deadline already past
+    /// fires at once.
+    fn arm_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let deadline_ms = self.order.deadline().saturating_mul(1000);
+        let wait = Duration::from_millis(deadline_ms.saturating_sub(time::now_millis()));
+        self.timer = Some(ctx.run_later(wait, |_, ctx| ctx.notify(Expire)));
+    }
+
+    /// Closes the unpaid order with `event` (expiry or cancel): durable, with the outbox
+    /// notice that releases the seat, then the actor stops.
+    fn close(&mut self, event: OrderEvent) -> ResponseActFuture<Self, Result<Order, OrderError>> {
+        let mut closed = self.order.clone();
+        if let Err(illegal) = closed.apply(event, time::now_secs()) {
+            tracing::warn!(order_no = %closed.parent_order_no, %illegal, "close refused");
+            return Box::pin(fut::ready(Ok(self.order.clone())));
+        }
+        let notice = notice(&closed, 2);
+        let env = self.env.clone();
+        Box::pin(
+            async move {
+                env.store.write_durable(closed.clone(), Some(notice)).await?;
+                env.outbox.wake();
+                Ok(closed)
+            }
+            .into_actor(self)
+            .map(move |outcome: Result<Order, OrderError>, actor, ctx| {
+                let closed = outcome?;
+                tracing::info!(order_no = %closed.parent_order_no, ?event, "order closed");
+                actor.order = closed.clone();
+                ctx.stop();
+                Ok(closed)
+            }),
+        )
+    }
+}
+
+impl Actor for OrderActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(256);
+        if self.order.status == OrderStatus::Unpaid {
+            self.arm_timer(ctx);
+        }
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.supervisor.do_send(Stopped {
+            parent_order_no: self.order.parent_order_no.clone(),
+            incarnation: self.incarnation,
+        });
+    }
+}
+
+impl Handler<GetOrder> for OrderActor {
+    type Result = MessageResult<GetOrder>;
+
+    fn handle(&mut self, _msg: GetOrder, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.order.clone())
+    }
+}
+
+impl Handler<FinishCreate> for OrderActor {
+    type Result = AtomicResponse<Self, Result<Order, OrderError>>;
+
+    #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
+    fn handle(&mut self, msg: FinishCreate, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.order.status != OrderStatus::Creating {
+            let done = if self.order.status.is_visible() { Ok(self.order.clone()) } else { Err(OrderError::NotFound) };
+            return AtomicResponse::new(Box::pin(fut::ready(done)));
+        }
+        let env = self.env.clone();
+        let order = self.order.clone();
+        AtomicResponse::new(Box::pin(
+            finish_create(env, order, msg.record_creating).into_actor(self).map(|outcome, actor, ctx| match outcome {
+                Ok(created) => {
+                    actor.order = created.clone();
+                    actor.arm_timer(ctx);
+                    Ok(created)
+                }
+                Err((order, error)) => {
+                    actor.order = order;
+                    ctx.stop();
+                    Err(error)
+                }
+            }),
+        ))
+    }
+}
+
+impl Handler<Cancel> for OrderActor {
+    type Result = AtomicResponse<Self, Result<Order, OrderError>>;
+
+    #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
+    fn handle(&mut self, msg: Cancel, _ctx: &mut Context<Self>) -> Self::Result {
+        let answer = match self.order.status {
+            _ if !self.is_visible_to(msg.who) => Err(OrderError::NotFound),
+            OrderStatus::Unpaid => return AtomicResponse::new(self.close(OrderEvent::Cancelled)),
+            OrderStatus::Paid => Err(OrderError::AlreadyPaid),
+            _ => Ok(self.order.clone()),
+        };
+        AtomicResponse::new(Box::pin(fut::ready(answer)))
+    }
+}
+
+impl Handler<Expire> for OrderActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
+    fn handle(&mut self, _msg: Expire, ctx: &mut Context<Self>) -> Self::Result {
+        self.timer = None;
+        if self.order.status != OrderStatus::Unpaid {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
+        if time::now_millis() < self.order.deadline().saturating_mul(1000) {
+            self.arm_timer(ctx);
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
+        AtomicResponse::new(Box::pin(self.close(OrderEvent::Expired).map(|outcome, _actor, ctx| {
+            if let Err(error) = outcome {
+                tracing::error!(%error, "expiry could not be recorded; retrying");
+                ctx.run_later(WRITE_RETRY, |_, ctx| ctx.notify(Expire));
+            }
+        })))
+    }
+}
+
+impl OrderActor {
+    fn is_visible_to(&self, who: MemberRef) -> bool {
+        self.order.status.is_visible() && self.order.is_owned_by(who)
+    }
+}
+
+/// The outbox notice for the subsystem: `order_status` 1 paid, 2 closed, 3 refunded.
+pub(crate) fn notice(order: &Order, order_status: u8) -> OutboxEntry {
+    OutboxEntry {
+        business_type: order.request.business_type,
+        order_no: order.order_no.clone(),
+        parent_order_no: order.parent_order_no.clone(),
+        order_status,
+        created_at: time::now_secs(),
+    }
+}
+
+/// The written-ahead creation (SPEC §3). On failure returns the order as it was left
+/// (abandoned, with the subsystem told through the outbox) and the reason.
+async fn finish_create(env: SharedEnv, mut order: Order, record_creating: bool) -> Result<Order, (Order, OrderError)> {
+    if record_creating {
+        if let Err(error) = env.store.write_durable(order.clone(), None).await {
+            return Err((order, error.into()));
+        }
+    }
+    let answer = match env.subsystems.get(order.request.business_type) {
+        Some(subsystem) => {
+            let call = create_call(&order);
+            let mut delay = env.settings.create_retry_base;
+            let mut attempt = 1;
+            loop {
+                match subsystem.order_create(&call).await {
+                    Err(SubsystemError::Unavailable(reason)) if attempt < env.settings.create_attempts => {
+                        tracing::warn!(attempt, %reason, "applyOrderCreate failed; retrying with the same order_no");
+                        tokio::time::sleep(delay).await;
+                        delay = delay.saturating_mul(2);
+                        attempt += 1;
+                    }
+                    outcome => break outcome.map_err(OrderError::from),
+                }
+            }
+        }
+        None => Err(OrderError::UnknownBusinessType(order.request.business_type)),
+    };
+    let now = time::now_secs();
+    match answer.and_then(|answer| fill_from_answer(&mut order, answer)) {
+        Ok(()) => {
+            let _ = order.apply(OrderEvent::Created, now);
+            match env.store.write_durable(order.clone(), None).await {
+                Ok(()) => Ok(order),
+                Err(error) => Err((order, error.into())),
+            }
+        }
+        Err(reason) => {
+            tracing::warn!(%reason, "creation given up; closing the order and telling the subsystem");
+            let _ = order.apply(OrderEvent::CreateFailed, now);
+            let told = notice(&order, 2);
+            if let Err(error) = env.store.write_durable(order.clone(), Some(told)).await {
+                tracing::error!(%error, "could not record the abandoned creation");
+            }
+            env.outbox.wake();
+            Err((order, reason))
+        }
+    }
+}
+
+fn create_call(order: &Order) -> OrderCreateCall {
+    OrderCreateCall {
+        order_no: order.order_no.to_string(),
+        parent_order_no: order.parent_order_no.to_string(),
+        company_id: order.request.owner.company_id,
+        member_id: order.request.owner.member_id,
+        business_id: order.request.business_id,
+        sku_slice: order.request.sku_slice.to_text(),
+        handle_info: order.request.handle_info.clone(),
+    }
+}
+
+/// Fills items and extras from the subsystem's answer, after checking it answers for
+/// exactly the SKUs and quantities ordered (prices always come from the subsystem).
+fn fill_from_answer(order: &mut Order, answer: OrderCreateAnswer) -> Result<(), OrderError> {
+    let lines = order.request.sku_slice.lines();
+    let matches = answer.items.len() == lines.len()
+        && answer.items.iter().zip(lines).all(|(item, line)| item.sku == line.sku && item.sku_num == line.quantity);
+    if !matches {
+        return Err(OrderError::SubsystemUnavailable("answer does not match the sku_slice".into()));
+    }
+    order.items = answer
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| OrderItem {
+            id: order.id + 1 + index as u64,
+            order_item_no: order.order_no.item_no(index as u16 + 1),
+            sku: item.sku,
+            sku_name: item.sku_name,
+            sku_price: Fen(item.sku_price),
+            sku_num: item.sku_num,
+            sku_img: item.sku_img,
+            sku_info: item.sku_info,
+        })
+        .collect();
+    order.extra = crate::domain::OrderExtra {
+        stadium_name: answer.extra.stadium_name,
+        user_info: answer.extra.user_info,
+    };
+    Ok(())
+}

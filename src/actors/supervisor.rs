@@ -1,0 +1,91 @@
+//! The supervisor: a router and registry (parent_order_no → the order's actor), not an
+//! `actix::Supervisor` — order actors stop on purpose when their order is final, and are
+//! activated again from the store when a message arrives for them.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+
+use super::messages::{CountLive, Lookup, Spawn, Stopped};
+use super::order::OrderActor;
+use super::SharedEnv;
+use crate::domain::OrderNo;
+
+/// Routes messages to order actors, starting them round-robin on the arbiters.
+pub struct Supervisor {
+    live: HashMap<OrderNo, (Addr<OrderActor>, u64)>,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: usize,
+    next_incarnation: u64,
+    env: SharedEnv,
+}
+
+impl Supervisor {
+    /// A supervisor spreading order actors over `arbiters`.
+    pub fn new(env: SharedEnv, arbiters: Vec<ArbiterHandle>) -> Self {
+        Self { live: HashMap::new(), arbiters, next_arbiter: 0, next_incarnation: 1, env }
+    }
+
+    fn live_actor(&self, parent_order_no: &OrderNo) -> Option<Addr<OrderActor>> {
+        self.live.get(parent_order_no).map(|(addr, _)| addr).filter(|addr| addr.connected()).cloned()
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(4096);
+    }
+}
+
+impl Handler<Spawn> for Supervisor {
+    type Result = MessageResult<Spawn>;
+
+    fn handle(&mut self, msg: Spawn, ctx: &mut Context<Self>) -> Self::Result {
+        let key = msg.order.parent_order_no.clone();
+        if let Some(addr) = self.live_actor(&key) {
+            return MessageResult(addr);
+        }
+        let incarnation = self.next_incarnation;
+        self.next_incarnation += 1;
+        let env = self.env.clone();
+        let me = ctx.address().recipient();
+        let order = msg.order;
+        let addr = match self.arbiters.get(self.next_arbiter % self.arbiters.len().max(1)) {
+            Some(arbiter) => {
+                self.next_arbiter = self.next_arbiter.wrapping_add(1);
+                OrderActor::start_in_arbiter(arbiter, move |_| OrderActor::new(order, env, me, incarnation))
+            }
+            None => OrderActor::new(order, env, me, incarnation).start(),
+        };
+        self.live.insert(key, (addr.clone(), incarnation));
+        MessageResult(addr)
+    }
+}
+
+impl Handler<Lookup> for Supervisor {
+    type Result = Option<Addr<OrderActor>>;
+
+    fn handle(&mut self, msg: Lookup, _ctx: &mut Context<Self>) -> Self::Result {
+        self.live_actor(&msg.parent_order_no)
+    }
+}
+
+impl Handler<Stopped> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Stopped, _ctx: &mut Context<Self>) {
+        if self.live.get(&msg.parent_order_no).is_some_and(|(_, incarnation)| *incarnation == msg.incarnation) {
+            self.live.remove(&msg.parent_order_no);
+        }
+    }
+}
+
+impl Handler<CountLive> for Supervisor {
+    type Result = usize;
+
+    fn handle(&mut self, _msg: CountLive, _ctx: &mut Context<Self>) -> usize {
+        self.live.len()
+    }
+}

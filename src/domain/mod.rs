@@ -1,0 +1,18 @@
+//! The order center's domain: plain Rust, no actix, no sled, no HTTP.
+//!
+//! Values are parsed at the edge into the types here ([`Fen`], [`OrderNo`], [`SkuSlice`],
+//! [`MemberRef`]) and the status machine ([`status`]) is the only place that says which
+//! changes of an order are legal.
+
+pub mod money;
+pub mod order;
+pub mod order_no;
+pub mod sku;
+pub mod status;
+pub mod time;
+
+pub use money::Fen;
+pub use order::{MemberRef, Order, OrderExtra, OrderItem};
+pub use order_no::{OrderNo, OrderNoGenerator};
+pub use sku::{SkuLine, SkuSlice};
+pub use status::{OrderEvent, OrderStatus};

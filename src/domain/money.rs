@@ -1,0 +1,74 @@
+//! Money. Kept as integer fen everywhere inside; shown to frontends as yuan.
+
+use serde::{Deserialize, Serialize};
+
+/// An amount of money in fen (1/100 yuan). Never a float inside the service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Fen(pub u64);
+
+impl Fen {
+    /// Zero fen.
+    pub const ZERO: Fen = Fen(0);
+
+    /// The amount in yuan as a JSON number written the shortest way, as the seed writes
+    /// prices: `0.01`, `12.5`, `100`, `0` — never `0.0` or `1e-2`.
+    pub fn yuan_json(self) -> serde_json::Value {
+        if self.0 % 100 == 0 {
+            serde_json::Value::from(self.0 / 100)
+        } else {
+            // Below 2^53 fen the division is exact to the nearest double and serde_json
+            // prints the shortest representation that reads back the same (ryu).
+            serde_json::Number::from_f64(self.0 as f64 / 100.0)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null)
+        }
+    }
+
+    /// Adds, refusing to overflow.
+    pub fn checked_add(self, other: Fen) -> Option<Fen> {
+        self.0.checked_add(other.0).map(Fen)
+    }
+
+    /// Multiplies by a quantity, refusing to overflow.
+    pub fn checked_mul(self, quantity: u64) -> Option<Fen> {
+        self.0.checked_mul(quantity).map(Fen)
+    }
+}
+
+impl std::fmt::Display for Fen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fen;
+
+    fn shown(fen: u64) -> String {
+        Fen(fen).yuan_json().to_string()
+    }
+
+    #[test]
+    fn yuan_is_written_the_shortest_way() {
+        assert_eq!(shown(0), "0");
+        assert_eq!(shown(1), "0.01");
+        assert_eq!(shown(10), "0.1");
+        assert_eq!(shown(1250), "12.5");
+        assert_eq!(shown(10000), "100");
+        assert_eq!(shown(12345), "123.45");
+        assert_eq!(shown(999_999_999_999), "9999999999.99");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn yuan_reads_back_as_the_same_fen(fen in 0u64..(1u64 << 50)) {
+            let text = shown(fen);
+            proptest::prop_assert!(!text.contains('e') && !text.ends_with(".0"), "{}", text);
+            let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+            proptest::prop_assert!(frac.len() <= 2, "{}", text);
+            let frac_fen: u64 = format!("{frac:0<2}").parse().unwrap();
+            proptest::prop_assert_eq!(whole.parse::<u64>().unwrap() * 100 + frac_fen, fen);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The order as stored: one parent order holding one child order (the seed's
+//! `data.list.order`) with one item per SKU. Storage types only — the JSON views live in
+//! `crate::http::views`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Fen, OrderEvent, OrderNo, OrderStatus, SkuSlice};
+use super::status::IllegalTransition;
+
+/// Who an order belongs to. Every call on an order must come from its owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MemberRef {
+    /// The tenant (`company_id`).
+    pub company_id: u64,
+    /// The member within the tenant (`member_id`).
+    pub member_id: u64,
+}
+
+/// One line of an order, priced by the subsystem.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    /// Row id (`id`).
+    pub id: u64,
+    /// `order_no` + 3 digits.
+    pub order_item_no: String,
+    /// The SKU (for activities, the apply id).
+    pub sku: String,
+    /// Display name from the subsystem.
+    pub sku_name: String,
+    /// Unit price in fen, from the subsystem.
+    pub sku_price: Fen,
+    /// Quantity.
+    pub sku_num: u32,
+    /// Image URL from the subsystem.
+    pub sku_img: String,
+    /// Free text from the subsystem.
+    pub sku_info: String,
+}
+
+impl OrderItem {
+    /// Price of the line (`sku_price` × `sku_num`).
+    pub fn line_price(&self) -> Fen {
+        self.sku_price.checked_mul(u64::from(self.sku_num)).unwrap_or(Fen(u64::MAX))
+    }
+}
+
+/// Extra display data from the subsystem (`data.list.extra`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderExtra {
+    /// Venue name.
+    pub stadium_name: String,
+    /// "name phone" of the applicant.
+    pub user_info: String,
+}
+
+/// What the client asked for when creating; kept to answer idempotent repeats and to finish
+/// a creation after a restart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRequest {
+    /// Owner.
+    pub owner: MemberRef,
+    /// `business_id`.
+    pub business_id: u64,
+    /// `sys_id`.
+    pub sys_id: u64,
+    /// `business_type` (4 digits; 3001 = activity platform).
+    pub business_type: u16,
+    /// The SKUs ordered.
+    pub sku_slice: SkuSlice,
+    /// Client tag (`ppsport` in the seed); stored, not interpreted.
+    pub request_id: String,
+    /// JSON text passed to the subsystem as is.
+    pub handle_info: String,
+    /// `order_from` (default 2).
+    pub order_from: u32,
+    /// `sales_id` (default 0).
+    pub sales_id: u64,
+    /// Optional location, kept as sent.
+    pub latitude: Option<String>,
+    /// Optional location, kept as sent.
+    pub longitude: Option<String>,
+    /// Optional city.
+    pub city_id: Option<u64>,
+}
+
+/// A parent order with its one child order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// Row id of the child order (`id`).
+    pub id: u64,
+    /// The unit that is paid; starts with the provider's `msgSrcId`.
+    pub parent_order_no: OrderNo,
+    /// The child order; starts with `business_type`.
+    pub order_no: OrderNo,
+    /// What was asked.
+    pub request: CreateRequest,
+    /// Lines, filled in once the subsystem answered.
+    pub items: Vec<OrderItem>,
+    /// Display extras from the subsystem.
+    pub extra: OrderExtra,
+    /// Where the order is in its life.
+    pub status: OrderStatus,
+    /// Creation time, Unix seconds.
+    pub c_time: u64,
+    /// Last change, Unix seconds.
+    pub u_time: u64,
+    /// Payment time, Unix seconds (0 until paid).
+    pub payment_time: u64,
+    /// Seconds from creation to the deadline.
+    pub overdue_secs: u64,
+    /// `payment_way` once a payment was started (0 before).
+    pub payment_way: u32,
+}
+
+impl Order {
+    /// The deadline: unpaid at this Unix second → closed.
+    pub fn deadline(&self) -> u64 {
+        self.c_time.saturating_add(self.overdue_secs)
+    }
+
+    /// Sum of the lines.
+    pub fn total(&self) -> Fen {
+        self.items
+            .iter()
+            .try_fold(Fen::ZERO, |sum, item| sum.checked_add(item.line_price()))
+            .unwrap_or(Fen(u64::MAX))
+    }
+
+    /// Whether `who` owns the order.
+    pub fn is_owned_by(&self, who: MemberRef) -> bool {
+        self.request.owner == who
+    }
+
+    /// Applies `event` at Unix time `now` if the status machine allows it.
+    pub fn apply(&mut self, event: OrderEvent, now: u64) -> Result<(), IllegalTransition> {
+        self.status = self.status.apply(event)?;
+        self.u_time = now.max(self.u_time);
+        if event == OrderEvent::Paid {
+            self.payment_time = self.u_time;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! The order status machine: the one place that says which changes are legal.
+//!
+//! ```text
+//! Creating ──Created──▶ Unpaid ──Paid──▶ Paid ──Refunded──▶ Refunded
+//!    │                    │                                   ▲
+//!    └─CreateFailed─▶ Abandoned   └─Expired/Cancelled─▶ Closed ─Refunded┘ (late payment)
+//! ```
+//! `Creating` and `Abandoned` are never shown to a frontend: the order number was not given
+//! out yet (create is written ahead, SPEC §3).
+
+use serde::{Deserialize, Serialize};
+
+/// Where an order is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OrderStatus {
+    /// Recorded ahead of the subsystem call; not yet confirmed to the client.
+    Creating,
+    /// Created, waiting for payment until its deadline (`order_status` 0).
+    Unpaid,
+    /// Paid (`order_status` 1).
+    Paid,
+    /// Closed by expiry or by its owner (`order_status` 2).
+    Closed,
+    /// Paid, or paid late after closing, and the money returned (`order_status` 3).
+    Refunded,
+    /// Creation gave up (the subsystem refused or stayed unreachable); never shown.
+    Abandoned,
+}
+
+/// Something that happens to an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OrderEvent {
+    /// The subsystem recorded its side of the order.
+    Created,
+    /// The subsystem refused, or could not be reached in time.
+    CreateFailed,
+    /// The provider confirmed the payment.
+    Paid,
+    /// The deadline passed unpaid.
+    Expired,
+    /// The owner cancelled.
+    Cancelled,
+    /// The provider confirmed a refund.
+    Refunded,
+}
+
+/// An event that the status machine does not allow in the current status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{event:?} is not allowed in status {from:?}")]
+pub struct IllegalTransition {
+    /// The status the order is in.
+    pub from: OrderStatus,
+    /// The refused event.
+    pub event: OrderEvent,
+}
+
+impl OrderStatus {
+    /// The status after `event`, if the machine allows it.
+    pub fn apply(self, event: OrderEvent) -> Result<OrderStatus, IllegalTransition> {
+        use OrderEvent as E;
+        use OrderStatus as S;
+        match (self, event) {
+            (S::Creating, E::Created) => Ok(S::Unpaid),
+            (S::Creating, E::CreateFailed) => Ok(S::Abandoned),
+            (S::Unpaid, E::Paid) => Ok(S::Paid),
+            (S::Unpaid, E::Expired | E::Cancelled) => Ok(S::Closed),
+            (S::Paid | S::Closed, E::Refunded) => Ok(S::Refunded),
+            (from, event) => Err(IllegalTransition { from, event }),
+        }
+    }
+
+    /// The seed's numeric `order_status`.
+    pub fn code(self) -> u8 {
+        match self {
+            OrderStatus::Creating | OrderStatus::Unpaid => 0,
+            OrderStatus::Paid => 1,
+            OrderStatus::Closed | OrderStatus::Abandoned => 2,
+            OrderStatus::Refunded => 3,
+        }
+    }
+
+    /// Whether a frontend may see the order (its number was handed out).
+    pub fn is_visible(self) -> bool {
+        !matches!(self, OrderStatus::Creating | OrderStatus::Abandoned)
+    }
+
+    /// Whether the order still waits for something that is driven by time (creation or
+    /// its deadline), so it needs a live actor.
+    pub fn is_live(self) -> bool {
+        matches!(self, OrderStatus::Creating | OrderStatus::Unpaid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const EVENTS: [OrderEvent; 6] = [
+        OrderEvent::Created,
+        OrderEvent::CreateFailed,
+        OrderEvent::Paid,
+        OrderEvent::Expired,
+        OrderEvent::Cancelled,
+        OrderEvent::Refunded,
+    ];
+
+    /// The rules of SPEC §3 written as facts about whole histories.
+    #[derive(Default)]
+    struct Model {
+        created: bool,
+        paid: bool,
+        closed: bool,
+        refunded: bool,
+        abandoned: bool,
+    }
+
+    impl Model {
+        fn allows(&self, event: OrderEvent) -> bool {
+            let open = self.created && !self.paid && !self.closed;
+            match event {
+                OrderEvent::Created | OrderEvent::CreateFailed => !self.created && !self.abandoned,
+                OrderEvent::Paid | OrderEvent::Expired | OrderEvent::Cancelled => open,
+                OrderEvent::Refunded => (self.paid || self.closed) && !self.refunded,
+            }
+        }
+
+        fn record(&mut self, event: OrderEvent) {
+            match event {
+                OrderEvent::Created => self.created = true,
+                OrderEvent::CreateFailed => self.abandoned = true,
+                OrderEvent::Paid => self.paid = true,
+                OrderEvent::Expired | OrderEvent::Cancelled => self.closed = true,
+                OrderEvent::Refunded => self.refunded = true,
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn the_machine_agrees_with_the_rules(events in proptest::collection::vec(0usize..6, 0..40)) {
+            let mut status = OrderStatus::Creating;
+            let mut model = Model::default();
+            for index in events {
+                let event = EVENTS[index];
+                match status.apply(event) {
+                    Ok(next) => {
+                        prop_assert!(model.allows(event), "{:?} allowed {:?}", status, event);
+                        model.record(event);
+                        status = next;
+                    }
+                    Err(_) => prop_assert!(!model.allows(event), "{:?} refused {:?}", status, event),
+                }
+                // A paid order is never closed, a closed one never paid.
+                prop_assert!(!(model.paid && model.closed));
+                prop_assert_eq!(status == OrderStatus::Paid, model.paid && !model.refunded);
+            }
+        }
+    }
+
+    #[test]
+    fn final_statuses_accept_nothing() {
+        for status in [OrderStatus::Refunded, OrderStatus::Abandoned] {
+            for event in EVENTS {
+                assert!(status.apply(event).is_err(), "{status:?} accepted {event:?}");
+            }
+        }
+    }
+}

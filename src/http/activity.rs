@@ -1,0 +1,171 @@
+//! `activityPlatform/*`: the activity platform's endpoints (SPEC §5, §7).
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::envelope::success;
+use super::error::ApiError;
+use super::input::Fields;
+use super::orders::{location, member};
+use super::AppState;
+use crate::activity::model::{Activity, Apply};
+use crate::activity::{ApplyCommand, NewActivity, OrderBinding, OrderNotice};
+use crate::domain::{time, Fen};
+use crate::subsystem::{OrderCreateCall, OrderNotifyCall};
+
+/// `sys_id` of the activity platform.
+const ACTIVITY_SYS_ID: u64 = 30;
+/// `business_type` of the activity platform.
+const ACTIVITY_BUSINESS_TYPE: u16 = 3001;
+
+fn require_token(expected: Option<&str>, fields: &Fields) -> Result<(), ApiError> {
+    let Some(expected) = expected else { return Ok(()) };
+    let given = fields
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .map(str::to_owned)
+        .or(fields.optional_text("admin_token", 256).ok().flatten());
+    let matches = given.is_some_and(|g| {
+        use subtle::ConstantTimeEq;
+        g.len() == expected.len() && bool::from(g.as_bytes().ct_eq(expected.as_bytes()))
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+fn activity_view(activity: &Activity) -> serde_json::Value {
+    let now = time::now_secs();
+    let status = if !activity.enabled {
+        "disabled"
+    } else if now < activity.start_time {
+        "not_started"
+    } else if activity.end_time != 0 && now >= activity.end_time {
+        "ended"
+    } else {
+        "open"
+    };
+    json!({
+        "activity_id": activity.id,
+        "name": activity.name,
+        "price": activity.price.yuan_json(),
+        "seats": activity.seats,
+        "seats_left": activity.seats_left(),
+        "reserved": activity.reserved,
+        "registered": activity.registered,
+        "start_time": activity.start_time,
+        "end_time": activity.end_time,
+        "per_member_limit": activity.per_member_limit,
+        "stadium_name": activity.stadium_name,
+        "status": status,
+    })
+}
+
+/// `POST activityPlatform/activity/save` (admin): creates an activity; `price` in fen.
+pub async fn save(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    require_token(state.admin_token.as_deref(), &fields)?;
+    let new = NewActivity {
+        name: fields.required_text("name", 64)?,
+        price: Fen(fields.u64_in("price", 0..=10_000_000_000)?.ok_or_else(|| ApiError::missing("price"))?),
+        seats: fields.u64_in("seats", 1..=10_000_000)?.ok_or_else(|| ApiError::missing("seats"))? as u32,
+        start_time: fields.u64_in("start_time", 0..=32_503_680_000)?.unwrap_or(0),
+        end_time: fields.u64_in("end_time", 0..=32_503_680_000)?.unwrap_or(0),
+        per_member_limit: fields.u64_in("per_member_limit", 1..=1000)?.unwrap_or(1) as u32,
+        stadium_name: fields.optional_text("stadium_name", 64)?.unwrap_or_default(),
+    };
+    if new.end_time != 0 && new.end_time <= new.start_time {
+        return Err(ApiError::malformed("end_time", "必须晚于 start_time"));
+    }
+    let activity = state.activity.save(new).await?;
+    Ok(success(activity_view(&activity)))
+}
+
+/// `activityPlatform/wxActivity/detail?activity_id=`.
+pub async fn detail(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let activity = state.activity.detail(fields.id("activity_id")?).await?;
+    Ok(success(activity_view(&activity)))
+}
+
+fn apply_view(apply: &Apply, activity: &Activity) -> serde_json::Value {
+    json!({
+        "apply_id": apply.id,
+        "activity_id": apply.activity_id,
+        "activity_name": activity.name,
+        "status": apply.status.as_str(),
+        "name": apply.name,
+        "phone": apply.phone,
+        "order_no": apply.order_no.as_ref().map(|n| n.as_str()).unwrap_or(""),
+        "parent_order_no": apply.parent_order_no.as_ref().map(|n| n.as_str()).unwrap_or(""),
+        "c_time": apply.created_at,
+        "u_time": apply.updated_at,
+    })
+}
+
+/// `POST activityPlatform/wxActivity/apply`: reserves a seat.
+#[tracing::instrument(skip_all)]
+pub async fn apply(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let owner = member(&fields)?;
+    location(&fields)?;
+    let phone = fields.required_text("phone", 20)?;
+    if !phone.bytes().all(|b| b.is_ascii_digit() || b == b'+' || b == b'-' || b == b' ') {
+        return Err(ApiError::malformed("phone", "应为电话号码"));
+    }
+    let command = ApplyCommand {
+        owner,
+        business_id: fields.id("business_id")?,
+        activity_id: fields.id("activity_id")?,
+        name: fields.required_text("name", 32)?,
+        phone,
+        apply_info: fields.json_object_text("apply_info", "{}")?,
+    };
+    let (apply, activity) = state.activity.apply(command).await?;
+    Ok(success(json!({
+        "apply_info": { "apply_id": apply.id, "activity_id": apply.activity_id, "status": apply.status.as_str() },
+        "sku_slice": format!("{}:1", apply.id),
+        "business_type": ACTIVITY_BUSINESS_TYPE,
+        "sys_id": ACTIVITY_SYS_ID,
+        "business_id": apply.business_id,
+        "price": activity.price.yuan_json(),
+    })))
+}
+
+/// `activityPlatform/wxActivity/applyInfo?apply_id=&member_id=&company_id=`.
+pub async fn apply_info(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let owner = member(&fields)?;
+    let (apply, activity) = state.activity.apply_info(fields.id("apply_id")?, owner).await?;
+    Ok(success(apply_view(&apply, &activity)))
+}
+
+/// `POST activityPlatform/activity/applyOrderCreate` (called by the order center).
+#[tracing::instrument(skip_all)]
+pub async fn apply_order_create(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    require_token(state.internal_token.as_deref(), &fields)?;
+    let call = OrderCreateCall {
+        order_no: fields.required_text("order_no", 64)?,
+        parent_order_no: fields.required_text("parent_order_no", 64)?,
+        company_id: fields.id("company_id")?,
+        member_id: fields.id("member_id")?,
+        business_id: fields.id("business_id")?,
+        sku_slice: fields.required_text("sku_slice", 1024)?,
+        handle_info: fields.json_object_text("handle_info", "{}")?,
+    };
+    let answer = state.activity.bind_order(OrderBinding::from_call(&call)?).await?;
+    let data = serde_json::to_value(answer).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(success(data))
+}
+
+/// `POST activityPlatform/activity/applyOrderNotify` (called by the order center's outbox).
+#[tracing::instrument(skip_all)]
+pub async fn apply_order_notify(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    require_token(state.internal_token.as_deref(), &fields)?;
+    let call = OrderNotifyCall {
+        order_no: fields.required_text("order_no", 64)?,
+        parent_order_no: fields.optional_text("parent_order_no", 64)?.unwrap_or_default(),
+        order_status: fields.u64_in("order_status", 0..=9)?.ok_or_else(|| ApiError::missing("order_status"))? as u8,
+    };
+    state.activity.order_notice(OrderNotice::from_call(&call)?).await?;
+    Ok(success(serde_json::Value::Null))
+}

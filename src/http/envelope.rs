@@ -1,0 +1,20 @@
+//! The response envelope `{"code", "data", "message"}` of every platform endpoint.
+
+use actix_web::HttpResponse;
+use serde::Serialize;
+
+/// `{"code": …, "data": …, "message": …}`.
+#[derive(Serialize)]
+pub struct Envelope {
+    /// 200 or a business code.
+    pub code: u64,
+    /// The payload, or `null`.
+    pub data: serde_json::Value,
+    /// `SUCCESS` or what went wrong.
+    pub message: String,
+}
+
+/// HTTP 200 with `code` 200, `message` `SUCCESS`.
+pub fn success(data: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok().json(Envelope { code: 200, data, message: "SUCCESS".into() })
+}

@@ -1,0 +1,177 @@
+//! The one mapping from failures to HTTP: stable business codes (SPEC §2), user-facing
+//! messages, opaque 500s. Causes go to the log, never to the client.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use super::envelope::Envelope;
+use crate::activity::ActivityError;
+use crate::actors::OrderError;
+use crate::store::StoreError;
+
+/// Every failure an endpoint can answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A field is missing or malformed; the message names it.
+    #[error("{0}")]
+    Invalid(String),
+    /// The admin token is missing or wrong.
+    #[error("admin token required")]
+    Unauthorized,
+    /// No such order, or not the caller's.
+    #[error("order not found")]
+    OrderNotFound,
+    /// The order is closed or past its deadline.
+    #[error("order closed")]
+    OrderClosed,
+    /// The order is paid.
+    #[error("order paid")]
+    OrderPaid,
+    /// An idempotency key was reused with other parameters.
+    #[error("idempotency key reused")]
+    IdempotencyConflict,
+    /// A business rule of a subsystem said no (its code, message and data are passed on).
+    #[error("{message}")]
+    Business {
+        /// Business code.
+        code: u64,
+        /// User-facing message.
+        message: String,
+        /// Data (e.g. the order to pay for 4001009999).
+        data: Option<serde_json::Value>,
+    },
+    /// The payment provider failed.
+    #[error("payment provider failed")]
+    ProviderFailed,
+    /// A business subsystem failed.
+    #[error("business subsystem failed: {0}")]
+    SubsystemFailed(String),
+    /// Starting, stopping or overloaded.
+    #[error("service unavailable")]
+    Unavailable,
+    /// No such endpoint.
+    #[error("no such endpoint")]
+    NoRoute,
+    /// Wrong method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Body over the limit.
+    #[error("body too large")]
+    TooLarge,
+    /// Neither form nor JSON.
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    /// Anything else; details only in the log.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A missing required field.
+    pub fn missing(field: &str) -> Self {
+        ApiError::Invalid(format!("缺少参数 {field}"))
+    }
+
+    /// A malformed field.
+    pub fn malformed(field: &str, expected: &str) -> Self {
+        ApiError::Invalid(format!("参数 {field} 格式错误：{expected}"))
+    }
+
+    /// The business code.
+    pub fn code(&self) -> u64 {
+        match self {
+            ApiError::Invalid(_) => 4_000_000_001,
+            ApiError::Unauthorized => 4_010_000_000,
+            ApiError::OrderNotFound => 4_040_000_001,
+            ApiError::OrderClosed => 4_090_000_001,
+            ApiError::OrderPaid => 4_090_000_002,
+            ApiError::IdempotencyConflict => 4_090_000_005,
+            ApiError::Business { code, .. } => *code,
+            ApiError::ProviderFailed => 5_020_000_001,
+            ApiError::SubsystemFailed(_) => 5_020_000_002,
+            ApiError::Unavailable => 5_030_000_000,
+            ApiError::NoRoute => 4_040_000_000,
+            ApiError::MethodNotAllowed => 4_050_000_000,
+            ApiError::TooLarge => 4_130_000_000,
+            ApiError::UnsupportedMediaType => 4_150_000_000,
+            ApiError::Internal(_) => 5_000_000_000,
+        }
+    }
+
+    fn user_message(&self) -> String {
+        match self {
+            ApiError::Invalid(text) => text.clone(),
+            ApiError::Unauthorized => "需要管理员令牌".into(),
+            ApiError::OrderNotFound => "订单不存在".into(),
+            ApiError::OrderClosed => "订单已关闭，无法支付".into(),
+            ApiError::OrderPaid => "订单已支付".into(),
+            ApiError::IdempotencyConflict => "Idempotency-Key 已用于其他参数的请求".into(),
+            ApiError::Business { message, .. } => message.clone(),
+            ApiError::ProviderFailed => "支付服务暂时不可用，请稍后重试".into(),
+            ApiError::SubsystemFailed(_) => "业务系统暂时不可用，请稍后重试".into(),
+            ApiError::Unavailable => "服务繁忙或正在启动，请稍后重试".into(),
+            ApiError::NoRoute => "接口不存在".into(),
+            ApiError::MethodNotAllowed => "请求方法不支持".into(),
+            ApiError::TooLarge => "请求体过大".into(),
+            ApiError::UnsupportedMediaType => "不支持的 Content-Type，请使用 application/x-www-form-urlencoded 或 application/json".into(),
+            ApiError::Internal(_) => "系统错误".into(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        let http = (self.code() / 10_000_000) as u16;
+        StatusCode::from_u16(http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) | ApiError::SubsystemFailed(cause) => {
+                tracing::error!(code = self.code(), %cause, "request failed");
+            }
+            _ => tracing::debug!(code = self.code(), error = %self, "request refused"),
+        }
+        let data = match self {
+            ApiError::Business { data, .. } => data.clone(),
+            _ => None,
+        };
+        HttpResponse::build(self.status_code()).json(Envelope {
+            code: self.code(),
+            data: data.unwrap_or(serde_json::Value::Null),
+            message: self.user_message(),
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+impl From<OrderError> for ApiError {
+    fn from(error: OrderError) -> Self {
+        match error {
+            OrderError::NotFound => ApiError::OrderNotFound,
+            OrderError::Closed => ApiError::OrderClosed,
+            OrderError::AlreadyPaid => ApiError::OrderPaid,
+            OrderError::Rejected { code, message, data } => ApiError::Business { code, message, data },
+            OrderError::SubsystemUnavailable(cause) => ApiError::SubsystemFailed(cause),
+            OrderError::UnknownBusinessType(_) => ApiError::malformed("business_type", "未知的业务类型"),
+            OrderError::NotReady => ApiError::Unavailable,
+            OrderError::Mailbox(_) => ApiError::Unavailable,
+            OrderError::Store(inner) => ApiError::Internal(inner.to_string()),
+        }
+    }
+}
+
+impl From<ActivityError> for ApiError {
+    fn from(error: ActivityError) -> Self {
+        match error {
+            ActivityError::Invalid(text) => ApiError::Invalid(text),
+            ActivityError::Store(inner) => ApiError::Internal(inner.to_string()),
+            other => ApiError::Business { code: other.code(), message: other.user_message(), data: other.data() },
+        }
+    }
+}

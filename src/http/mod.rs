@@ -1,0 +1,92 @@
+//! HTTP: routes, input parsing, the response envelope and the one error mapping.
+//!
+//! Every platform endpoint answers `{"code", "data", "message"}`; unknown paths and wrong
+//! methods too (JSON 404/405). Read-only calls accept GET with a query string.
+
+pub mod activity;
+pub mod envelope;
+pub mod error;
+pub mod input;
+pub mod orders;
+pub mod views;
+
+use actix_web::{web, HttpResponse};
+
+pub use error::ApiError;
+
+use crate::activity::ActivityService;
+use crate::actors::Orders;
+
+/// What handlers share.
+pub struct AppState {
+    /// The order center.
+    pub orders: Orders,
+    /// The co-located activity platform.
+    pub activity: ActivityService,
+    /// Token for admin calls, when configured.
+    pub admin_token: Option<String>,
+    /// Token for the order center's calls to the activity platform, when configured.
+    pub internal_token: Option<String>,
+}
+
+/// Mounts every platform route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    post_only(cfg, "/shop/order/create", orders::create);
+    post_only(cfg, "/shop/order/cancel", orders::cancel);
+    read_only(cfg, "/shop/order/state", orders::state);
+    read_only(cfg, "/shop/order/detail", orders::detail);
+    post_only(cfg, "/activityPlatform/activity/save", activity::save);
+    post_only(cfg, "/activityPlatform/wxActivity/apply", activity::apply);
+    read_only(cfg, "/activityPlatform/wxActivity/detail", activity::detail);
+    read_only(cfg, "/activityPlatform/wxActivity/applyInfo", activity::apply_info);
+    post_only(cfg, "/activityPlatform/activity/applyOrderCreate", activity::apply_order_create);
+    post_only(cfg, "/activityPlatform/activity/applyOrderNotify", activity::apply_order_notify);
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(web::to(method_not_allowed)));
+    cfg.service(web::resource("/readyz").route(web::get().to(readyz)).default_service(web::to(method_not_allowed)));
+}
+
+fn post_only<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F)
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    cfg.service(web::resource(path).route(web::post().to(handler)).default_service(web::to(method_not_allowed)));
+}
+
+fn read_only<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F)
+where
+    F: actix_web::Handler<Args> + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    cfg.service(
+        web::resource(path)
+            .route(web::get().to(handler.clone()))
+            .route(web::post().to(handler))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// JSON 404 for unknown paths.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NoRoute)
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// `GET /healthz`: the process is up.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// `GET /readyz`: recovery finished and orders are accepted.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.orders.is_ready() {
+        HttpResponse::Ok().content_type("text/plain").body("ready")
+    } else {
+        HttpResponse::ServiceUnavailable().content_type("text/plain").body("recovering")
+    }
+}

@@ -1,0 +1,83 @@
+//! `shop/order/*`: create, state, cancel, detail.
+
+use actix_web::{web, HttpResponse};
+
+use super::envelope::success;
+use super::error::ApiError;
+use super::input::{Fields, TEXT_LIMIT};
+use super::views::{create_view, detail_view, state_view};
+use super::AppState;
+use crate::actors::CreateOrder;
+use crate::domain::{MemberRef, OrderNo, SkuSlice};
+
+/// The caller (`company_id`, `member_id`), required on every order call.
+pub(super) fn member(fields: &Fields) -> Result<MemberRef, ApiError> {
+    Ok(MemberRef { company_id: fields.id("company_id")?, member_id: fields.id("member_id")? })
+}
+
+/// The optional location fields every endpoint accepts; validated, kept as sent.
+pub(super) fn location(fields: &Fields) -> Result<(Option<String>, Option<String>, Option<u64>), ApiError> {
+    Ok((
+        fields.optional_coordinate("latitude", 90.0)?,
+        fields.optional_coordinate("longitude", 180.0)?,
+        fields.optional_id("city_id")?,
+    ))
+}
+
+fn parent_order_no(fields: &Fields) -> Result<OrderNo, ApiError> {
+    let text = fields.required_text("parent_order_no", 64)?;
+    OrderNo::parse(&text).map_err(|_| ApiError::malformed("parent_order_no", "应为 19 位数字"))
+}
+
+/// `POST shop/order/create`.
+#[tracing::instrument(skip_all)]
+pub async fn create(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let owner = member(&fields)?;
+    let (latitude, longitude, city_id) = location(&fields)?;
+    let sku_text = fields.required_text("sku_slice", 1024)?;
+    let sku_slice = SkuSlice::parse(&sku_text).map_err(|e| ApiError::malformed("sku_slice", &e.to_string()))?;
+    let request = CreateOrder {
+        owner,
+        business_id: fields.id("business_id")?,
+        sys_id: fields.id("sys_id")?,
+        business_type: fields
+            .u64_in("business_type", 1000..=9999)?
+            .ok_or_else(|| ApiError::missing("business_type"))? as u16,
+        sku_slice,
+        request_id: fields.optional_text("request_id", 64)?.unwrap_or_default(),
+        handle_info: fields.json_object_text("handle_info", "{}")?,
+        order_from: fields.u64_in("order_from", 0..=99)?.unwrap_or(2) as u32,
+        sales_id: fields.u64_in("sales_id", 0..=999_999_999_999)?.unwrap_or(0),
+        latitude,
+        longitude,
+        city_id,
+    };
+    debug_assert!(request.handle_info.len() <= TEXT_LIMIT);
+    let order = state.orders.create(request).await?;
+    Ok(success(create_view(&order)))
+}
+
+/// `shop/order/state`: the order center's own state, polled by the frontend.
+pub async fn state(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let who = member(&fields)?;
+    location(&fields)?;
+    let order = state.orders.get(parent_order_no(&fields)?, who).await?;
+    Ok(success(state_view(&order)))
+}
+
+/// `shop/order/detail`.
+pub async fn detail(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let who = member(&fields)?;
+    location(&fields)?;
+    let order = state.orders.get(parent_order_no(&fields)?, who).await?;
+    Ok(success(detail_view(&order)))
+}
+
+/// `POST shop/order/cancel`.
+#[tracing::instrument(skip_all)]
+pub async fn cancel(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let who = member(&fields)?;
+    location(&fields)?;
+    let order = state.orders.cancel(parent_order_no(&fields)?, who).await?;
+    Ok(success(state_view(&order)))
+}

@@ -1,0 +1,28 @@
+//! ordercenter — an order center for paid activity registrations behind a WeChat mini-program.
+//!
+//! Module map (one folder per part of the picture in SPEC.md §1):
+//! - [`domain`]: orders, money in fen, order numbers, `sku_slice`, the status machine — plain
+//!   Rust, no actix, no sled, no HTTP.
+//! - [`store`]: every sled call and the key layout; one group committer makes writes durable.
+//! - [`actors`]: the supervisor (router/registry), one actor per live order with its expiry
+//!   timer, and the outbox that notifies business subsystems.
+//! - [`activity`]: the activity platform (business subsystem 3001): activities, seats, applies,
+//!   and the subsystem interface the order center calls (in-process or over HTTP).
+//! - [`subsystem`]: business subsystems as the order center sees them — one interface, over
+//!   HTTP (base URL per `business_type`) or in-process.
+//! - [`provider`]: the UMS open-platform payment client and its signatures.
+//! - [`paysim`]: the payment simulator, a faithful server side of the UMS protocol.
+//! - [`http`]: routes, input parsing, the response envelope and the one error mapping.
+//! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application.
+
+pub mod activity;
+pub mod actors;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod paysim;
+pub mod provider;
+pub mod startup;
+pub mod store;
+pub mod subsystem;
+pub mod telemetry;

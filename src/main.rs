@@ -1,0 +1,29 @@
+//! `ordercenter`: the whole embedded stack on one port (`cargo run --release`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ordercenter::config::Config;
+use ordercenter::startup::Application;
+use ordercenter::telemetry;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    telemetry::init();
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(error) => {
+            eprintln!("ordercenter: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("ordercenter listening on http://{}", app.address());
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ordercenter: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Building and running the whole embedded stack: store, activity platform, actors,
+//! background loops and the HTTP server. `main` and the tests both go through
+//! [`Application::build`].
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::{web, App, HttpServer};
+use tokio_util::sync::CancellationToken;
+
+use crate::activity::{run_reservation_sweeper, ActivityService, InProcessSubsystem};
+use crate::actors::outbox::{run_outbox, OutboxWaker};
+use crate::actors::supervisor::Supervisor;
+use crate::actors::{OrderEnv, OrderSettings, Orders};
+use crate::config::Config;
+use crate::domain::{time, OrderNoGenerator};
+use crate::http::{self, AppState};
+use crate::store::activity::ActivityStore;
+use crate::store::orders::OrderStore;
+use crate::store::outbox::OutboxStore;
+use crate::store::{Store, StoreConfig, StoreError};
+use crate::subsystem::{HttpSubsystem, Subsystems};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The store could not be opened (the message names the data dir).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A setting is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Anything else at startup.
+    #[error("startup failed: {0}")]
+    Other(String),
+}
+
+/// The running service.
+pub struct Application {
+    address: SocketAddr,
+    server: actix_web::dev::Server,
+    orders: Orders,
+    store: Store,
+    cancel: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    arbiters: Vec<Arbiter>,
+}
+
+impl Application {
+    /// Opens the store, starts the actors and background loops, binds the listener and
+    /// starts recovery (`/readyz` turns 200 when it finished). Must run inside an actix
+    /// `System`.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let store_config = StoreConfig { data_dir: config.data_dir.clone(), cache_capacity: config.cache_mb.saturating_mul(1 << 20) };
+        let store = tokio::task::spawn_blocking(move || Store::open(&store_config))
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))??;
+        let opened = store.clone();
+        let (order_store, outbox_store, activity_store) = store
+            .blocking(move || Ok((OrderStore::open(&opened)?, OutboxStore::open(&opened)?, ActivityStore::open(&opened)?)))
+            .await?;
+
+        let activity = ActivityService::new(activity_store, config.order_ttl);
+        if !config.no_demo {
+            match activity.ensure_demo().await {
+                Ok(Some(demo)) => tracing::info!(activity_id = demo.id, "created the demo activity 欢乐活动"),
+                Ok(None) => {}
+                Err(error) => return Err(StartupError::Other(format!("demo activity: {error}"))),
+            }
+        }
+
+        let internal_token = std::env::var("ORDERCENTER_INTERNAL_TOKEN").ok().filter(|t| !t.is_empty());
+        let mut subsystems = Subsystems::default();
+        for (business_type, url) in config.subsystem_urls().map_err(StartupError::Config)? {
+            let client = HttpSubsystem::new(&url, Duration::from_secs(config.subsystem_timeout), internal_token.clone())
+                .map_err(|e| StartupError::Config(e.to_string()))?;
+            subsystems.insert(business_type, Arc::new(client));
+        }
+        if !subsystems.knows(3001) {
+            subsystems.insert(3001, Arc::new(InProcessSubsystem::new(activity.clone())));
+        }
+
+        let waker = OutboxWaker::default();
+        let env = Arc::new(OrderEnv {
+            store: order_store.clone(),
+            subsystems: subsystems.clone(),
+            outbox: waker.clone(),
+            settings: OrderSettings {
+                order_ttl_secs: config.order_ttl,
+                create_attempts: 3,
+                create_retry_base: Duration::from_millis(200),
+                parent_prefix: config.msg_src_id,
+            },
+        });
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
+        let supervisor = Supervisor::new(env.clone(), arbiters.iter().map(Arbiter::handle).collect()).start();
+        let reader = order_store.clone();
+        let high = store.blocking(move || reader.order_no_high()).await?;
+        let orders = Orders::new(supervisor, env, OrderNoGenerator::new(time::now_millis(), high));
+
+        let cancel = CancellationToken::new();
+        let tasks = vec![
+            actix_rt::spawn(run_outbox(outbox_store, subsystems, waker, cancel.clone())),
+            actix_rt::spawn(run_reservation_sweeper(activity.clone(), Duration::from_secs(1), cancel.clone())),
+        ];
+
+        let state = web::Data::new(AppState {
+            orders: orders.clone(),
+            activity,
+            admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
+            internal_token,
+        });
+        let listener = TcpListener::bind(&config.listen)
+            .map_err(|source| StartupError::Listen { address: config.listen.clone(), source })?;
+        let address = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .configure(http::configure)
+                .default_service(web::to(http::not_found))
+        })
+        .workers(config.workers.unwrap_or(cores))
+        .shutdown_timeout(10)
+        .listen(listener)
+        .map_err(|source| StartupError::Listen { address: config.listen.clone(), source })?
+        .run();
+
+        let recovering = orders.clone();
+        actix_rt::spawn(async move {
+            let started = std::time::Instant::now();
+            match recovering.recover().await {
+                Ok(report) => tracing::info!(
+                    unpaid = report.unpaid,
+                    creating = report.creating,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "recovery finished; ready"
+                ),
+                Err(error) => tracing::error!(%error, "recovery failed; not ready"),
+            }
+        });
+
+        Ok(Self { address, server, orders, store, cancel, tasks, arbiters })
+    }
+
+    /// The address the server listens on (the real port when asked for port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// A handle to stop the server (as SIGTERM does).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// The order center's handle.
+    pub fn orders(&self) -> &Orders {
+        &self.orders
+    }
+
+    /// Serves until stopped (SIGTERM/Ctrl-C or [`Application::server_handle`]), then shuts
+    /// down in order: requests in flight finish, background loops stop, the store is flushed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        self.orders.set_not_ready();
+        self.cancel.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+        let store = self.store;
+        match tokio::task::spawn_blocking(move || store.close()).await {
+            Ok(Ok(())) => tracing::info!("store flushed; bye"),
+            Ok(Err(error)) => tracing::error!(%error, "final flush failed"),
+            Err(error) => tracing::error!(%error, "final flush panicked"),
+        }
+        served
+    }
+}

@@ -1,0 +1,207 @@
+//! The activity platform's trees. The platform serialises its read-check-write steps
+//! itself (one lock), so the writes here are plain multi-tree transactions.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
+
+use super::{be, decode, encode, read_be, Store, StoreError};
+use crate::activity::model::{Activity, Apply, ApplyStatus};
+use crate::domain::{MemberRef, OrderNo};
+
+/// Typed access to the activity trees. Cheap to clone.
+#[derive(Clone)]
+pub struct ActivityStore {
+    store: Store,
+    activities: sled::Tree,
+    applies: sled::Tree,
+    member_applies: sled::Tree,
+    apply_deadlines: sled::Tree,
+    order_applies: sled::Tree,
+    next_activity_id: Arc<AtomicU64>,
+    next_apply_id: Arc<AtomicU64>,
+}
+
+/// Applies and activities to write together.
+#[derive(Default)]
+pub struct ActivityWrite<'a> {
+    /// Activities whose counters changed (or new ones).
+    pub activities: Vec<&'a Activity>,
+    /// Applies as they are now (new or changed).
+    pub applies: Vec<&'a Apply>,
+}
+
+fn member_key(activity_id: u64, owner: MemberRef, apply_id: u64) -> Vec<u8> {
+    let mut key = member_prefix(activity_id, owner);
+    key.extend_from_slice(&be(apply_id));
+    key
+}
+
+fn member_prefix(activity_id: u64, owner: MemberRef) -> Vec<u8> {
+    let mut key = Vec::with_capacity(32);
+    key.extend_from_slice(&be(activity_id));
+    key.extend_from_slice(&be(owner.company_id));
+    key.extend_from_slice(&be(owner.member_id));
+    key
+}
+
+fn deadline_key(expires_at: u64, apply_id: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&be(expires_at));
+    key[8..].copy_from_slice(&be(apply_id));
+    key
+}
+
+fn next_id(tree: &sled::Tree) -> Result<u64, StoreError> {
+    Ok(match tree.last()? {
+        Some((key, _)) => read_be(&key)? + 1,
+        None => 1,
+    })
+}
+
+impl ActivityStore {
+    /// Opens the trees. Blocking.
+    pub fn open(store: &Store) -> Result<Self, StoreError> {
+        let activities = store.tree("activities")?;
+        let applies = store.tree("applies")?;
+        Ok(Self {
+            next_activity_id: Arc::new(AtomicU64::new(next_id(&activities)?)),
+            next_apply_id: Arc::new(AtomicU64::new(next_id(&applies)?.max(10_001))),
+            store: store.clone(),
+            activities,
+            applies,
+            member_applies: store.tree("member_applies")?,
+            apply_deadlines: store.tree("apply_deadlines")?,
+            order_applies: store.tree("order_applies")?,
+        })
+    }
+
+    /// The store these trees live in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A fresh activity id.
+    pub fn next_activity_id(&self) -> u64 {
+        self.next_activity_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A fresh apply id.
+    pub fn next_apply_id(&self) -> u64 {
+        self.next_apply_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether any activity exists. Blocking.
+    pub fn has_activities(&self) -> Result<bool, StoreError> {
+        Ok(!self.activities.is_empty())
+    }
+
+    /// One activity. Blocking.
+    pub fn activity(&self, id: u64) -> Result<Option<Activity>, StoreError> {
+        self.activities.get(be(id))?.map(|v| decode(&v)).transpose()
+    }
+
+    /// One apply. Blocking.
+    pub fn apply(&self, id: u64) -> Result<Option<Apply>, StoreError> {
+        self.applies.get(be(id))?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Every apply a member made for an activity. Blocking.
+    pub fn member_applies(&self, activity_id: u64, owner: MemberRef) -> Result<Vec<Apply>, StoreError> {
+        let mut found = Vec::new();
+        for entry in self.member_applies.scan_prefix(member_prefix(activity_id, owner)) {
+            let (key, _) = entry?;
+            let id = read_be(key.get(24..).unwrap_or_default())?;
+            if let Some(apply) = self.apply(id)? {
+                found.push(apply);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The applies bound to an order. Blocking.
+    pub fn order_applies(&self, order_no: &OrderNo) -> Result<Vec<Apply>, StoreError> {
+        let Some(ids) = self.order_applies.get(order_no.as_str())? else {
+            return Ok(Vec::new());
+        };
+        let ids: Vec<u64> = decode(&ids)?;
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(apply) = self.apply(id)? {
+                found.push(apply);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Pending applies whose reservation ran out at or before `now`. Blocking.
+    pub fn expired_pending(&self, now: u64, limit: usize) -> Result<Vec<Apply>, StoreError> {
+        let mut due = Vec::new();
+        for entry in self.apply_deadlines.range(..deadline_key(now.saturating_add(1), 0)).take(limit) {
+            let (key, _) = entry?;
+            let id = read_be(key.get(8..).unwrap_or_default())?;
+            if let Some(apply) = self.apply(id)? {
+                due.push(apply);
+            }
+        }
+        Ok(due)
+    }
+
+    /// Writes activities and applies atomically, keeping the indexes: member → applies,
+    /// the pending-deadline index (present exactly while an apply is pending) and order →
+    /// applies. Blocking; follow with [`Store::durable`] before acknowledging.
+    pub fn write(&self, change: ActivityWrite<'_>) -> Result<(), StoreError> {
+        let activities = change
+            .activities
+            .iter()
+            .map(|a| Ok((be(a.id), encode(*a)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let applies = change
+            .applies
+            .iter()
+            .map(|a| Ok((*a, encode(*a)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut bindings: Vec<(OrderNo, Vec<u64>)> = Vec::new();
+        for apply in &change.applies {
+            if let (ApplyStatus::Ordered, Some(order_no)) = (apply.status, &apply.order_no) {
+                match bindings.iter_mut().find(|(no, _)| no == order_no) {
+                    Some((_, ids)) => ids.push(apply.id),
+                    None => bindings.push((order_no.clone(), vec![apply.id])),
+                }
+            }
+        }
+        let bindings = bindings
+            .into_iter()
+            .map(|(no, ids)| Ok((no, encode(&ids)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        (
+            &self.activities,
+            &self.applies,
+            &self.member_applies,
+            &self.apply_deadlines,
+            &self.order_applies,
+        )
+            .transaction(|(activity_tree, apply_tree, members, deadlines, orders)| {
+                for (key, value) in &activities {
+                    activity_tree.insert(key, value.as_slice())?;
+                }
+                for (apply, value) in &applies {
+                    apply_tree.insert(&be(apply.id), value.as_slice())?;
+                    members.insert(member_key(apply.activity_id, apply.owner, apply.id), &[])?;
+                    let deadline = deadline_key(apply.expires_at, apply.id);
+                    if apply.status == ApplyStatus::Pending {
+                        deadlines.insert(&deadline, &[])?;
+                    } else {
+                        deadlines.remove(&deadline)?;
+                    }
+                }
+                for (order_no, ids) in &bindings {
+                    orders.insert(order_no.as_str(), ids.as_slice())?;
+                }
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            })?;
+        Ok(())
+    }
+}

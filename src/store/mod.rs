@@ -1,0 +1,226 @@
+//! Persistence. Only this module touches sled.
+//!
+//! Layout (version [`LAYOUT_VERSION`], recorded in the `meta` tree):
+//! - `orders`:    parent_order_no (19 ASCII digits) → bincode [`crate::domain::Order`]
+//! - `order_nos`: order_no → parent_order_no (the child → parent mapping)
+//! - `deadlines`: big-endian deadline (Unix s) ‖ parent_order_no → `[]`, live orders only
+//! - `outbox`:    big-endian sequence → bincode [`outbox::OutboxEntry`]
+//! - `idempotency`: company ‖ member ‖ key → parent_order_no and request fingerprint
+//! - `activities`, `applies`, `member_applies`, `apply_deadlines`: the activity platform
+//! - `paysim_*`: the payment simulator's own state
+//!
+//! Every write goes through a blocking thread ([`Store::blocking`]) and is made durable by the
+//! single group committer ([`Store::durable`]) before anyone acknowledges it.
+
+mod commit;
+pub mod activity;
+pub mod orders;
+pub mod outbox;
+pub mod paysim;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use commit::Committer;
+
+/// Version of the on-disk layout described above. A store written by another version is
+/// refused rather than misread.
+pub const LAYOUT_VERSION: u32 = 1;
+
+const META_LAYOUT: &[u8] = b"layout_version";
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory could not be opened; the service must stop and say where.
+    #[error("cannot open the store in {dir}: {source}. Nothing was changed or wiped; check the directory (a sled store damaged by an abrupt stop must be restored from a backup)")]
+    Open {
+        /// The data directory.
+        dir: PathBuf,
+        /// What sled said.
+        source: sled::Error,
+    },
+    /// The store was written with another layout version.
+    #[error("the store in {dir} has layout version {found}, this build reads version {expected}")]
+    Layout {
+        /// The data directory.
+        dir: PathBuf,
+        /// Version on disk.
+        found: u32,
+        /// Version of this build.
+        expected: u32,
+    },
+    /// A sled operation failed.
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A flush failed; nothing since the previous flush is known to be durable.
+    #[error("flush failed: {0}")]
+    Flush(Arc<sled::Error>),
+    /// A value could not be encoded.
+    #[error("encoding failed: {0}")]
+    Encode(#[from] bincode::error::EncodeError),
+    /// A stored value could not be decoded.
+    #[error("stored value is corrupt: {0}")]
+    Decode(#[from] bincode::error::DecodeError),
+    /// A stored key or value does not have the expected shape.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// A background thread could not be started or panicked.
+    #[error("store thread failed: {0}")]
+    Thread(String),
+    /// The store is shutting down.
+    #[error("store is closed")]
+    Closed,
+}
+
+impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
+    fn from(error: sled::transaction::TransactionError<StoreError>) -> Self {
+        match error {
+            sled::transaction::TransactionError::Abort(inner) => inner,
+            sled::transaction::TransactionError::Storage(inner) => StoreError::Sled(inner),
+        }
+    }
+}
+
+/// Settings for opening the store.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Directory holding the sled database.
+    pub data_dir: PathBuf,
+    /// sled's page cache, in bytes.
+    pub cache_capacity: u64,
+}
+
+/// The database and its committer. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    committer: Committer,
+    dir: Arc<PathBuf>,
+}
+
+/// bincode configuration used for every stored value.
+pub(crate) fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encodes a stored value.
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    Ok(bincode::serde::encode_to_vec(value, bincode_config())?)
+}
+
+/// Decodes a stored value.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    let (value, _) = bincode::serde::decode_from_slice(bytes, bincode_config())?;
+    Ok(value)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `config.data_dir`, checks the layout version and
+    /// starts the committer. Blocking: call it from a blocking context or at startup.
+    pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        let dir = config.data_dir.clone();
+        let db = sled::Config::new()
+            .path(&dir)
+            .cache_capacity(config.cache_capacity)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|source| StoreError::Open {
+                dir: dir.clone(),
+                source,
+            })?;
+        check_layout(&db, &dir)?;
+        let committer = Committer::start(db.clone())?;
+        let store = Self {
+            db,
+            committer,
+            dir: Arc::new(dir),
+        };
+        store.committer.durable_blocking()?;
+        Ok(store)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Opens a tree by name.
+    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
+    /// Runs `work` on tokio's blocking pool: sled calls never run on an async worker or in
+    /// an actor's handler.
+    pub async fn blocking<F, R>(&self, work: F) -> Result<R, StoreError>
+    where
+        F: FnOnce() -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        match tokio::task::spawn_blocking(work).await {
+            Ok(result) => result,
+            Err(error) => Err(StoreError::Thread(error.to_string())),
+        }
+    }
+
+    /// Waits until every write made before this call is on disk (group commit).
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.committer.durable().await
+    }
+
+    /// Blocking variant of [`Store::durable`].
+    pub fn durable_blocking(&self) -> Result<(), StoreError> {
+        self.committer.durable_blocking()
+    }
+
+    /// Flushes everything and waits for the committer thread to end. Call at shutdown after
+    /// every other user of the store has stopped.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.committer.durable_blocking()?;
+        let thread = self.committer.take_thread();
+        drop(self);
+        if let Some(thread) = thread {
+            // Other clones may still be alive (e.g. in a test); the thread then ends with them.
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_layout(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
+    let meta = db.open_tree("meta")?;
+    match meta.get(META_LAYOUT)? {
+        Some(bytes) => {
+            let found = <[u8; 4]>::try_from(bytes.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("layout version".into()))?;
+            if found != LAYOUT_VERSION {
+                return Err(StoreError::Layout {
+                    dir: dir.to_path_buf(),
+                    found,
+                    expected: LAYOUT_VERSION,
+                });
+            }
+        }
+        None => {
+            meta.insert(META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// Big-endian bytes of `value`, for keys that must sort numerically.
+pub(crate) fn be(value: u64) -> [u8; 8] {
+    value.to_be_bytes()
+}
+
+/// Reads a big-endian u64 from the first 8 bytes of `bytes`.
+pub(crate) fn read_be(bytes: &[u8]) -> Result<u64, StoreError> {
+    bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt("short big-endian key".into()))
+}

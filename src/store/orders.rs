@@ -1,0 +1,193 @@
+//! Orders, the child → parent mapping, the deadline index and the order-number high mark.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::Transactional;
+
+use super::outbox::{OutboxEntry, OUTBOX_TREE};
+use super::{be, decode, encode, read_be, Store, StoreError};
+use crate::domain::{Order, OrderNo};
+
+const META_ORDER_NO_HIGH: &[u8] = b"order_no_high";
+const META_ROW_ID: &[u8] = b"row_id_high";
+
+/// Typed access to the order trees. Cheap to clone.
+#[derive(Clone)]
+pub struct OrderStore {
+    store: Store,
+    orders: sled::Tree,
+    order_nos: sled::Tree,
+    deadlines: sled::Tree,
+    outbox: sled::Tree,
+    meta: sled::Tree,
+    next_outbox_seq: Arc<AtomicU64>,
+    next_row_id: Arc<AtomicU64>,
+}
+
+/// A change to write with an order in one atomic, durable step.
+pub struct OrderWrite<'a> {
+    /// The order as it is now.
+    pub order: &'a Order,
+    /// A notification for the business subsystem, written with the order (the outbox).
+    pub notify: Option<OutboxEntry>,
+}
+
+impl OrderStore {
+    /// Opens the trees. Blocking.
+    pub fn open(store: &Store) -> Result<Self, StoreError> {
+        let outbox = store.tree(OUTBOX_TREE)?;
+        let next_outbox_seq = match outbox.last()? {
+            Some((key, _)) => read_be(&key)? + 1,
+            None => 1,
+        };
+        let meta = store.tree("meta")?;
+        let next_row_id = match meta.get(META_ROW_ID)? {
+            Some(bytes) => read_be(&bytes)? + 1,
+            None => 1,
+        };
+        Ok(Self {
+            store: store.clone(),
+            orders: store.tree("orders")?,
+            order_nos: store.tree("order_nos")?,
+            deadlines: store.tree("deadlines")?,
+            outbox,
+            meta,
+            next_outbox_seq: Arc::new(AtomicU64::new(next_outbox_seq)),
+            next_row_id: Arc::new(AtomicU64::new(next_row_id)),
+        })
+    }
+
+    /// The store these trees live in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The highest order-number body ever recorded (0 on an empty store). Blocking.
+    pub fn order_no_high(&self) -> Result<u64, StoreError> {
+        match self.meta.get(META_ORDER_NO_HIGH)? {
+            Some(bytes) => read_be(&bytes),
+            None => Ok(0),
+        }
+    }
+
+    /// Reserves `count` row ids (for `id` fields). The high mark is written with the next
+    /// order write, so ids are not reused after a restart.
+    pub fn next_row_ids(&self, count: u64) -> u64 {
+        self.next_row_id.fetch_add(count, Ordering::Relaxed)
+    }
+
+    /// Reads one order. Blocking.
+    pub fn get(&self, parent_order_no: &OrderNo) -> Result<Option<Order>, StoreError> {
+        match self.orders.get(parent_order_no.as_str())? {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The parent of a child order number. Blocking.
+    pub fn parent_of(&self, order_no: &OrderNo) -> Result<Option<OrderNo>, StoreError> {
+        match self.order_nos.get(order_no.as_str())? {
+            Some(bytes) => {
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| StoreError::Corrupt("order_nos value".into()))?;
+                OrderNo::parse(text)
+                    .map(Some)
+                    .map_err(|_| StoreError::Corrupt("order_nos value".into()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Every live order (creating or unpaid), by deadline. Blocking.
+    pub fn live_orders(&self) -> Result<Vec<Order>, StoreError> {
+        let mut live = Vec::new();
+        for entry in self.deadlines.iter() {
+            let (key, _) = entry?;
+            let parent = key
+                .get(8..)
+                .and_then(|raw| std::str::from_utf8(raw).ok())
+                .and_then(|text| OrderNo::parse(text).ok())
+                .ok_or_else(|| StoreError::Corrupt("deadline key".into()))?;
+            match self.get(&parent)? {
+                Some(order) if order.status.is_live() => live.push(order),
+                // A stale index entry (its order moved on): dropped on the next write.
+                _ => {}
+            }
+        }
+        Ok(live)
+    }
+
+    /// Writes an order (and its outbox entry) atomically: the order, the child → parent
+    /// mapping, the deadline index (present exactly while the order is live), the row-id and
+    /// order-number high marks. Blocking; follow with [`Store::durable`] before acknowledging.
+    pub fn write(&self, change: OrderWrite<'_>) -> Result<(), StoreError> {
+        let order = change.order;
+        let value = encode(order)?;
+        let deadline_key = deadline_key(order.deadline(), &order.parent_order_no);
+        let outbox_value = match &change.notify {
+            Some(entry) => Some((
+                be(self.next_outbox_seq.fetch_add(1, Ordering::Relaxed)),
+                encode(entry)?,
+            )),
+            None => None,
+        };
+        let row_high = be(self.next_row_id.load(Ordering::Relaxed).saturating_sub(1));
+        let body = order.parent_order_no.body();
+        (&self.orders, &self.order_nos, &self.deadlines, &self.outbox, &self.meta)
+            .transaction(|(orders, order_nos, deadlines, outbox, meta)| {
+                orders.insert(order.parent_order_no.as_str(), value.as_slice())?;
+                order_nos.insert(order.order_no.as_str(), order.parent_order_no.as_str())?;
+                if order.status.is_live() {
+                    deadlines.insert(deadline_key.as_slice(), &[])?;
+                } else {
+                    deadlines.remove(deadline_key.as_slice())?;
+                }
+                if let Some((seq, entry)) = &outbox_value {
+                    outbox.insert(seq, entry.as_slice())?;
+                }
+                raise_high(meta, META_ORDER_NO_HIGH, body)?;
+                raise_high(meta, META_ROW_ID, read_be(&row_high).unwrap_or(0))?;
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            })?;
+        Ok(())
+    }
+
+    /// Writes and waits until the write is durable.
+    pub async fn write_durable(&self, order: Order, notify: Option<OutboxEntry>) -> Result<(), StoreError> {
+        let this = self.clone();
+        self.store
+            .blocking(move || this.write(OrderWrite { order: &order, notify }))
+            .await?;
+        self.store.durable().await
+    }
+
+    /// Reads one order off the async worker.
+    pub async fn load(&self, parent_order_no: OrderNo) -> Result<Option<Order>, StoreError> {
+        let this = self.clone();
+        self.store.blocking(move || this.get(&parent_order_no)).await
+    }
+}
+
+fn deadline_key(deadline: u64, parent: &OrderNo) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + 19);
+    key.extend_from_slice(&be(deadline));
+    key.extend_from_slice(parent.as_str().as_bytes());
+    key
+}
+
+fn raise_high(
+    meta: &TransactionalTree,
+    key: &[u8],
+    value: u64,
+) -> Result<(), ConflictableTransactionError<StoreError>> {
+    let current = match meta.get(key)? {
+        Some(bytes) => read_be(&bytes).unwrap_or(0),
+        None => 0,
+    };
+    if value > current {
+        meta.insert(key, &be(value))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! The subsystem outbox: notifications (paid, closed, refunded) written in the same
+//! transaction as the order change they report, deleted once the subsystem acknowledged.
+
+use serde::{Deserialize, Serialize};
+
+use super::{decode, read_be, Store, StoreError};
+use crate::domain::OrderNo;
+
+/// Name of the outbox tree: big-endian sequence → bincode [`OutboxEntry`].
+pub(crate) const OUTBOX_TREE: &str = "outbox";
+
+/// One notification owed to a business subsystem.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Which subsystem (`business_type`).
+    pub business_type: u16,
+    /// The child order number the subsystem knows.
+    pub order_no: OrderNo,
+    /// The parent order number.
+    pub parent_order_no: OrderNo,
+    /// `order_status` to report: 1 paid, 2 closed, 3 refunded.
+    pub order_status: u8,
+    /// When it was written (Unix s).
+    pub created_at: u64,
+}
+
+/// Typed access to the outbox. Cheap to clone.
+#[derive(Clone)]
+pub struct OutboxStore {
+    store: Store,
+    tree: sled::Tree,
+}
+
+impl OutboxStore {
+    /// Opens the tree. Blocking.
+    pub fn open(store: &Store) -> Result<Self, StoreError> {
+        Ok(Self {
+            store: store.clone(),
+            tree: store.tree(OUTBOX_TREE)?,
+        })
+    }
+
+    /// Up to `limit` pending entries with a sequence number of at least `from`. Blocking.
+    pub fn pending(&self, from: u64, limit: usize) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
+        let mut entries = Vec::new();
+        for item in self.tree.range(from.to_be_bytes()..).take(limit) {
+            let (key, value) = item?;
+            entries.push((read_be(&key)?, decode(&value)?));
+        }
+        Ok(entries)
+    }
+
+    /// Deletes an acknowledged entry. Not flushed on its own: if it comes back after a crash
+    /// the notification is simply delivered again (subsystems are idempotent).
+    pub fn remove(&self, seq: u64) -> Result<(), StoreError> {
+        self.tree.remove(seq.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Async [`OutboxStore::pending`].
+    pub async fn load_pending(&self, from: u64, limit: usize) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
+        let this = self.clone();
+        self.store.blocking(move || this.pending(from, limit)).await
+    }
+
+    /// Async [`OutboxStore::remove`].
+    pub async fn acknowledge(&self, seq: u64) -> Result<(), StoreError> {
+        let this = self.clone();
+        self.store.blocking(move || this.remove(seq)).await
+    }
+
+    /// Number of pending entries. Blocking.
+    pub fn len(&self) -> usize {
+        self.tree.len()
+    }
+
+    /// Whether nothing is pending. Blocking.
+    pub fn is_empty(&self) -> bool {
+        self.tree.is_empty()
+    }
+}
