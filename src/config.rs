@@ -6,7 +6,11 @@ use clap::Parser;
 
 /// How the service runs. Every flag also reads from the environment variable it names.
 #[derive(Parser, Clone, Debug)]
-#[command(name = "ordercenter", version, about = "Order center for paid activity registrations")]
+#[command(
+    name = "ordercenter",
+    version,
+    about = "Order center for paid activity registrations"
+)]
 pub struct Config {
     /// Address to listen on; port 0 picks a free port (the real address is printed).
     #[arg(long, env = "ORDERCENTER_LISTEN", default_value = "127.0.0.1:8080")]
@@ -25,9 +29,18 @@ pub struct Config {
     #[arg(long, env = "ORDERCENTER_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
 
+    /// Token for the order center's calls to subsystems (`applyOrderCreate`,
+    /// `applyOrderNotify`), sent and required as `Authorization: Bearer …` when set.
+    #[arg(long, env = "ORDERCENTER_INTERNAL_TOKEN")]
+    pub internal_token: Option<String>,
+
     /// A business subsystem reached over HTTP, as `business_type=base_url` (repeatable, or
     /// comma-separated in the variable). Without one, 3001 is the in-process activity platform.
-    #[arg(long = "subsystem-url", env = "ORDERCENTER_SUBSYSTEM_URLS", value_delimiter = ',')]
+    #[arg(
+        long = "subsystem-url",
+        env = "ORDERCENTER_SUBSYSTEM_URLS",
+        value_delimiter = ','
+    )]
     pub subsystem_urls: Vec<String>,
 
     /// Seconds to wait for a subsystem call.
@@ -65,8 +78,12 @@ impl Config {
         self.subsystem_urls
             .iter()
             .map(|pair| {
-                let (kind, url) = pair.split_once('=').ok_or_else(|| format!("--subsystem-url {pair:?}: expected business_type=url"))?;
-                let kind: u16 = kind.trim().parse().map_err(|_| format!("--subsystem-url {pair:?}: business_type must be 4 digits"))?;
+                let (kind, url) = pair.split_once('=').ok_or_else(|| {
+                    format!("--subsystem-url {pair:?}: expected business_type=url")
+                })?;
+                let kind: u16 = kind.trim().parse().map_err(|_| {
+                    format!("--subsystem-url {pair:?}: business_type must be 4 digits")
+                })?;
                 Ok((kind, url.trim().to_owned()))
             })
             .collect()

@@ -61,29 +61,44 @@ impl Application {
     /// starts recovery (`/readyz` turns 200 when it finished). Must run inside an actix
     /// `System`.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let store_config = StoreConfig { data_dir: config.data_dir.clone(), cache_capacity: config.cache_mb.saturating_mul(1 << 20) };
+        let store_config = StoreConfig {
+            data_dir: config.data_dir.clone(),
+            cache_capacity: config.cache_mb.saturating_mul(1 << 20),
+        };
         let store = tokio::task::spawn_blocking(move || Store::open(&store_config))
             .await
             .map_err(|e| StartupError::Other(e.to_string()))??;
         let opened = store.clone();
         let (order_store, outbox_store, activity_store) = store
-            .blocking(move || Ok((OrderStore::open(&opened)?, OutboxStore::open(&opened)?, ActivityStore::open(&opened)?)))
+            .blocking(move || {
+                Ok((
+                    OrderStore::open(&opened)?,
+                    OutboxStore::open(&opened)?,
+                    ActivityStore::open(&opened)?,
+                ))
+            })
             .await?;
 
         let activity = ActivityService::new(activity_store, config.order_ttl);
         if !config.no_demo {
             match activity.ensure_demo().await {
-                Ok(Some(demo)) => tracing::info!(activity_id = demo.id, "created the demo activity 欢乐活动"),
+                Ok(Some(demo)) => {
+                    tracing::info!(activity_id = demo.id, "created the demo activity 欢乐活动")
+                }
                 Ok(None) => {}
                 Err(error) => return Err(StartupError::Other(format!("demo activity: {error}"))),
             }
         }
 
-        let internal_token = std::env::var("ORDERCENTER_INTERNAL_TOKEN").ok().filter(|t| !t.is_empty());
+        let internal_token = config.internal_token.clone().filter(|t| !t.is_empty());
         let mut subsystems = Subsystems::default();
         for (business_type, url) in config.subsystem_urls().map_err(StartupError::Config)? {
-            let client = HttpSubsystem::new(&url, Duration::from_secs(config.subsystem_timeout), internal_token.clone())
-                .map_err(|e| StartupError::Config(e.to_string()))?;
+            let client = HttpSubsystem::new(
+                &url,
+                Duration::from_secs(config.subsystem_timeout),
+                internal_token.clone(),
+            )
+            .map_err(|e| StartupError::Config(e.to_string()))?;
             subsystems.insert(business_type, Arc::new(client));
         }
         if !subsystems.knows(3001) {
@@ -102,17 +117,28 @@ impl Application {
                 parent_prefix: config.msg_src_id,
             },
         });
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
-        let supervisor = Supervisor::new(env.clone(), arbiters.iter().map(Arbiter::handle).collect()).start();
+        let supervisor =
+            Supervisor::new(env.clone(), arbiters.iter().map(Arbiter::handle).collect()).start();
         let reader = order_store.clone();
         let high = store.blocking(move || reader.order_no_high()).await?;
-        let orders = Orders::new(supervisor, env, OrderNoGenerator::new(time::now_millis(), high));
+        let orders = Orders::new(
+            supervisor,
+            env,
+            OrderNoGenerator::new(time::now_millis(), high),
+        );
 
         let cancel = CancellationToken::new();
         let tasks = vec![
             actix_rt::spawn(run_outbox(outbox_store, subsystems, waker, cancel.clone())),
-            actix_rt::spawn(run_reservation_sweeper(activity.clone(), Duration::from_secs(1), cancel.clone())),
+            actix_rt::spawn(run_reservation_sweeper(
+                activity.clone(),
+                Duration::from_secs(1),
+                cancel.clone(),
+            )),
         ];
 
         let state = web::Data::new(AppState {
@@ -121,9 +147,14 @@ impl Application {
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
             internal_token,
         });
-        let listener = TcpListener::bind(&config.listen)
-            .map_err(|source| StartupError::Listen { address: config.listen.clone(), source })?;
-        let address = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?;
+        let listener =
+            TcpListener::bind(&config.listen).map_err(|source| StartupError::Listen {
+                address: config.listen.clone(),
+                source,
+            })?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?;
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -134,7 +165,10 @@ impl Application {
         .workers(config.workers.unwrap_or(cores))
         .shutdown_timeout(10)
         .listen(listener)
-        .map_err(|source| StartupError::Listen { address: config.listen.clone(), source })?
+        .map_err(|source| StartupError::Listen {
+            address: config.listen.clone(),
+            source,
+        })?
         .run();
 
         let recovering = orders.clone();
@@ -151,7 +185,15 @@ impl Application {
             }
         });
 
-        Ok(Self { address, server, orders, store, cancel, tasks, arbiters })
+        Ok(Self {
+            address,
+            server,
+            orders,
+            store,
+            cancel,
+            tasks,
+            arbiters,
+        })
     }
 
     /// The address the server listens on (the real port when asked for port 0).

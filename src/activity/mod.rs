@@ -36,7 +36,10 @@ impl InProcessSubsystem {
 
 #[async_trait]
 impl Subsystem for InProcessSubsystem {
-    async fn order_create(&self, call: &OrderCreateCall) -> Result<OrderCreateAnswer, SubsystemError> {
+    async fn order_create(
+        &self,
+        call: &OrderCreateCall,
+    ) -> Result<OrderCreateAnswer, SubsystemError> {
         self.service
             .bind_order(OrderBinding::from_call(call)?)
             .await
@@ -45,6 +48,9 @@ impl Subsystem for InProcessSubsystem {
 
     async fn order_notify(&self, call: &OrderNotifyCall) -> Result<(), SubsystemError> {
         let notice = OrderNotice::from_call(call)?;
-        self.service.order_notice(notice).await.map_err(SubsystemError::from)
+        self.service
+            .order_notice(notice)
+            .await
+            .map_err(SubsystemError::from)
     }
 }

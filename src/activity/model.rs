@@ -38,7 +38,9 @@ pub struct Activity {
 impl Activity {
     /// Seats neither reserved nor registered.
     pub fn seats_left(&self) -> u32 {
-        self.seats.saturating_sub(self.reserved).saturating_sub(self.registered)
+        self.seats
+            .saturating_sub(self.reserved)
+            .saturating_sub(self.registered)
     }
 
     /// Whether sign-up is open at `now`.

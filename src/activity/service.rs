@@ -11,7 +11,8 @@ use crate::domain::{time, Fen, MemberRef, OrderNo, SkuSlice};
 use crate::store::activity::{ActivityStore, ActivityWrite};
 use crate::store::StoreError;
 use crate::subsystem::{
-    AnsweredExtra, AnsweredItem, OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, SubsystemError,
+    AnsweredExtra, AnsweredItem, OrderCreateAnswer, OrderCreateCall, OrderNotifyCall,
+    SubsystemError,
 };
 
 /// Why the platform said no.
@@ -75,7 +76,10 @@ impl ActivityError {
     /// The `data` that goes with the error (the order to pay for 4001009999).
     pub fn data(&self) -> Option<serde_json::Value> {
         match self {
-            ActivityError::PendingOrder { parent_order_no, business_id } => Some(serde_json::json!({
+            ActivityError::PendingOrder {
+                parent_order_no,
+                business_id,
+            } => Some(serde_json::json!({
                 "parent_order_no": parent_order_no.as_str(),
                 "business_id": business_id,
                 "stadium_id": 0,
@@ -153,12 +157,17 @@ impl OrderBinding {
     /// Validates a call from the order center.
     pub fn from_call(call: &OrderCreateCall) -> Result<Self, ActivityError> {
         Ok(Self {
-            order_no: OrderNo::parse(&call.order_no).map_err(|_| ActivityError::Invalid("order_no 格式错误".into()))?,
+            order_no: OrderNo::parse(&call.order_no)
+                .map_err(|_| ActivityError::Invalid("order_no 格式错误".into()))?,
             parent_order_no: OrderNo::parse(&call.parent_order_no)
                 .map_err(|_| ActivityError::Invalid("parent_order_no 格式错误".into()))?,
-            owner: MemberRef { company_id: call.company_id, member_id: call.member_id },
+            owner: MemberRef {
+                company_id: call.company_id,
+                member_id: call.member_id,
+            },
             business_id: call.business_id,
-            sku_slice: SkuSlice::parse(&call.sku_slice).map_err(|_| ActivityError::Invalid("sku_slice 格式错误".into()))?,
+            sku_slice: SkuSlice::parse(&call.sku_slice)
+                .map_err(|_| ActivityError::Invalid("sku_slice 格式错误".into()))?,
         })
     }
 }
@@ -190,10 +199,15 @@ impl OrderNotice {
             1 => OrderOutcome::Paid,
             2 => OrderOutcome::Closed,
             3 => OrderOutcome::Refunded,
-            _ => return Err(ActivityError::Invalid("order_status 必须是 1、2 或 3".into())),
+            _ => {
+                return Err(ActivityError::Invalid(
+                    "order_status 必须是 1、2 或 3".into(),
+                ))
+            }
         };
         Ok(Self {
-            order_no: OrderNo::parse(&call.order_no).map_err(|_| ActivityError::Invalid("order_no 格式错误".into()))?,
+            order_no: OrderNo::parse(&call.order_no)
+                .map_err(|_| ActivityError::Invalid("order_no 格式错误".into()))?,
             outcome,
         })
     }
@@ -212,7 +226,11 @@ pub struct ActivityService {
 impl ActivityService {
     /// The platform over `store`; reservations without an order last `reservation_secs`.
     pub fn new(store: ActivityStore, reservation_secs: u64) -> Self {
-        Self { store, lock: Arc::new(Mutex::new(())), reservation_secs }
+        Self {
+            store,
+            lock: Arc::new(Mutex::new(())),
+            reservation_secs,
+        }
     }
 
     /// Runs `step` under the lock on a blocking thread, then waits for durability.
@@ -242,7 +260,10 @@ impl ActivityService {
         R: Send + 'static,
     {
         let store = self.store.clone();
-        self.store.store().blocking(move || Ok(step(&store))).await?
+        self.store
+            .store()
+            .blocking(move || Ok(step(&store)))
+            .await?
     }
 
     /// Creates an activity.
@@ -263,7 +284,10 @@ impl ActivityService {
                 image: "--".into(),
                 created_at: time::now_secs(),
             };
-            store.write(ActivityWrite { activities: vec![&activity], applies: vec![] })?;
+            store.write(ActivityWrite {
+                activities: vec![&activity],
+                applies: vec![],
+            })?;
             Ok(activity)
         })
         .await
@@ -289,14 +313,24 @@ impl ActivityService {
 
     /// One activity.
     pub async fn detail(&self, activity_id: u64) -> Result<Activity, ActivityError> {
-        self.read(move |store| store.activity(activity_id)?.ok_or(ActivityError::NotFound)).await
+        self.read(move |store| store.activity(activity_id)?.ok_or(ActivityError::NotFound))
+            .await
     }
 
     /// One apply, if `owner` made it.
-    pub async fn apply_info(&self, apply_id: u64, owner: MemberRef) -> Result<(Apply, Activity), ActivityError> {
+    pub async fn apply_info(
+        &self,
+        apply_id: u64,
+        owner: MemberRef,
+    ) -> Result<(Apply, Activity), ActivityError> {
         self.read(move |store| {
-            let apply = store.apply(apply_id)?.filter(|a| a.owner == owner).ok_or(ActivityError::NotFound)?;
-            let activity = store.activity(apply.activity_id)?.ok_or(ActivityError::NotFound)?;
+            let apply = store
+                .apply(apply_id)?
+                .filter(|a| a.owner == owner)
+                .ok_or(ActivityError::NotFound)?;
+            let activity = store
+                .activity(apply.activity_id)?
+                .ok_or(ActivityError::NotFound)?;
             Ok((apply, activity))
         })
         .await
@@ -307,7 +341,9 @@ impl ActivityService {
         let ttl = self.reservation_secs;
         self.locked(move |store| {
             let now = time::now_secs();
-            let mut activity = store.activity(command.activity_id)?.ok_or(ActivityError::NotFound)?;
+            let mut activity = store
+                .activity(command.activity_id)?
+                .ok_or(ActivityError::NotFound)?;
             if !activity.is_open(now) {
                 return Err(ActivityError::NotOpen);
             }
@@ -317,7 +353,10 @@ impl ActivityService {
             }
             if let Some(ordered) = mine.iter().find(|a| a.status == ApplyStatus::Ordered) {
                 if let Some(parent_order_no) = ordered.parent_order_no.clone() {
-                    return Err(ActivityError::PendingOrder { parent_order_no, business_id: ordered.business_id });
+                    return Err(ActivityError::PendingOrder {
+                        parent_order_no,
+                        business_id: ordered.business_id,
+                    });
                 }
             }
             let live = mine.iter().filter(|a| a.status.holds_seat()).count();
@@ -343,7 +382,10 @@ impl ActivityService {
                 expires_at: now.saturating_add(ttl),
                 updated_at: now,
             };
-            store.write(ActivityWrite { activities: vec![&activity], applies: vec![&apply] })?;
+            store.write(ActivityWrite {
+                activities: vec![&activity],
+                applies: vec![&apply],
+            })?;
             Ok((apply, activity))
         })
         .await
@@ -351,13 +393,18 @@ impl ActivityService {
 
     /// `applyOrderCreate`: binds the applies in the SKU slice to the order and prices them.
     /// Idempotent on `order_no`.
-    pub async fn bind_order(&self, binding: OrderBinding) -> Result<OrderCreateAnswer, ActivityError> {
+    pub async fn bind_order(
+        &self,
+        binding: OrderBinding,
+    ) -> Result<OrderCreateAnswer, ActivityError> {
         self.locked(move |store| {
             let now = time::now_secs();
             let mut bound: Vec<(Apply, Activity)> = Vec::new();
             for line in binding.sku_slice.lines() {
                 if line.quantity != 1 {
-                    return Err(ActivityError::Invalid("sku_slice 中每个报名的数量必须为 1".into()));
+                    return Err(ActivityError::Invalid(
+                        "sku_slice 中每个报名的数量必须为 1".into(),
+                    ));
                 }
                 let apply_id: u64 = line.sku.parse().map_err(|_| ActivityError::NotFound)?;
                 let mut apply = store
@@ -374,17 +421,25 @@ impl ActivityService {
                     ApplyStatus::Ordered if apply.order_no.as_ref() == Some(&binding.order_no) => {}
                     ApplyStatus::Ordered => {
                         return Err(ActivityError::PendingOrder {
-                            parent_order_no: apply.parent_order_no.clone().ok_or(ActivityError::NotFound)?,
+                            parent_order_no: apply
+                                .parent_order_no
+                                .clone()
+                                .ok_or(ActivityError::NotFound)?,
                             business_id: apply.business_id,
                         })
                     }
                     ApplyStatus::Registered => return Err(ActivityError::AlreadyRegistered),
                     ApplyStatus::Cancelled => return Err(ActivityError::NotFound),
                 }
-                let activity = store.activity(apply.activity_id)?.ok_or(ActivityError::NotFound)?;
+                let activity = store
+                    .activity(apply.activity_id)?
+                    .ok_or(ActivityError::NotFound)?;
                 bound.push((apply, activity));
             }
-            store.write(ActivityWrite { activities: vec![], applies: bound.iter().map(|(a, _)| a).collect() })?;
+            store.write(ActivityWrite {
+                activities: vec![],
+                applies: bound.iter().map(|(a, _)| a).collect(),
+            })?;
             let extra = bound
                 .first()
                 .map(|(apply, activity)| AnsweredExtra {
@@ -418,11 +473,18 @@ impl ActivityService {
             for mut apply in store.order_applies(&notice.order_no)? {
                 let next = match (apply.status, notice.outcome) {
                     (ApplyStatus::Ordered, OrderOutcome::Paid) => ApplyStatus::Registered,
-                    (ApplyStatus::Ordered, OrderOutcome::Closed | OrderOutcome::Refunded) => ApplyStatus::Cancelled,
+                    (ApplyStatus::Ordered, OrderOutcome::Closed | OrderOutcome::Refunded) => {
+                        ApplyStatus::Cancelled
+                    }
                     (ApplyStatus::Registered, OrderOutcome::Refunded) => ApplyStatus::Cancelled,
                     (status, outcome) => {
                         if status != ApplyStatus::Cancelled || outcome == OrderOutcome::Paid {
-                            tracing::debug!(apply_id = apply.id, ?status, ?outcome, "notice changes nothing");
+                            tracing::debug!(
+                                apply_id = apply.id,
+                                ?status,
+                                ?outcome,
+                                "notice changes nothing"
+                            );
                         }
                         continue;
                     }
@@ -430,14 +492,20 @@ impl ActivityService {
                 let index = match activities.iter().position(|a| a.id == apply.activity_id) {
                     Some(index) => index,
                     None => {
-                        activities.push(store.activity(apply.activity_id)?.ok_or(ActivityError::NotFound)?);
+                        activities.push(
+                            store
+                                .activity(apply.activity_id)?
+                                .ok_or(ActivityError::NotFound)?,
+                        );
                         activities.len() - 1
                     }
                 };
                 let activity = &mut activities[index];
                 match apply.status {
                     ApplyStatus::Ordered => activity.reserved = activity.reserved.saturating_sub(1),
-                    ApplyStatus::Registered => activity.registered = activity.registered.saturating_sub(1),
+                    ApplyStatus::Registered => {
+                        activity.registered = activity.registered.saturating_sub(1)
+                    }
                     _ => {}
                 }
                 if next == ApplyStatus::Registered {
@@ -448,7 +516,10 @@ impl ActivityService {
                 changed.push(apply);
             }
             if !changed.is_empty() {
-                store.write(ActivityWrite { activities: activities.iter().collect(), applies: changed.iter().collect() })?;
+                store.write(ActivityWrite {
+                    activities: activities.iter().collect(),
+                    applies: changed.iter().collect(),
+                })?;
             }
             Ok(())
         })
@@ -467,7 +538,11 @@ impl ActivityService {
                 let index = match activities.iter().position(|a| a.id == apply.activity_id) {
                     Some(index) => index,
                     None => {
-                        activities.push(store.activity(apply.activity_id)?.ok_or(ActivityError::NotFound)?);
+                        activities.push(
+                            store
+                                .activity(apply.activity_id)?
+                                .ok_or(ActivityError::NotFound)?,
+                        );
                         activities.len() - 1
                     }
                 };
@@ -477,7 +552,10 @@ impl ActivityService {
                 released.push(apply);
             }
             if !released.is_empty() {
-                store.write(ActivityWrite { activities: activities.iter().collect(), applies: released.iter().collect() })?;
+                store.write(ActivityWrite {
+                    activities: activities.iter().collect(),
+                    applies: released.iter().collect(),
+                })?;
             }
             Ok(released.len())
         })

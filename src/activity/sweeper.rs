@@ -8,7 +8,11 @@ use super::ActivityService;
 
 /// Every `period`, releases expired reservations, until `cancel` fires. The reservations'
 /// deadlines are stored, so after a restart the sweep simply continues.
-pub async fn run_reservation_sweeper(service: ActivityService, period: Duration, cancel: CancellationToken) {
+pub async fn run_reservation_sweeper(
+    service: ActivityService,
+    period: Duration,
+    cancel: CancellationToken,
+) {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

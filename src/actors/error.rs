@@ -45,7 +45,15 @@ pub enum OrderError {
 impl From<SubsystemError> for OrderError {
     fn from(error: SubsystemError) -> Self {
         match error {
-            SubsystemError::Rejected { code, message, data } => OrderError::Rejected { code, message, data },
+            SubsystemError::Rejected {
+                code,
+                message,
+                data,
+            } => OrderError::Rejected {
+                code,
+                message,
+                data,
+            },
             SubsystemError::Unavailable(text) => OrderError::SubsystemUnavailable(text),
         }
     }

@@ -40,7 +40,12 @@ pub struct Orders {
 impl Orders {
     /// A handle over a started supervisor. Not ready until [`Orders::recover`] ran.
     pub fn new(supervisor: Addr<Supervisor>, env: SharedEnv, numbers: OrderNoGenerator) -> Self {
-        Self { supervisor, env, numbers: Arc::new(Mutex::new(numbers)), ready: Arc::new(AtomicBool::new(false)) }
+        Self {
+            supervisor,
+            env,
+            numbers: Arc::new(Mutex::new(numbers)),
+            ready: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// Whether recovery finished and orders are accepted.
@@ -103,8 +108,17 @@ impl Orders {
             payment_way: 0,
         };
         let actor = self.supervisor.send(Spawn { order }).await?;
-        match actor.send(FinishCreate { record_creating: true }).await? {
-            Err(OrderError::Rejected { code: PENDING_ORDER_CODE, message, data }) => {
+        match actor
+            .send(FinishCreate {
+                record_creating: true,
+            })
+            .await?
+        {
+            Err(OrderError::Rejected {
+                code: PENDING_ORDER_CODE,
+                message,
+                data,
+            }) => {
                 let existing = data
                     .as_ref()
                     .and_then(|d| d.get("parent_order_no"))
@@ -113,9 +127,17 @@ impl Orders {
                 match existing {
                     Some(parent) => match self.get(parent, who).await {
                         Ok(order) if order.status == OrderStatus::Unpaid => Ok(order),
-                        _ => Err(OrderError::Rejected { code: PENDING_ORDER_CODE, message, data }),
+                        _ => Err(OrderError::Rejected {
+                            code: PENDING_ORDER_CODE,
+                            message,
+                            data,
+                        }),
                     },
-                    None => Err(OrderError::Rejected { code: PENDING_ORDER_CODE, message, data }),
+                    None => Err(OrderError::Rejected {
+                        code: PENDING_ORDER_CODE,
+                        message,
+                        data,
+                    }),
                 }
             }
             outcome => outcome,
@@ -131,17 +153,25 @@ impl Orders {
             },
             None => self.env.store.load(parent_order_no).await?,
         };
-        order.filter(|o| o.status.is_visible() && o.is_owned_by(who)).ok_or(OrderError::NotFound)
+        order
+            .filter(|o| o.status.is_visible() && o.is_owned_by(who))
+            .ok_or(OrderError::NotFound)
     }
 
     /// The owner cancels: an unpaid order closes (and the seat is released); a closed one
     /// is answered as is; a paid one cannot be cancelled.
-    pub async fn cancel(&self, parent_order_no: OrderNo, who: MemberRef) -> Result<Order, OrderError> {
+    pub async fn cancel(
+        &self,
+        parent_order_no: OrderNo,
+        who: MemberRef,
+    ) -> Result<Order, OrderError> {
         let actor = match self.live_actor(&parent_order_no).await? {
             Some(actor) => actor,
             None => {
                 let order = self.env.store.load(parent_order_no).await?;
-                let order = order.filter(|o| o.status.is_visible() && o.is_owned_by(who)).ok_or(OrderError::NotFound)?;
+                let order = order
+                    .filter(|o| o.status.is_visible() && o.is_owned_by(who))
+                    .ok_or(OrderError::NotFound)?;
                 match order.status {
                     OrderStatus::Paid => return Err(OrderError::AlreadyPaid),
                     // Live but not activated (only between a restart and its recovery).
@@ -153,8 +183,16 @@ impl Orders {
         actor.send(Cancel { who }).await?
     }
 
-    async fn live_actor(&self, parent_order_no: &OrderNo) -> Result<Option<Addr<super::order::OrderActor>>, OrderError> {
-        Ok(self.supervisor.send(Lookup { parent_order_no: parent_order_no.clone() }).await?)
+    async fn live_actor(
+        &self,
+        parent_order_no: &OrderNo,
+    ) -> Result<Option<Addr<super::order::OrderActor>>, OrderError> {
+        Ok(self
+            .supervisor
+            .send(Lookup {
+                parent_order_no: parent_order_no.clone(),
+            })
+            .await?)
     }
 
     /// Restores every live order after a start: actors and timers with their original
@@ -162,14 +200,21 @@ impl Orders {
     /// midway finished or closed. Then the service is ready.
     pub async fn recover(&self) -> Result<RecoveryReport, OrderError> {
         let store = self.env.store.clone();
-        let live = self.env.store.store().blocking(move || store.live_orders()).await?;
+        let live = self
+            .env
+            .store
+            .store()
+            .blocking(move || store.live_orders())
+            .await?;
         let mut report = RecoveryReport::default();
         for order in live {
             let creating = order.status == OrderStatus::Creating;
             let actor = self.supervisor.send(Spawn { order }).await?;
             if creating {
                 report.creating += 1;
-                actor.do_send(FinishCreate { record_creating: false });
+                actor.do_send(FinishCreate {
+                    record_creating: false,
+                });
             } else {
                 report.unpaid += 1;
             }

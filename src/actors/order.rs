@@ -26,8 +26,19 @@ pub struct OrderActor {
 
 impl OrderActor {
     /// An actor for `order`; `incarnation` tells the supervisor which actor stopped.
-    pub fn new(order: Order, env: SharedEnv, supervisor: Recipient<Stopped>, incarnation: u64) -> Self {
-        Self { order, env, supervisor, incarnation, timer: None }
+    pub fn new(
+        order: Order,
+        env: SharedEnv,
+        supervisor: Recipient<Stopped>,
+        incarnation: u64,
+    ) -> Self {
+        Self {
+            order,
+            env,
+            supervisor,
+            incarnation,
+            timer: None,
+        }
     }
 
     /// Arms (or re-arms) the expiry timer for the order's deadline; a deadline already past
@@ -53,7 +64,9 @@ impl OrderActor {
         let env = self.env.clone();
         Box::pin(
             async move {
-                env.store.write_durable(closed.clone(), Some(notice)).await?;
+                env.store
+                    .write_durable(closed.clone(), Some(notice))
+                    .await?;
                 env.outbox.wake();
                 Ok(closed)
             }
@@ -101,24 +114,30 @@ impl Handler<FinishCreate> for OrderActor {
     #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
     fn handle(&mut self, msg: FinishCreate, _ctx: &mut Context<Self>) -> Self::Result {
         if self.order.status != OrderStatus::Creating {
-            let done = if self.order.status.is_visible() { Ok(self.order.clone()) } else { Err(OrderError::NotFound) };
+            let done = if self.order.status.is_visible() {
+                Ok(self.order.clone())
+            } else {
+                Err(OrderError::NotFound)
+            };
             return AtomicResponse::new(Box::pin(fut::ready(done)));
         }
         let env = self.env.clone();
         let order = self.order.clone();
         AtomicResponse::new(Box::pin(
-            finish_create(env, order, msg.record_creating).into_actor(self).map(|outcome, actor, ctx| match outcome {
-                Ok(created) => {
-                    actor.order = created.clone();
-                    actor.arm_timer(ctx);
-                    Ok(created)
-                }
-                Err((order, error)) => {
-                    actor.order = order;
-                    ctx.stop();
-                    Err(error)
-                }
-            }),
+            finish_create(env, order, msg.record_creating)
+                .into_actor(self)
+                .map(|outcome, actor, ctx| match outcome {
+                    Ok(created) => {
+                        actor.order = created.clone();
+                        actor.arm_timer(ctx);
+                        Ok(created)
+                    }
+                    Err((order, error)) => {
+                        actor.order = order;
+                        ctx.stop();
+                        Err(error)
+                    }
+                }),
         ))
     }
 }
@@ -151,12 +170,14 @@ impl Handler<Expire> for OrderActor {
             self.arm_timer(ctx);
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
-        AtomicResponse::new(Box::pin(self.close(OrderEvent::Expired).map(|outcome, _actor, ctx| {
-            if let Err(error) = outcome {
-                tracing::error!(%error, "expiry could not be recorded; retrying");
-                ctx.run_later(WRITE_RETRY, |_, ctx| ctx.notify(Expire));
-            }
-        })))
+        AtomicResponse::new(Box::pin(self.close(OrderEvent::Expired).map(
+            |outcome, _actor, ctx| {
+                if let Err(error) = outcome {
+                    tracing::error!(%error, "expiry could not be recorded; retrying");
+                    ctx.run_later(WRITE_RETRY, |_, ctx| ctx.notify(Expire));
+                }
+            },
+        )))
     }
 }
 
@@ -179,7 +200,11 @@ pub(crate) fn notice(order: &Order, order_status: u8) -> OutboxEntry {
 
 /// The written-ahead creation (SPEC §3). On failure returns the order as it was left
 /// (abandoned, with the subsystem told through the outbox) and the reason.
-async fn finish_create(env: SharedEnv, mut order: Order, record_creating: bool) -> Result<Order, (Order, OrderError)> {
+async fn finish_create(
+    env: SharedEnv,
+    mut order: Order,
+    record_creating: bool,
+) -> Result<Order, (Order, OrderError)> {
     if record_creating {
         if let Err(error) = env.store.write_durable(order.clone(), None).await {
             return Err((order, error.into()));
@@ -192,7 +217,9 @@ async fn finish_create(env: SharedEnv, mut order: Order, record_creating: bool) 
             let mut attempt = 1;
             loop {
                 match subsystem.order_create(&call).await {
-                    Err(SubsystemError::Unavailable(reason)) if attempt < env.settings.create_attempts => {
+                    Err(SubsystemError::Unavailable(reason))
+                        if attempt < env.settings.create_attempts =>
+                    {
                         tracing::warn!(attempt, %reason, "applyOrderCreate failed; retrying with the same order_no");
                         tokio::time::sleep(delay).await;
                         delay = delay.saturating_mul(2);
@@ -243,9 +270,15 @@ fn create_call(order: &Order) -> OrderCreateCall {
 fn fill_from_answer(order: &mut Order, answer: OrderCreateAnswer) -> Result<(), OrderError> {
     let lines = order.request.sku_slice.lines();
     let matches = answer.items.len() == lines.len()
-        && answer.items.iter().zip(lines).all(|(item, line)| item.sku == line.sku && item.sku_num == line.quantity);
+        && answer
+            .items
+            .iter()
+            .zip(lines)
+            .all(|(item, line)| item.sku == line.sku && item.sku_num == line.quantity);
     if !matches {
-        return Err(OrderError::SubsystemUnavailable("answer does not match the sku_slice".into()));
+        return Err(OrderError::SubsystemUnavailable(
+            "answer does not match the sku_slice".into(),
+        ));
     }
     order.items = answer
         .items

@@ -36,7 +36,12 @@ impl OutboxWaker {
 }
 
 /// Runs until `cancel` fires.
-pub async fn run_outbox(store: OutboxStore, subsystems: Subsystems, waker: OutboxWaker, cancel: CancellationToken) {
+pub async fn run_outbox(
+    store: OutboxStore,
+    subsystems: Subsystems,
+    waker: OutboxWaker,
+    cancel: CancellationToken,
+) {
     let mut retry_at: HashMap<u64, (Instant, Duration)> = HashMap::new();
     loop {
         let pending = match store.load_pending(0, ROUND).await {
@@ -65,12 +70,16 @@ pub async fn run_outbox(store: OutboxStore, subsystems: Subsystems, waker: Outbo
             if delivered {
                 retry_at.remove(&seq);
             } else {
-                let backoff = retry_at.get(&seq).map_or(FIRST_BACKOFF, |(_, b)| b.saturating_mul(2).min(MAX_BACKOFF));
+                let backoff = retry_at
+                    .get(&seq)
+                    .map_or(FIRST_BACKOFF, |(_, b)| b.saturating_mul(2).min(MAX_BACKOFF));
                 retry_at.insert(seq, (Instant::now() + backoff, backoff));
             }
         }
         let next_retry = retry_at.values().map(|(at, _)| *at).min();
-        let sleep_until = next_retry.map_or(Instant::now() + IDLE_POLL, |at| at.min(Instant::now() + IDLE_POLL));
+        let sleep_until = next_retry.map_or(Instant::now() + IDLE_POLL, |at| {
+            at.min(Instant::now() + IDLE_POLL)
+        });
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = waker.0.notified() => {}
@@ -79,9 +88,17 @@ pub async fn run_outbox(store: OutboxStore, subsystems: Subsystems, waker: Outbo
     }
 }
 
-async fn deliver(store: &OutboxStore, subsystems: &Subsystems, seq: u64, entry: &OutboxEntry) -> bool {
+async fn deliver(
+    store: &OutboxStore,
+    subsystems: &Subsystems,
+    seq: u64,
+    entry: &OutboxEntry,
+) -> bool {
     let Some(subsystem) = subsystems.get(entry.business_type) else {
-        tracing::error!(business_type = entry.business_type, "no subsystem for outbox entry; keeping it");
+        tracing::error!(
+            business_type = entry.business_type,
+            "no subsystem for outbox entry; keeping it"
+        );
         return false;
     };
     let call = OrderNotifyCall {

@@ -23,11 +23,21 @@ pub struct Supervisor {
 impl Supervisor {
     /// A supervisor spreading order actors over `arbiters`.
     pub fn new(env: SharedEnv, arbiters: Vec<ArbiterHandle>) -> Self {
-        Self { live: HashMap::new(), arbiters, next_arbiter: 0, next_incarnation: 1, env }
+        Self {
+            live: HashMap::new(),
+            arbiters,
+            next_arbiter: 0,
+            next_incarnation: 1,
+            env,
+        }
     }
 
     fn live_actor(&self, parent_order_no: &OrderNo) -> Option<Addr<OrderActor>> {
-        self.live.get(parent_order_no).map(|(addr, _)| addr).filter(|addr| addr.connected()).cloned()
+        self.live
+            .get(parent_order_no)
+            .map(|(addr, _)| addr)
+            .filter(|addr| addr.connected())
+            .cloned()
     }
 }
 
@@ -52,10 +62,15 @@ impl Handler<Spawn> for Supervisor {
         let env = self.env.clone();
         let me = ctx.address().recipient();
         let order = msg.order;
-        let addr = match self.arbiters.get(self.next_arbiter % self.arbiters.len().max(1)) {
+        let addr = match self
+            .arbiters
+            .get(self.next_arbiter % self.arbiters.len().max(1))
+        {
             Some(arbiter) => {
                 self.next_arbiter = self.next_arbiter.wrapping_add(1);
-                OrderActor::start_in_arbiter(arbiter, move |_| OrderActor::new(order, env, me, incarnation))
+                OrderActor::start_in_arbiter(arbiter, move |_| {
+                    OrderActor::new(order, env, me, incarnation)
+                })
             }
             None => OrderActor::new(order, env, me, incarnation).start(),
         };
@@ -76,7 +91,11 @@ impl Handler<Stopped> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: Stopped, _ctx: &mut Context<Self>) {
-        if self.live.get(&msg.parent_order_no).is_some_and(|(_, incarnation)| *incarnation == msg.incarnation) {
+        if self
+            .live
+            .get(&msg.parent_order_no)
+            .is_some_and(|(_, incarnation)| *incarnation == msg.incarnation)
+        {
             self.live.remove(&msg.parent_order_no);
         }
     }

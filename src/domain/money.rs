@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// An amount of money in fen (1/100 yuan). Never a float inside the service.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Fen(pub u64);
 
 impl Fen {
@@ -13,7 +15,7 @@ impl Fen {
     /// The amount in yuan as a JSON number written the shortest way, as the seed writes
     /// prices: `0.01`, `12.5`, `100`, `0` — never `0.0` or `1e-2`.
     pub fn yuan_json(self) -> serde_json::Value {
-        if self.0 % 100 == 0 {
+        if self.0.is_multiple_of(100) {
             serde_json::Value::from(self.0 / 100)
         } else {
             // Below 2^53 fen the division is exact to the nearest double and serde_json

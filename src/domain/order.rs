@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Fen, OrderEvent, OrderNo, OrderStatus, SkuSlice};
 use super::status::IllegalTransition;
+use super::{Fen, OrderEvent, OrderNo, OrderStatus, SkuSlice};
 
 /// Who an order belongs to. Every call on an order must come from its owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -40,7 +40,9 @@ pub struct OrderItem {
 impl OrderItem {
     /// Price of the line (`sku_price` × `sku_num`).
     pub fn line_price(&self) -> Fen {
-        self.sku_price.checked_mul(u64::from(self.sku_num)).unwrap_or(Fen(u64::MAX))
+        self.sku_price
+            .checked_mul(u64::from(self.sku_num))
+            .unwrap_or(Fen(u64::MAX))
     }
 }
 

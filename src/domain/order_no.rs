@@ -42,7 +42,11 @@ impl OrderNo {
 
     /// Builds the number for a 4-digit `prefix` and a body.
     pub fn compose(prefix: u16, body: u64) -> Self {
-        Self(format!("{:04}{:015}", prefix % 10_000, body % (BODY_MAX + 1)))
+        Self(format!(
+            "{:04}{:015}",
+            prefix % 10_000,
+            body % (BODY_MAX + 1)
+        ))
     }
 
     /// The 15-digit body shared by a parent and its child order.
@@ -146,7 +150,14 @@ mod tests {
 
     #[test]
     fn parse_rejects_anything_but_19_digits() {
-        for bad in ["", "123", "30011500110045256281", "300115001100452562a", "-300115001100452562", "３００１１５００１１００４５２５６２"] {
+        for bad in [
+            "",
+            "123",
+            "30011500110045256281",
+            "300115001100452562a",
+            "-300115001100452562",
+            "３００１１５００１１００４５２５６２",
+        ] {
             assert!(OrderNo::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

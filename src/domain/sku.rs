@@ -34,7 +34,8 @@ impl SkuSlice {
             let sku = sku.trim();
             let quantity = quantity.trim();
             let sku_ok = (1..=18).contains(&sku.len()) && sku.bytes().all(|b| b.is_ascii_digit());
-            let quantity_ok = (1..=2).contains(&quantity.len()) && quantity.bytes().all(|b| b.is_ascii_digit());
+            let quantity_ok =
+                (1..=2).contains(&quantity.len()) && quantity.bytes().all(|b| b.is_ascii_digit());
             if !sku_ok || !quantity_ok {
                 return Err(InvalidSkuSlice);
             }
@@ -42,7 +43,10 @@ impl SkuSlice {
             if quantity == 0 || quantity > MAX_QUANTITY || lines.iter().any(|l| l.sku == sku) {
                 return Err(InvalidSkuSlice);
             }
-            lines.push(SkuLine { sku: sku.to_owned(), quantity });
+            lines.push(SkuLine {
+                sku: sku.to_owned(),
+                quantity,
+            });
             if lines.len() > MAX_LINES {
                 return Err(InvalidSkuSlice);
             }
@@ -72,14 +76,34 @@ mod tests {
     #[test]
     fn parses_the_seed_slice() {
         let slice = SkuSlice::parse("34603:1").unwrap();
-        assert_eq!(slice.lines(), &[SkuLine { sku: "34603".into(), quantity: 1 }]);
+        assert_eq!(
+            slice.lines(),
+            &[SkuLine {
+                sku: "34603".into(),
+                quantity: 1
+            }]
+        );
         assert_eq!(SkuSlice::parse("1:1, 2:3").unwrap().to_text(), "1:1,2:3");
     }
 
     #[test]
     fn refuses_malformed_slices() {
-        for bad in ["", ":", "34603", "34603:", ":1", "34603:0", "34603:-1", "abc:1", "1:1,1:1",
-            "34603:100", "1:1,,2:1", "99999999999999999999:1", "1:1;2:1", "1:1 2:1"] {
+        for bad in [
+            "",
+            ":",
+            "34603",
+            "34603:",
+            ":1",
+            "34603:0",
+            "34603:-1",
+            "abc:1",
+            "1:1,1:1",
+            "34603:100",
+            "1:1,,2:1",
+            "99999999999999999999:1",
+            "1:1;2:1",
+            "1:1 2:1",
+        ] {
             assert!(SkuSlice::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -162,7 +162,10 @@ mod tests {
     fn final_statuses_accept_nothing() {
         for status in [OrderStatus::Refunded, OrderStatus::Abandoned] {
             for event in EVENTS {
-                assert!(status.apply(event).is_err(), "{status:?} accepted {event:?}");
+                assert!(
+                    status.apply(event).is_err(),
+                    "{status:?} accepted {event:?}"
+                );
             }
         }
     }

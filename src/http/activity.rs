@@ -19,7 +19,9 @@ const ACTIVITY_SYS_ID: u64 = 30;
 const ACTIVITY_BUSINESS_TYPE: u16 = 3001;
 
 fn require_token(expected: Option<&str>, fields: &Fields) -> Result<(), ApiError> {
-    let Some(expected) = expected else { return Ok(()) };
+    let Some(expected) = expected else {
+        return Ok(());
+    };
     let given = fields
         .header("authorization")
         .and_then(|v| v.strip_prefix("Bearer "))
@@ -69,12 +71,20 @@ pub async fn save(state: web::Data<AppState>, fields: Fields) -> Result<HttpResp
     require_token(state.admin_token.as_deref(), &fields)?;
     let new = NewActivity {
         name: fields.required_text("name", 64)?,
-        price: Fen(fields.u64_in("price", 0..=10_000_000_000)?.ok_or_else(|| ApiError::missing("price"))?),
-        seats: fields.u64_in("seats", 1..=10_000_000)?.ok_or_else(|| ApiError::missing("seats"))? as u32,
-        start_time: fields.u64_in("start_time", 0..=32_503_680_000)?.unwrap_or(0),
+        price: Fen(fields
+            .u64_in("price", 0..=10_000_000_000)?
+            .ok_or_else(|| ApiError::missing("price"))?),
+        seats: fields
+            .u64_in("seats", 1..=10_000_000)?
+            .ok_or_else(|| ApiError::missing("seats"))? as u32,
+        start_time: fields
+            .u64_in("start_time", 0..=32_503_680_000)?
+            .unwrap_or(0),
         end_time: fields.u64_in("end_time", 0..=32_503_680_000)?.unwrap_or(0),
         per_member_limit: fields.u64_in("per_member_limit", 1..=1000)?.unwrap_or(1) as u32,
-        stadium_name: fields.optional_text("stadium_name", 64)?.unwrap_or_default(),
+        stadium_name: fields
+            .optional_text("stadium_name", 64)?
+            .unwrap_or_default(),
     };
     if new.end_time != 0 && new.end_time <= new.start_time {
         return Err(ApiError::malformed("end_time", "必须晚于 start_time"));
@@ -110,7 +120,10 @@ pub async fn apply(state: web::Data<AppState>, fields: Fields) -> Result<HttpRes
     let owner = member(&fields)?;
     location(&fields)?;
     let phone = fields.required_text("phone", 20)?;
-    if !phone.bytes().all(|b| b.is_ascii_digit() || b == b'+' || b == b'-' || b == b' ') {
+    if !phone
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b'+' || b == b'-' || b == b' ')
+    {
         return Err(ApiError::malformed("phone", "应为电话号码"));
     }
     let command = ApplyCommand {
@@ -133,15 +146,24 @@ pub async fn apply(state: web::Data<AppState>, fields: Fields) -> Result<HttpRes
 }
 
 /// `activityPlatform/wxActivity/applyInfo?apply_id=&member_id=&company_id=`.
-pub async fn apply_info(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+pub async fn apply_info(
+    state: web::Data<AppState>,
+    fields: Fields,
+) -> Result<HttpResponse, ApiError> {
     let owner = member(&fields)?;
-    let (apply, activity) = state.activity.apply_info(fields.id("apply_id")?, owner).await?;
+    let (apply, activity) = state
+        .activity
+        .apply_info(fields.id("apply_id")?, owner)
+        .await?;
     Ok(success(apply_view(&apply, &activity)))
 }
 
 /// `POST activityPlatform/activity/applyOrderCreate` (called by the order center).
 #[tracing::instrument(skip_all)]
-pub async fn apply_order_create(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+pub async fn apply_order_create(
+    state: web::Data<AppState>,
+    fields: Fields,
+) -> Result<HttpResponse, ApiError> {
     require_token(state.internal_token.as_deref(), &fields)?;
     let call = OrderCreateCall {
         order_no: fields.required_text("order_no", 64)?,
@@ -152,20 +174,33 @@ pub async fn apply_order_create(state: web::Data<AppState>, fields: Fields) -> R
         sku_slice: fields.required_text("sku_slice", 1024)?,
         handle_info: fields.json_object_text("handle_info", "{}")?,
     };
-    let answer = state.activity.bind_order(OrderBinding::from_call(&call)?).await?;
+    let answer = state
+        .activity
+        .bind_order(OrderBinding::from_call(&call)?)
+        .await?;
     let data = serde_json::to_value(answer).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(success(data))
 }
 
 /// `POST activityPlatform/activity/applyOrderNotify` (called by the order center's outbox).
 #[tracing::instrument(skip_all)]
-pub async fn apply_order_notify(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+pub async fn apply_order_notify(
+    state: web::Data<AppState>,
+    fields: Fields,
+) -> Result<HttpResponse, ApiError> {
     require_token(state.internal_token.as_deref(), &fields)?;
     let call = OrderNotifyCall {
         order_no: fields.required_text("order_no", 64)?,
-        parent_order_no: fields.optional_text("parent_order_no", 64)?.unwrap_or_default(),
-        order_status: fields.u64_in("order_status", 0..=9)?.ok_or_else(|| ApiError::missing("order_status"))? as u8,
+        parent_order_no: fields
+            .optional_text("parent_order_no", 64)?
+            .unwrap_or_default(),
+        order_status: fields
+            .u64_in("order_status", 0..=9)?
+            .ok_or_else(|| ApiError::missing("order_status"))? as u8,
     };
-    state.activity.order_notice(OrderNotice::from_call(&call)?).await?;
+    state
+        .activity
+        .order_notice(OrderNotice::from_call(&call)?)
+        .await?;
     Ok(success(serde_json::Value::Null))
 }

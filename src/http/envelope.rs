@@ -16,5 +16,9 @@ pub struct Envelope {
 
 /// HTTP 200 with `code` 200, `message` `SUCCESS`.
 pub fn success(data: serde_json::Value) -> HttpResponse {
-    HttpResponse::Ok().json(Envelope { code: 200, data, message: "SUCCESS".into() })
+    HttpResponse::Ok().json(Envelope {
+        code: 200,
+        data,
+        message: "SUCCESS".into(),
+    })
 }

@@ -121,7 +121,12 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        let http = (self.code() / 10_000_000) as u16;
+        // The HTTP status is the code's first three digits, except 4001009999 (a conflict:
+        // the member has an unpaid order to pay first).
+        let http = match self.code() {
+            4_001_009_999 => 409,
+            code => (code / 10_000_000) as u16,
+        };
         StatusCode::from_u16(http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
@@ -156,9 +161,19 @@ impl From<OrderError> for ApiError {
             OrderError::NotFound => ApiError::OrderNotFound,
             OrderError::Closed => ApiError::OrderClosed,
             OrderError::AlreadyPaid => ApiError::OrderPaid,
-            OrderError::Rejected { code, message, data } => ApiError::Business { code, message, data },
+            OrderError::Rejected {
+                code,
+                message,
+                data,
+            } => ApiError::Business {
+                code,
+                message,
+                data,
+            },
             OrderError::SubsystemUnavailable(cause) => ApiError::SubsystemFailed(cause),
-            OrderError::UnknownBusinessType(_) => ApiError::malformed("business_type", "未知的业务类型"),
+            OrderError::UnknownBusinessType(_) => {
+                ApiError::malformed("business_type", "未知的业务类型")
+            }
             OrderError::NotReady => ApiError::Unavailable,
             OrderError::Mailbox(_) => ApiError::Unavailable,
             OrderError::Store(inner) => ApiError::Internal(inner.to_string()),
@@ -171,7 +186,11 @@ impl From<ActivityError> for ApiError {
         match error {
             ActivityError::Invalid(text) => ApiError::Invalid(text),
             ActivityError::Store(inner) => ApiError::Internal(inner.to_string()),
-            other => ApiError::Business { code: other.code(), message: other.user_message(), data: other.data() },
+            other => ApiError::Business {
+                code: other.code(),
+                message: other.user_message(),
+                data: other.data(),
+            },
         }
     }
 }

@@ -55,9 +55,20 @@ impl Fields {
     }
 
     /// An unsigned integer (a JSON number or a numeric string), within `range`.
-    pub fn u64_in(&self, name: &str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, ApiError> {
-        let Some(text) = self.text(name)? else { return Ok(None) };
-        let bad = || ApiError::malformed(name, &format!("应为 {} 到 {} 的整数", range.start(), range.end()));
+    pub fn u64_in(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<u64>, ApiError> {
+        let Some(text) = self.text(name)? else {
+            return Ok(None);
+        };
+        let bad = || {
+            ApiError::malformed(
+                name,
+                &format!("应为 {} 到 {} 的整数", range.start(), range.end()),
+            )
+        };
         if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
@@ -71,7 +82,8 @@ impl Fields {
 
     /// A required id (1 to 10^18).
     pub fn id(&self, name: &str) -> Result<u64, ApiError> {
-        self.u64_in(name, 1..=999_999_999_999_999_999)?.ok_or_else(|| ApiError::missing(name))
+        self.u64_in(name, 1..=999_999_999_999_999_999)?
+            .ok_or_else(|| ApiError::missing(name))
     }
 
     /// An optional id.
@@ -81,14 +93,20 @@ impl Fields {
 
     /// A required text of at most `max_chars` characters, without control characters.
     pub fn required_text(&self, name: &str, max_chars: usize) -> Result<String, ApiError> {
-        self.optional_text(name, max_chars)?.ok_or_else(|| ApiError::missing(name))
+        self.optional_text(name, max_chars)?
+            .ok_or_else(|| ApiError::missing(name))
     }
 
     /// An optional text of at most `max_chars` characters, without control characters.
     pub fn optional_text(&self, name: &str, max_chars: usize) -> Result<Option<String>, ApiError> {
-        let Some(text) = self.text(name)? else { return Ok(None) };
+        let Some(text) = self.text(name)? else {
+            return Ok(None);
+        };
         if text.chars().count() > max_chars {
-            return Err(ApiError::malformed(name, &format!("长度不能超过 {max_chars}")));
+            return Err(ApiError::malformed(
+                name,
+                &format!("长度不能超过 {max_chars}"),
+            ));
         }
         if text.chars().any(char::is_control) {
             return Err(ApiError::malformed(name, "不能包含控制字符"));
@@ -98,14 +116,23 @@ impl Fields {
 
     /// An optional decimal coordinate kept as sent (`22.5483`), within ±`limit`.
     pub fn optional_coordinate(&self, name: &str, limit: f64) -> Result<Option<String>, ApiError> {
-        let Some(text) = self.text(name)? else { return Ok(None) };
+        let Some(text) = self.text(name)? else {
+            return Ok(None);
+        };
         let valid = text.len() <= 24
-            && text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
-            && text.parse::<f64>().is_ok_and(|v| v.is_finite() && v.abs() <= limit);
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            && text
+                .parse::<f64>()
+                .is_ok_and(|v| v.is_finite() && v.abs() <= limit);
         if valid {
             Ok(Some(text))
         } else {
-            Err(ApiError::malformed(name, &format!("应为 -{limit} 到 {limit} 的数字")))
+            Err(ApiError::malformed(
+                name,
+                &format!("应为 -{limit} 到 {limit} 的数字"),
+            ))
         }
     }
 
@@ -117,9 +144,13 @@ impl Fields {
             Some(Value::Text(text)) if text.trim().is_empty() => return Ok(default.to_owned()),
             Some(Value::Text(text)) => {
                 if text.len() > TEXT_LIMIT {
-                    return Err(ApiError::malformed(name, &format!("长度不能超过 {TEXT_LIMIT}")));
+                    return Err(ApiError::malformed(
+                        name,
+                        &format!("长度不能超过 {TEXT_LIMIT}"),
+                    ));
                 }
-                serde_json::from_str::<serde_json::Value>(text).map_err(|_| ApiError::malformed(name, "应为 JSON 对象"))?
+                serde_json::from_str::<serde_json::Value>(text)
+                    .map_err(|_| ApiError::malformed(name, "应为 JSON 对象"))?
             }
             Some(Value::Json(serde_json::Value::Null)) => return Ok(default.to_owned()),
             Some(Value::Json(value)) => value.clone(),
@@ -129,7 +160,10 @@ impl Fields {
         }
         let text = value.to_string();
         if text.len() > TEXT_LIMIT {
-            return Err(ApiError::malformed(name, &format!("长度不能超过 {TEXT_LIMIT}")));
+            return Err(ApiError::malformed(
+                name,
+                &format!("长度不能超过 {TEXT_LIMIT}"),
+            ));
         }
         Ok(text)
     }
@@ -137,7 +171,9 @@ impl Fields {
     /// A request header, or a field of the same meaning (e.g. `Idempotency-Key` /
     /// `idempotency_key`).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 
@@ -153,14 +189,18 @@ fn parse_urlencoded(fields: &mut Fields, raw: &[u8]) -> Result<(), ApiError> {
             None => (pair, &b""[..]),
         };
         let name = decode_component(name)?;
-        let value = decode_component(value).map_err(|_| ApiError::malformed(&printable(&name), "不是有效的 UTF-8"))?;
+        let value = decode_component(value)
+            .map_err(|_| ApiError::malformed(&printable(&name), "不是有效的 UTF-8"))?;
         fields.insert(name, Value::Text(value))?;
     }
     Ok(())
 }
 
 fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
-    let spaced: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
     percent_encoding::percent_decode(&spaced)
         .decode_utf8()
         .map(|text| text.into_owned())
@@ -168,7 +208,8 @@ fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
 }
 
 fn parse_json(fields: &mut Fields, raw: &[u8]) -> Result<(), ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(raw).map_err(|_| ApiError::Invalid("请求体不是有效的 JSON".into()))?;
+    let value: serde_json::Value = serde_json::from_slice(raw)
+        .map_err(|_| ApiError::Invalid("请求体不是有效的 JSON".into()))?;
     let serde_json::Value::Object(map) = value else {
         return Err(ApiError::Invalid("请求体应为 JSON 对象".into()));
     };
@@ -214,11 +255,19 @@ impl FromRequest for Fields {
             .headers()
             .iter()
             .filter(|(name, _)| matches!(name.as_str(), "idempotency-key" | "authorization"))
-            .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_owned(), v.trim().to_owned())))
+            .filter_map(|(name, value)| {
+                value
+                    .to_str()
+                    .ok()
+                    .map(|v| (name.as_str().to_owned(), v.trim().to_owned()))
+            })
             .collect();
         let payload = payload.take();
         Box::pin(async move {
-            let mut fields = Fields { values: HashMap::new(), headers };
+            let mut fields = Fields {
+                values: HashMap::new(),
+                headers,
+            };
             parse_urlencoded(&mut fields, query.as_bytes())?;
             if declared_length.is_some_and(|n| n > BODY_LIMIT) {
                 return Err(ApiError::TooLarge);
@@ -227,7 +276,9 @@ impl FromRequest for Fields {
             if body.is_empty() || is_get {
                 return Ok(fields);
             }
-            let media = content_type.as_deref().map(|t| t.split(';').next().unwrap_or("").trim().to_owned());
+            let media = content_type
+                .as_deref()
+                .map(|t| t.split(';').next().unwrap_or("").trim().to_owned());
             match media.as_deref() {
                 Some("application/x-www-form-urlencoded") => parse_urlencoded(&mut fields, &body)?,
                 Some("application/json") => parse_json(&mut fields, &body)?,

@@ -38,11 +38,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     post_only(cfg, "/activityPlatform/activity/save", activity::save);
     post_only(cfg, "/activityPlatform/wxActivity/apply", activity::apply);
     read_only(cfg, "/activityPlatform/wxActivity/detail", activity::detail);
-    read_only(cfg, "/activityPlatform/wxActivity/applyInfo", activity::apply_info);
-    post_only(cfg, "/activityPlatform/activity/applyOrderCreate", activity::apply_order_create);
-    post_only(cfg, "/activityPlatform/activity/applyOrderNotify", activity::apply_order_notify);
-    cfg.service(web::resource("/healthz").route(web::get().to(healthz)).default_service(web::to(method_not_allowed)));
-    cfg.service(web::resource("/readyz").route(web::get().to(readyz)).default_service(web::to(method_not_allowed)));
+    read_only(
+        cfg,
+        "/activityPlatform/wxActivity/applyInfo",
+        activity::apply_info,
+    );
+    post_only(
+        cfg,
+        "/activityPlatform/activity/applyOrderCreate",
+        activity::apply_order_create,
+    );
+    post_only(
+        cfg,
+        "/activityPlatform/activity/applyOrderNotify",
+        activity::apply_order_notify,
+    );
+    cfg.service(
+        web::resource("/healthz")
+            .route(web::get().to(healthz))
+            .default_service(web::to(method_not_allowed)),
+    );
+    cfg.service(
+        web::resource("/readyz")
+            .route(web::get().to(readyz))
+            .default_service(web::to(method_not_allowed)),
+    );
 }
 
 fn post_only<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F)
@@ -51,7 +71,11 @@ where
     Args: actix_web::FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
-    cfg.service(web::resource(path).route(web::post().to(handler)).default_service(web::to(method_not_allowed)));
+    cfg.service(
+        web::resource(path)
+            .route(web::post().to(handler))
+            .default_service(web::to(method_not_allowed)),
+    );
 }
 
 fn read_only<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F)
@@ -87,6 +111,8 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.orders.is_ready() {
         HttpResponse::Ok().content_type("text/plain").body("ready")
     } else {
-        HttpResponse::ServiceUnavailable().content_type("text/plain").body("recovering")
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("recovering")
     }
 }

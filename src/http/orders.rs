@@ -12,16 +12,26 @@ use crate::domain::{MemberRef, OrderNo, SkuSlice};
 
 /// The caller (`company_id`, `member_id`), required on every order call.
 pub(super) fn member(fields: &Fields) -> Result<MemberRef, ApiError> {
-    Ok(MemberRef { company_id: fields.id("company_id")?, member_id: fields.id("member_id")? })
+    Ok(MemberRef {
+        company_id: fields.id("company_id")?,
+        member_id: fields.id("member_id")?,
+    })
 }
 
-/// The optional location fields every endpoint accepts; validated, kept as sent.
-pub(super) fn location(fields: &Fields) -> Result<(Option<String>, Option<String>, Option<u64>), ApiError> {
-    Ok((
-        fields.optional_coordinate("latitude", 90.0)?,
-        fields.optional_coordinate("longitude", 180.0)?,
-        fields.optional_id("city_id")?,
-    ))
+/// The optional location every endpoint accepts; validated, kept as sent.
+pub(super) struct Location {
+    latitude: Option<String>,
+    longitude: Option<String>,
+    city_id: Option<u64>,
+}
+
+/// Reads and validates the location fields.
+pub(super) fn location(fields: &Fields) -> Result<Location, ApiError> {
+    Ok(Location {
+        latitude: fields.optional_coordinate("latitude", 90.0)?,
+        longitude: fields.optional_coordinate("longitude", 180.0)?,
+        city_id: fields.optional_id("city_id")?,
+    })
 }
 
 fn parent_order_no(fields: &Fields) -> Result<OrderNo, ApiError> {
@@ -33,9 +43,14 @@ fn parent_order_no(fields: &Fields) -> Result<OrderNo, ApiError> {
 #[tracing::instrument(skip_all)]
 pub async fn create(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let owner = member(&fields)?;
-    let (latitude, longitude, city_id) = location(&fields)?;
+    let Location {
+        latitude,
+        longitude,
+        city_id,
+    } = location(&fields)?;
     let sku_text = fields.required_text("sku_slice", 1024)?;
-    let sku_slice = SkuSlice::parse(&sku_text).map_err(|e| ApiError::malformed("sku_slice", &e.to_string()))?;
+    let sku_slice =
+        SkuSlice::parse(&sku_text).map_err(|e| ApiError::malformed("sku_slice", &e.to_string()))?;
     let request = CreateOrder {
         owner,
         business_id: fields.id("business_id")?,

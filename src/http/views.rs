@@ -52,7 +52,11 @@ fn refund_status(order: &Order) -> u8 {
 
 fn order_view(order: &Order) -> Value {
     let total = order.total().yuan_json();
-    let paid = if order.status == OrderStatus::Paid || order.status == OrderStatus::Refunded { order.total() } else { Fen::ZERO };
+    let paid = if order.status == OrderStatus::Paid || order.status == OrderStatus::Refunded {
+        order.total()
+    } else {
+        Fen::ZERO
+    };
     json!({
         "app_id": APP_ID,
         "back_subtotal_count": 0,
@@ -121,7 +125,11 @@ fn transaction(order: &Order) -> (&'static str, &'static str) {
 /// `data` of `shop/order/state` (and `shop/order/cancel`).
 pub fn state_view(order: &Order) -> Value {
     let (status, message) = transaction(order);
-    let time_end = if order.payment_time > 0 { order.payment_time } else { order.c_time };
+    let time_end = if order.payment_time > 0 {
+        order.payment_time
+    } else {
+        order.c_time
+    };
     json!({
         "parent_order_no": order.parent_order_no.as_str(),
         "return_msg": "OK",

@@ -109,9 +109,16 @@ impl ActivityStore {
     }
 
     /// Every apply a member made for an activity. Blocking.
-    pub fn member_applies(&self, activity_id: u64, owner: MemberRef) -> Result<Vec<Apply>, StoreError> {
+    pub fn member_applies(
+        &self,
+        activity_id: u64,
+        owner: MemberRef,
+    ) -> Result<Vec<Apply>, StoreError> {
         let mut found = Vec::new();
-        for entry in self.member_applies.scan_prefix(member_prefix(activity_id, owner)) {
+        for entry in self
+            .member_applies
+            .scan_prefix(member_prefix(activity_id, owner))
+        {
             let (key, _) = entry?;
             let id = read_be(key.get(24..).unwrap_or_default())?;
             if let Some(apply) = self.apply(id)? {
@@ -139,7 +146,11 @@ impl ActivityStore {
     /// Pending applies whose reservation ran out at or before `now`. Blocking.
     pub fn expired_pending(&self, now: u64, limit: usize) -> Result<Vec<Apply>, StoreError> {
         let mut due = Vec::new();
-        for entry in self.apply_deadlines.range(..deadline_key(now.saturating_add(1), 0)).take(limit) {
+        for entry in self
+            .apply_deadlines
+            .range(..deadline_key(now.saturating_add(1), 0))
+            .take(limit)
+        {
             let (key, _) = entry?;
             let id = read_be(key.get(8..).unwrap_or_default())?;
             if let Some(apply) = self.apply(id)? {

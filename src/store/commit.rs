@@ -41,9 +41,7 @@ impl Committer {
     /// Waits until everything written before this call is on disk.
     pub async fn durable(&self) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.requests
-            .send(done)
-            .map_err(|_| StoreError::Closed)?;
+        self.requests.send(done).map_err(|_| StoreError::Closed)?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(StoreError::Flush(error)),
@@ -54,9 +52,7 @@ impl Committer {
     /// Blocking variant of [`Committer::durable`], for code already on a blocking thread.
     pub fn durable_blocking(&self) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.requests
-            .send(done)
-            .map_err(|_| StoreError::Closed)?;
+        self.requests.send(done).map_err(|_| StoreError::Closed)?;
         match wait.blocking_recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(StoreError::Flush(error)),

@@ -12,8 +12,8 @@
 //! Every write goes through a blocking thread ([`Store::blocking`]) and is made durable by the
 //! single group committer ([`Store::durable`]) before anyone acknowledges it.
 
-mod commit;
 pub mod activity;
+mod commit;
 pub mod orders;
 pub mod outbox;
 pub mod paysim;

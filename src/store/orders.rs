@@ -135,7 +135,13 @@ impl OrderStore {
         };
         let row_high = be(self.next_row_id.load(Ordering::Relaxed).saturating_sub(1));
         let body = order.parent_order_no.body();
-        (&self.orders, &self.order_nos, &self.deadlines, &self.outbox, &self.meta)
+        (
+            &self.orders,
+            &self.order_nos,
+            &self.deadlines,
+            &self.outbox,
+            &self.meta,
+        )
             .transaction(|(orders, order_nos, deadlines, outbox, meta)| {
                 orders.insert(order.parent_order_no.as_str(), value.as_slice())?;
                 order_nos.insert(order.order_no.as_str(), order.parent_order_no.as_str())?;
@@ -155,10 +161,19 @@ impl OrderStore {
     }
 
     /// Writes and waits until the write is durable.
-    pub async fn write_durable(&self, order: Order, notify: Option<OutboxEntry>) -> Result<(), StoreError> {
+    pub async fn write_durable(
+        &self,
+        order: Order,
+        notify: Option<OutboxEntry>,
+    ) -> Result<(), StoreError> {
         let this = self.clone();
         self.store
-            .blocking(move || this.write(OrderWrite { order: &order, notify }))
+            .blocking(move || {
+                this.write(OrderWrite {
+                    order: &order,
+                    notify,
+                })
+            })
             .await?;
         self.store.durable().await
     }
@@ -166,7 +181,9 @@ impl OrderStore {
     /// Reads one order off the async worker.
     pub async fn load(&self, parent_order_no: OrderNo) -> Result<Option<Order>, StoreError> {
         let this = self.clone();
-        self.store.blocking(move || this.get(&parent_order_no)).await
+        self.store
+            .blocking(move || this.get(&parent_order_no))
+            .await
     }
 }
 

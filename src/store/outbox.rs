@@ -58,7 +58,11 @@ impl OutboxStore {
     }
 
     /// Async [`OutboxStore::pending`].
-    pub async fn load_pending(&self, from: u64, limit: usize) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
+    pub async fn load_pending(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
         let this = self.clone();
         self.store.blocking(move || this.pending(from, limit)).await
     }

@@ -31,7 +31,11 @@ struct Envelope {
 impl HttpSubsystem {
     /// A client for the subsystem at `base_url`, with `timeout` per call, sending `token`
     /// as `Authorization: Bearer …` when given (the subsystem's internal token).
-    pub fn new(base_url: &str, timeout: Duration, token: Option<String>) -> Result<Self, SubsystemError> {
+    pub fn new(
+        base_url: &str,
+        timeout: Duration,
+        token: Option<String>,
+    ) -> Result<Self, SubsystemError> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -44,7 +48,11 @@ impl HttpSubsystem {
         })
     }
 
-    async fn call<T: Serialize + Sync, R: DeserializeOwned>(&self, path: &str, form: &T) -> Result<R, SubsystemError> {
+    async fn call<T: Serialize + Sync, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        form: &T,
+    ) -> Result<R, SubsystemError> {
         let url = format!("{}{}", self.base_url, path);
         let mut request = self.client.post(&url).form(form);
         if let Some(token) = &self.token {
@@ -84,7 +92,10 @@ impl HttpSubsystem {
 
 #[async_trait]
 impl Subsystem for HttpSubsystem {
-    async fn order_create(&self, call: &OrderCreateCall) -> Result<OrderCreateAnswer, SubsystemError> {
+    async fn order_create(
+        &self,
+        call: &OrderCreateCall,
+    ) -> Result<OrderCreateAnswer, SubsystemError> {
         self.call(CREATE_PATH, call).await
     }
 

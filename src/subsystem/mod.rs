@@ -103,7 +103,10 @@ pub enum SubsystemError {
 #[async_trait]
 pub trait Subsystem: Send + Sync {
     /// `applyOrderCreate`. Idempotent on `order_no`.
-    async fn order_create(&self, call: &OrderCreateCall) -> Result<OrderCreateAnswer, SubsystemError>;
+    async fn order_create(
+        &self,
+        call: &OrderCreateCall,
+    ) -> Result<OrderCreateAnswer, SubsystemError>;
     /// `applyOrderNotify`. Idempotent; `Ok` is the acknowledgement.
     async fn order_notify(&self, call: &OrderNotifyCall) -> Result<(), SubsystemError>;
 }

@@ -1,0 +1,303 @@
+//! Crash recovery with the real binary as a child process killed with SIGKILL.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A server child process.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path, ttl: u64) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ordercenter"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--order-ttl",
+                &ttl.to_string(),
+                "--workers",
+                "2",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("server starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("address line");
+        let base = line.trim().rsplit(' ').next().expect("address").to_owned();
+        assert!(
+            base.starts_with("http://127.0.0.1:"),
+            "unexpected first line {line:?}"
+        );
+        let server = Server { child, base };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let client = client();
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            if client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server never became ready");
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL sent");
+        self.child.wait().expect("child reaped");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+fn post(client: &reqwest::blocking::Client, url: String, form: &[(&str, String)]) -> Value {
+    let response = client.post(url).form(form).send().expect("request");
+    response.json().expect("json body")
+}
+
+#[derive(Clone, Debug)]
+struct Placed {
+    member: u64,
+    parent: String,
+    deadline: u64,
+}
+
+/// Applies and creates one order per member, 8 at a time.
+fn place_orders(base: &str, activity: u64, members: std::ops::Range<u64>) -> Vec<Placed> {
+    let queue = Arc::new(Mutex::new(members.collect::<Vec<_>>()));
+    let placed = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (queue, placed, base) = (queue.clone(), placed.clone(), base.to_owned());
+            std::thread::spawn(move || {
+                let client = client();
+                while let Some(member) = queue.lock().unwrap().pop() {
+                    let applied = post(
+                        &client,
+                        format!("{base}/activityPlatform/wxActivity/apply"),
+                        &[
+                            ("company_id", "421".into()),
+                            ("member_id", member.to_string()),
+                            ("business_id", "10000001".into()),
+                            ("activity_id", activity.to_string()),
+                            ("name", "张三".into()),
+                            ("phone", "13800000000".into()),
+                        ],
+                    );
+                    assert_eq!(applied["code"], 200, "{applied}");
+                    let sku_slice = applied["data"]["sku_slice"].as_str().unwrap().to_owned();
+                    let form = crate::helpers::TestApp::create_form(member, &sku_slice);
+                    let created = post(&client, format!("{base}/shop/order/create"), &form);
+                    assert_eq!(created["code"], 200, "{created}");
+                    placed.lock().unwrap().push(Placed {
+                        member,
+                        parent: created["data"]["parent_order_no"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned(),
+                        deadline: created["data"]["expire_time"].as_u64().unwrap(),
+                    });
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("worker");
+    }
+    let placed = placed.lock().unwrap().clone();
+    placed
+}
+
+fn state(client: &reqwest::blocking::Client, base: &str, order: &Placed) -> Value {
+    let reply = post(
+        client,
+        format!("{base}/shop/order/state"),
+        &[
+            ("company_id", "421".into()),
+            ("member_id", order.member.to_string()),
+            ("parent_order_no", order.parent.clone()),
+        ],
+    );
+    assert_eq!(
+        reply["code"], 200,
+        "order {} lost after the crash: {reply}",
+        order.parent
+    );
+    reply["data"].clone()
+}
+
+fn now_ms() -> u64 {
+    ordercenter::domain::time::now_millis()
+}
+
+fn save_activity(base: &str, seats: u64) -> u64 {
+    let saved = post(
+        &client(),
+        format!("{base}/activityPlatform/activity/save"),
+        &[
+            ("name", "崩溃测试".into()),
+            ("price", "1".into()),
+            ("seats", seats.to_string()),
+        ],
+    );
+    saved["data"]["activity_id"].as_u64().expect("activity id")
+}
+
+fn seats_left(base: &str, activity: u64) -> u64 {
+    let detail: Value = client()
+        .get(format!(
+            "{base}/activityPlatform/wxActivity/detail?activity_id={activity}"
+        ))
+        .send()
+        .expect("detail")
+        .json()
+        .expect("json");
+    detail["data"]["seats_left"].as_u64().expect("seats_left")
+}
+
+/// Acceptable lateness of an expiry on a noisy CI machine.
+const SLACK_MS: u64 = 3000;
+
+#[test]
+fn sigkill_loses_no_order_and_every_order_closes_at_its_original_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = 12;
+    let server = Server::start(dir.path(), ttl);
+    let activity = save_activity(&server.base, 300);
+    let placed = place_orders(&server.base, activity, 1..301);
+    assert_eq!(placed.len(), 300);
+    server.kill9();
+    // Down long enough that deadlines counted from the restart would be clearly later.
+    std::thread::sleep(Duration::from_secs(5));
+
+    let server = Server::start(dir.path(), ttl);
+    let restarted_at = ordercenter::domain::time::now_secs();
+    let client = client();
+    for order in &placed {
+        let data = state(&client, &server.base, order);
+        assert_eq!(
+            data["expire_time"].as_u64(),
+            Some(order.deadline),
+            "deadline kept"
+        );
+        if now_ms() + 500 < order.deadline * 1000 {
+            assert_eq!(
+                data["transaction_status"], "0",
+                "{} closed early",
+                order.parent
+            );
+        }
+    }
+    // A deadline counted from the restart would be at least this late.
+    let latest_original = placed.iter().map(|o| o.deadline).max().unwrap();
+    assert!(
+        restarted_at + ttl > latest_original + SLACK_MS / 1000,
+        "the test cannot tell the two deadlines apart"
+    );
+
+    let mut open: Vec<Placed> = placed.clone();
+    let give_up = Instant::now() + Duration::from_secs(ttl + 15);
+    while !open.is_empty() {
+        assert!(
+            Instant::now() < give_up,
+            "{} orders never closed",
+            open.len()
+        );
+        let checked_at = now_ms();
+        open.retain(|order| {
+            let data = state(&client, &server.base, order);
+            let closed = data["transaction_status"] == "2";
+            if closed {
+                assert!(
+                    checked_at + 1000 >= order.deadline * 1000,
+                    "{} closed before its deadline",
+                    order.parent
+                );
+                assert!(
+                    checked_at <= order.deadline * 1000 + SLACK_MS,
+                    "{} closed {} ms after its deadline",
+                    order.parent,
+                    checked_at - order.deadline * 1000
+                );
+            }
+            !closed
+        });
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The closed notifications survived too: every seat is back.
+    let until = Instant::now() + Duration::from_secs(10);
+    while seats_left(&server.base, activity) != 300 {
+        assert!(
+            Instant::now() < until,
+            "seats not released after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn orders_whose_deadline_passed_while_down_close_at_once_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = 2;
+    let server = Server::start(dir.path(), ttl);
+    let activity = save_activity(&server.base, 60);
+    let placed = place_orders(&server.base, activity, 1..51);
+    server.kill9();
+    std::thread::sleep(Duration::from_secs(ttl + 2));
+
+    let server = Server::start(dir.path(), ttl);
+    let ready_at = Instant::now();
+    let client = client();
+    let mut open = placed.clone();
+    while !open.is_empty() {
+        assert!(
+            ready_at.elapsed() < Duration::from_millis(SLACK_MS),
+            "{} overdue orders still open",
+            open.len()
+        );
+        open.retain(|order| state(&client, &server.base, order)["transaction_status"] != "2");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while seats_left(&server.base, activity) != 60 {
+        assert!(
+            Instant::now() < until,
+            "seats not released after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,298 @@
+//! `spawn_app()` and typed request helpers.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use ordercenter::config::Config;
+use ordercenter::startup::Application;
+use serde_json::Value;
+
+/// The seed's caller.
+pub const COMPANY: u64 = 421;
+/// The seed's business.
+pub const BUSINESS: u64 = 10000001;
+
+/// A running application for one test.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Shared keep-alive client.
+    pub client: reqwest::Client,
+    /// The data dir (removed when the test ends).
+    pub dir: tempfile::TempDir,
+    handle: actix_web::dev::ServerHandle,
+}
+
+/// A response: HTTP status and JSON body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Parsed JSON body (`Null` when the body was not JSON).
+    pub body: Value,
+    /// The raw body.
+    pub text: String,
+}
+
+impl Reply {
+    /// The envelope's `code`.
+    pub fn code(&self) -> u64 {
+        self.body["code"].as_u64().unwrap_or(0)
+    }
+
+    /// The envelope's `data`.
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+
+    /// Asserts success and returns `data`.
+    pub fn ok(&self) -> &Value {
+        assert_eq!(
+            (self.status, self.code()),
+            (200, 200),
+            "expected success, got {}",
+            self.text
+        );
+        assert_eq!(self.body["message"], "SUCCESS");
+        self.data()
+    }
+
+    /// Asserts a failure with this HTTP status and business code, in the envelope.
+    pub fn expect_error(&self, status: u16, code: u64) {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "expected {status}/{code}, got {}",
+            self.text
+        );
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "no message: {}",
+            self.text
+        );
+        assert!(
+            self.body.get("data").is_some(),
+            "no data key: {}",
+            self.text
+        );
+    }
+}
+
+/// Starts the app with the default embedded configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app after `adjust` changed its configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    ordercenter::telemetry::init();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::embedded(dir.path(), "127.0.0.1:0");
+    config.workers = Some(2);
+    config.cache_mb = 32;
+    adjust(&mut config);
+    let app = Application::build(config)
+        .await
+        .expect("application starts");
+    let base = format!("http://{}", app.address());
+    let handle = app.server_handle();
+    actix_rt::spawn(app.run_until_stopped());
+    let test_app = TestApp {
+        base,
+        client: reqwest::Client::new(),
+        dir,
+        handle,
+    };
+    test_app.wait_ready().await;
+    test_app
+}
+
+impl TestApp {
+    /// Waits for `/readyz`.
+    pub async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await
+            {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{} never became ready", self.base);
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, body, text }
+    }
+
+    /// POSTs a urlencoded form.
+    pub async fn post_form(&self, path: &str, form: &[(&str, String)]) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .form(form)
+            .send()
+            .await
+            .expect("request sent");
+        Self::reply(response).await
+    }
+
+    /// POSTs a JSON body.
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        Self::reply(response).await
+    }
+
+    /// POSTs raw bytes with a content type.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let response = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        Self::reply(response).await
+    }
+
+    /// GETs with a query.
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Reply {
+        let response = self
+            .client
+            .get(format!("{}{}", self.base, path))
+            .query(query)
+            .send()
+            .await
+            .expect("request sent");
+        Self::reply(response).await
+    }
+
+    /// Creates an activity (admin).
+    pub async fn save_activity(&self, name: &str, price_fen: u64, seats: u64) -> u64 {
+        let reply = self
+            .post_form(
+                "/activityPlatform/activity/save",
+                &[
+                    ("name", name.into()),
+                    ("price", price_fen.to_string()),
+                    ("seats", seats.to_string()),
+                ],
+            )
+            .await;
+        reply.ok()["activity_id"].as_u64().expect("activity_id")
+    }
+
+    /// Applies for an activity as `member`.
+    pub async fn apply(&self, member: u64, activity_id: u64) -> Reply {
+        self.post_form(
+            "/activityPlatform/wxActivity/apply",
+            &[
+                ("company_id", COMPANY.to_string()),
+                ("member_id", member.to_string()),
+                ("business_id", BUSINESS.to_string()),
+                ("activity_id", activity_id.to_string()),
+                ("name", "张文林".into()),
+                ("phone", "15976123893".into()),
+            ],
+        )
+        .await
+    }
+
+    /// The seed's create form for `member` and `sku_slice`.
+    pub fn create_form(member: u64, sku_slice: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("company_id", COMPANY.to_string()),
+            ("member_id", member.to_string()),
+            ("business_id", BUSINESS.to_string()),
+            ("latitude", "22.5483".into()),
+            ("longitude", "113.9174".into()),
+            ("city_id", "4403".into()),
+            ("sys_id", "30".into()),
+            ("sku_slice", sku_slice.into()),
+            ("business_type", "3001".into()),
+            ("request_id", "ppsport".into()),
+            ("handle_info", r#"{"platform_id":3}"#.into()),
+        ]
+    }
+
+    /// Creates an order.
+    pub async fn create(&self, member: u64, sku_slice: &str) -> Reply {
+        self.post_form("/shop/order/create", &Self::create_form(member, sku_slice))
+            .await
+    }
+
+    /// Applies and creates; returns the create `data`.
+    pub async fn apply_and_create(&self, member: u64, activity_id: u64) -> Value {
+        let applied = self.apply(member, activity_id).await;
+        let sku_slice = applied.ok()["sku_slice"]
+            .as_str()
+            .expect("sku_slice")
+            .to_owned();
+        self.create(member, &sku_slice).await.ok().clone()
+    }
+
+    /// The order's state as `member` sees it.
+    pub async fn state(&self, member: u64, parent_order_no: &str) -> Reply {
+        self.post_form(
+            "/shop/order/state",
+            &[
+                ("company_id", COMPANY.to_string()),
+                ("member_id", member.to_string()),
+                ("business_id", BUSINESS.to_string()),
+                ("parent_order_no", parent_order_no.into()),
+            ],
+        )
+        .await
+    }
+
+    /// The activity's detail `data`.
+    pub async fn activity(&self, activity_id: u64) -> Value {
+        self.get(
+            "/activityPlatform/wxActivity/detail",
+            &[("activity_id", activity_id.to_string())],
+        )
+        .await
+        .ok()
+        .clone()
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the real application on port 0 with a temporary data dir.
+//! One test binary keeps link time down.
+
+mod helpers;
+
+mod crash;
+mod errors;
+mod expiry;
+mod orders;
+mod paysim;
+mod provider;
+mod seats;
+mod seed_shapes;
+mod subsystem_http;

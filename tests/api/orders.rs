@@ -1,0 +1,95 @@
+//! Order calls: ownership, cancel, repeated creates, registration rules.
+
+use crate::helpers::{spawn_app, TestApp, BUSINESS, COMPANY};
+
+fn order_call(member: u64, company: u64, parent: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("company_id", company.to_string()),
+        ("member_id", member.to_string()),
+        ("business_id", BUSINESS.to_string()),
+        ("parent_order_no", parent.to_owned()),
+    ]
+}
+
+#[actix_web::test]
+async fn another_member_or_company_cannot_see_or_cancel_the_order() {
+    let app = spawn_app().await;
+    let created = app.apply_and_create(3001, 1).await;
+    let parent = created["parent_order_no"].as_str().unwrap();
+    let unknown = "2013000000000000001";
+    for (member, company) in [(3002, COMPANY), (3001, COMPANY + 1)] {
+        for path in [
+            "/shop/order/state",
+            "/shop/order/detail",
+            "/shop/order/cancel",
+        ] {
+            let theirs = app
+                .post_form(path, &order_call(member, company, parent))
+                .await;
+            theirs.expect_error(404, 4_040_000_001);
+            let missing = app
+                .post_form(path, &order_call(member, company, unknown))
+                .await;
+            assert_eq!(
+                theirs.text, missing.text,
+                "{path}: a foreign order looks exactly like a missing one"
+            );
+        }
+    }
+    assert_eq!(
+        app.state(3001, parent).await.ok()["transaction_status"],
+        "0",
+        "nothing changed"
+    );
+}
+
+#[actix_web::test]
+async fn the_owner_cancels_and_the_seat_returns() {
+    let app = spawn_app().await;
+    let activity = app.save_activity("取消活动", 1, 1).await;
+    let created = app.apply_and_create(4001, activity).await;
+    let parent = created["parent_order_no"].as_str().unwrap();
+    let cancelled = app
+        .post_form("/shop/order/cancel", &order_call(4001, COMPANY, parent))
+        .await;
+    assert_eq!(cancelled.ok()["transaction_status"], "2");
+    // Cancelling again answers the same closed state.
+    let again = app
+        .post_form("/shop/order/cancel", &order_call(4001, COMPANY, parent))
+        .await;
+    assert_eq!(again.ok()["transaction_status"], "2");
+    crate::helpers::eventually(
+        std::time::Duration::from_secs(5),
+        "the seat to return",
+        || async { (app.activity(activity).await["seats_left"] == 1).then_some(()) },
+    )
+    .await;
+    let detail = app
+        .post_form("/shop/order/detail", &order_call(4001, COMPANY, parent))
+        .await;
+    assert_eq!(detail.ok()["list"]["order"]["order_status"], 2);
+}
+
+#[actix_web::test]
+async fn creating_again_for_an_ordered_apply_returns_the_same_order() {
+    let app: TestApp = spawn_app().await;
+    let applied = app.apply(5001, 1).await;
+    let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
+    let first = app.create(5001, &sku_slice).await;
+    let second = app.create(5001, &sku_slice).await;
+    assert_eq!(
+        first.ok()["parent_order_no"],
+        second.ok()["parent_order_no"]
+    );
+    // Applying again while the order is unpaid points at it.
+    let again = app.apply(5001, 1).await;
+    again.expect_error(409, 4_001_009_999);
+    assert_eq!(
+        again.data()["parent_order_no"],
+        first.ok()["parent_order_no"]
+    );
+    // Someone else cannot order this member's apply.
+    app.create(5002, &sku_slice)
+        .await
+        .expect_error(404, 4_040_000_002);
+}
