@@ -1,0 +1,245 @@
+//! What a person or a test needs around the protocol: play the buyer (`POST /paysim/pay`,
+//! the checkout page), fetch the public key, and change faults at run time.
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::machine::{self, PayRefusal};
+use super::{PayError, PaySim};
+use crate::provider::time::format_china;
+use crate::store::paysim::SimStatus;
+
+/// Mounts the `/paysim/*` endpoints.
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/paysim/pay", web::post().to(pay))
+        .route("/paysim/public-key", web::get().to(public_key))
+        .route("/paysim/checkout", web::get().to(checkout))
+        .route("/paysim/faults", web::get().to(get_faults))
+        .route("/paysim/faults", web::post().to(set_faults));
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PayForm {
+    #[serde(
+        rename = "merOrderId",
+        alias = "mer_order_id",
+        alias = "parent_order_no"
+    )]
+    mer_order_id: Option<String>,
+    prepay_id: Option<String>,
+}
+
+/// Reads the order to pay from a JSON body, a form body or the query string.
+fn pay_form(req: &HttpRequest, body: &[u8]) -> PayForm {
+    let is_json = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    let from_body = if is_json {
+        serde_json::from_slice(body).ok()
+    } else {
+        serde_urlencoded::from_bytes(body).ok()
+    };
+    let form: PayForm = from_body.unwrap_or_default();
+    if form.mer_order_id.is_some() || form.prepay_id.is_some() {
+        return form;
+    }
+    serde_urlencoded::from_str(req.query_string()).unwrap_or_default()
+}
+
+/// The simulated buyer pays: 200 with the payment, 409 if the order is closed, expired or
+/// already paid (nothing is charged), 404 if unknown, 400 without an order id.
+async fn pay(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let form = pay_form(&req, &body);
+    let mer_order_id = match (form.mer_order_id, form.prepay_id) {
+        (Some(id), _) if !id.trim().is_empty() => id.trim().to_owned(),
+        (_, Some(prepay_id)) => match sim.store().order_by_prepay(prepay_id.trim()).await {
+            Ok(Some(order)) => order.mer_order_id,
+            Ok(None) => return refusal(StatusCode::NOT_FOUND, "NO_ORDER", "无法找到指定的订单"),
+            Err(error) => return internal(error),
+        },
+        _ => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "merOrderId 不能为空",
+            )
+        }
+    };
+    match sim.pay(&mer_order_id).await {
+        Ok(order) => HttpResponse::Ok().json(json!({
+            "merOrderId": order.mer_order_id,
+            "status": machine::trade_status(order.status).as_str(),
+            "totalAmount": order.total_amount,
+            "payTime": order.paid_at.map(format_china),
+            "targetOrderId": order.target_order_id,
+        })),
+        Err(PayError::Refused(PayRefusal::NoOrder)) => {
+            refusal(StatusCode::NOT_FOUND, "NO_ORDER", "无法找到指定的订单")
+        }
+        Err(PayError::Refused(PayRefusal::Closed)) => refusal(
+            StatusCode::CONFLICT,
+            "ORDER_CLOSED",
+            "订单已关闭或已过期，未扣款",
+        ),
+        Err(PayError::Refused(PayRefusal::AlreadyPaid)) => {
+            refusal(StatusCode::CONFLICT, "ORDER_PAID", "订单已支付，未重复扣款")
+        }
+        Err(PayError::Store(error)) => internal(error),
+    }
+}
+
+fn refusal(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"errCode": code, "errMsg": message}))
+}
+
+fn internal(error: impl std::fmt::Display) -> HttpResponse {
+    tracing::error!(%error, "paysim: buyer endpoint failed");
+    refusal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "系统内部错误",
+    )
+}
+
+async fn public_key(sim: web::Data<PaySim>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .body(sim.public_key_pem().to_owned())
+}
+
+#[derive(Deserialize)]
+struct CheckoutQuery {
+    prepay_id: Option<String>,
+}
+
+/// A stand-in for WeChat's payment sheet: the amount and a Pay button.
+async fn checkout(sim: web::Data<PaySim>, query: web::Query<CheckoutQuery>) -> HttpResponse {
+    let prepay_id = query.into_inner().prepay_id.unwrap_or_default();
+    let order = match sim.store().order_by_prepay(prepay_id.trim()).await {
+        Ok(Some(order)) => order,
+        Ok(None) => {
+            return page(
+                StatusCode::NOT_FOUND,
+                "<h1>无此预支付单</h1><p>Unknown prepay_id.</p>".into(),
+            )
+        }
+        Err(error) => {
+            tracing::error!(%error, "paysim: checkout failed");
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "<h1>系统繁忙</h1>".into(),
+            );
+        }
+    };
+    let (state, payable) = match order.status {
+        SimStatus::WaitBuyerPay => ("待支付 — waiting for payment", true),
+        SimStatus::Paid => ("已支付 — paid", false),
+        SimStatus::Closed => ("已关闭 — closed", false),
+        SimStatus::Refunded => ("已退款 — refunded", false),
+    };
+    let id = escape(&order.mer_order_id);
+    let button = if payable {
+        format!(
+            "<form method=\"post\" action=\"/paysim/pay\" onsubmit=\"return pay(this)\">\
+             <input type=\"hidden\" name=\"merOrderId\" value=\"{id}\">\
+             <button type=\"submit\">支付 Pay</button></form>"
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "<h1>¥{amount}</h1><p>订单 Order {id}</p><p>{desc}</p><p id=\"state\">{state}</p>{button}\
+         <script>function pay(f){{fetch(f.action,{{method:'POST',body:new URLSearchParams(new FormData(f))}})\
+         .then(r=>r.json().then(j=>{{document.getElementById('state').textContent=\
+         r.ok?'支付成功 — paid':(j.errMsg||r.status);f.remove();}}));return false;}}</script>",
+        amount = yuan(order.total_amount),
+        desc = escape(order.order_desc.as_deref().unwrap_or("")),
+    );
+    page(StatusCode::OK, body)
+}
+
+fn page(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width\"><title>paysim checkout</title></head>\
+             <body style=\"font-family:sans-serif;text-align:center\">{body}</body></html>"
+        ))
+}
+
+/// Fen as yuan, the shortest way (`0.01`, `12.5`, `100`).
+fn yuan(fen: u64) -> String {
+    let (whole, cents) = (fen / 100, fen % 100);
+    match cents {
+        0 => whole.to_string(),
+        c if c % 10 == 0 => format!("{whole}.{}", c / 10),
+        c => format!("{whole}.{c:02}"),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '&' => "&amp;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+async fn get_faults(sim: web::Data<PaySim>) -> HttpResponse {
+    HttpResponse::Ok().json(sim.faults())
+}
+
+/// Applies the given fields over the current faults; 400 naming the problem otherwise.
+async fn set_faults(sim: web::Data<PaySim>, body: web::Bytes) -> HttpResponse {
+    let patch = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(patch) => patch,
+        Err(_) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "faults must be JSON",
+            )
+        }
+    };
+    match sim.faults().patched(&patch) {
+        Ok(faults) => {
+            tracing::info!(?faults, "paysim: faults changed");
+            sim.set_faults(faults.clone());
+            HttpResponse::Ok().json(faults)
+        }
+        Err(message) => refusal(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yuan_is_written_the_shortest_way() {
+        assert_eq!(yuan(1), "0.01");
+        assert_eq!(yuan(1250), "12.5");
+        assert_eq!(yuan(10000), "100");
+        assert_eq!(yuan(0), "0");
+        assert_eq!(yuan(105), "1.05");
+    }
+
+    #[test]
+    fn escape_neutralises_markup() {
+        assert_eq!(
+            escape("<a href='x'>&</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
+        );
+    }
+}
