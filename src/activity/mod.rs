@@ -22,6 +22,10 @@ use crate::subsystem::{
 };
 
 /// The activity platform reached in-process, through the same interface as over HTTP.
+///
+/// `applyOrderCreate` skips its own flush here: the order center shares the store and makes
+/// *created* durable right after, which covers the binding (see
+/// [`ActivityService::bind_order_unflushed`]).
 #[derive(Clone)]
 pub struct InProcessSubsystem {
     service: ActivityService,
@@ -41,7 +45,7 @@ impl Subsystem for InProcessSubsystem {
         call: &OrderCreateCall,
     ) -> Result<OrderCreateAnswer, SubsystemError> {
         self.service
-            .bind_order(OrderBinding::from_call(call)?)
+            .bind_order_unflushed(OrderBinding::from_call(call)?)
             .await
             .map_err(SubsystemError::from)
     }

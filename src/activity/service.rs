@@ -239,6 +239,19 @@ impl ActivityService {
         F: FnOnce(&ActivityStore) -> Result<R, ActivityError> + Send + 'static,
         R: Send + 'static,
     {
+        let outcome = self.locked_unflushed(step).await?;
+        self.store.store().durable().await?;
+        Ok(outcome)
+    }
+
+    /// Runs `step` under the lock on a blocking thread without waiting for durability: for
+    /// callers that write to the same store and flush afterwards (a flush covers every write
+    /// made before it).
+    async fn locked_unflushed<R, F>(&self, step: F) -> Result<R, ActivityError>
+    where
+        F: FnOnce(&ActivityStore) -> Result<R, ActivityError> + Send + 'static,
+        R: Send + 'static,
+    {
         let store = self.store.clone();
         let lock = self.lock.clone();
         let outcome = self
@@ -249,7 +262,6 @@ impl ActivityService {
                 Ok(step(&store))
             })
             .await??;
-        self.store.store().durable().await?;
         Ok(outcome)
     }
 
@@ -392,12 +404,25 @@ impl ActivityService {
     }
 
     /// `applyOrderCreate`: binds the applies in the SKU slice to the order and prices them.
-    /// Idempotent on `order_no`.
+    /// Idempotent on `order_no`. Durable when it returns.
     pub async fn bind_order(
         &self,
         binding: OrderBinding,
     ) -> Result<OrderCreateAnswer, ActivityError> {
-        self.locked(move |store| {
+        let answer = self.bind_order_unflushed(binding).await?;
+        self.store.store().durable().await?;
+        Ok(answer)
+    }
+
+    /// [`ActivityService::bind_order`] without its own flush, for the in-process order
+    /// center: its order is in the same store and it records *created* with a flush right
+    /// after, which covers this write. A crash before that flush leaves the order *creating*
+    /// (durable since before the call), and recovery binds again — idempotently.
+    pub async fn bind_order_unflushed(
+        &self,
+        binding: OrderBinding,
+    ) -> Result<OrderCreateAnswer, ActivityError> {
+        self.locked_unflushed(move |store| {
             let now = time::now_secs();
             let mut bound: Vec<(Apply, Activity)> = Vec::new();
             for line in binding.sku_slice.lines() {

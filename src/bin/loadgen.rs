@@ -1,0 +1,330 @@
+//! `loadgen`: drives a running ordercenter and reports throughput and latency.
+//!
+//! ```text
+//! loadgen --target http://127.0.0.1:8080 --scenario create|health \
+//!         [--members N | --duration SECS] --concurrency C [--json]
+//! ```
+//! - `health`: `GET /healthz`, the trivial baseline for ratios.
+//! - `create`: applies for N members in an untimed setup phase (an activity with N seats is
+//!   created first), then times `shop/order/create` alone.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Scenario {
+    /// `GET /healthz`.
+    Health,
+    /// Durable `shop/order/create` (applies made untimed first).
+    Create,
+}
+
+/// Load generator for ordercenter.
+#[derive(Parser, Debug)]
+#[command(name = "loadgen")]
+struct Args {
+    /// Base URL of a running server.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    target: String,
+    /// What to drive.
+    #[arg(long, value_enum, default_value = "health")]
+    scenario: Scenario,
+    /// Members (requests) to run; the default for `create`.
+    #[arg(long)]
+    members: Option<u64>,
+    /// Run for this many seconds instead (`health`).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// First member id (use distinct ranges for repeated runs on one store).
+    #[arg(long, default_value_t = 1_000_000)]
+    member_base: u64,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Latencies and errors of one step.
+struct Step {
+    latencies: Mutex<Histogram<u64>>,
+    errors: Mutex<BTreeMap<String, u64>>,
+    done: AtomicU64,
+}
+
+impl Step {
+    fn new() -> Self {
+        Self {
+            latencies: Mutex::new(
+                Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+            ),
+            errors: Mutex::new(BTreeMap::new()),
+            done: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, started: Instant, outcome: Result<(), String>) {
+        let micros = started.elapsed().as_micros().clamp(1, 60_000_000) as u64;
+        let _ = self.latencies.lock().record(micros);
+        self.done.fetch_add(1, Ordering::Relaxed);
+        if let Err(code) = outcome {
+            *self.errors.lock().entry(code).or_default() += 1;
+        }
+    }
+
+    fn summary(&self) -> Value {
+        let h = self.latencies.lock();
+        let ms = |q: f64| (h.value_at_quantile(q) as f64 / 1000.0 * 100.0).round() / 100.0;
+        json!({"p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "max": (h.max() as f64 / 10.0).round() / 100.0})
+    }
+}
+
+async fn envelope_code(response: reqwest::Response) -> Result<Value, String> {
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .map_err(|_| format!("http_{}", status.as_u16()))?;
+    if body["code"] == 200 {
+        Ok(body["data"].clone())
+    } else {
+        Err(body["code"].to_string())
+    }
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    form: &[(&str, String)],
+) -> Result<Value, String> {
+    let response = client
+        .post(url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| format!("transport: {e}"))?;
+    envelope_code(response).await
+}
+
+/// Runs `work(i)` for i in 0..count (or until `until`), `concurrency` at a time.
+async fn drive<F, Fut>(count: u64, until: Option<Instant>, concurrency: usize, work: F) -> Duration
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let next = Arc::new(AtomicU64::new(0));
+    let work = Arc::new(work);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (next, work) = (next.clone(), work.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count || until.is_some_and(|u| Instant::now() >= u) {
+                        break;
+                    }
+                    work(i).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    started.elapsed()
+}
+
+fn progress(
+    label: &'static str,
+    done: Arc<AtomicUsize>,
+    total: u64,
+    quiet: bool,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if quiet {
+            return;
+        }
+        let started = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let n = done.load(Ordering::Relaxed);
+            eprint!(
+                "\r{label}: {n}/{total}  {:.0}/s   ",
+                n as f64 / started.elapsed().as_secs_f64()
+            );
+        }
+    })
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client");
+    let base = args.target.trim_end_matches('/').to_owned();
+    let step = Arc::new(Step::new());
+    let step_name;
+    let elapsed = match args.scenario {
+        Scenario::Health => {
+            step_name = "health";
+            let until = args
+                .duration
+                .map(|d| Instant::now() + Duration::from_secs(d));
+            let count = if until.is_some() {
+                u64::MAX
+            } else {
+                args.members.unwrap_or(100_000)
+            };
+            let url = format!("{base}/healthz");
+            let (client, step) = (client.clone(), step.clone());
+            drive(count, until, args.concurrency, move |_| {
+                let (client, step, url) = (client.clone(), step.clone(), url.clone());
+                async move {
+                    let started = Instant::now();
+                    let outcome = match client.get(&url).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            r.bytes().await.map(|_| ()).map_err(|e| e.to_string())
+                        }
+                        Ok(r) => Err(format!("http_{}", r.status().as_u16())),
+                        Err(e) => Err(format!("transport: {e}")),
+                    };
+                    step.record(started, outcome);
+                }
+            })
+            .await
+        }
+        Scenario::Create => {
+            step_name = "create";
+            let members = args.members.unwrap_or(20_000);
+            let activity = match post(
+                &client,
+                &format!("{base}/activityPlatform/activity/save"),
+                &[
+                    ("name", "loadgen".into()),
+                    ("price", "1".into()),
+                    ("seats", members.to_string()),
+                ],
+            )
+            .await
+            {
+                Ok(data) => data["activity_id"].as_u64().unwrap_or(0),
+                Err(code) => {
+                    eprintln!("loadgen: cannot create the activity: {code}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            let skus: Arc<Mutex<Vec<Option<String>>>> =
+                Arc::new(Mutex::new(vec![None; members as usize]));
+            let done = Arc::new(AtomicUsize::new(0));
+            let bar = progress("setup (apply)", done.clone(), members, args.json);
+            {
+                let (client, skus, base, done) =
+                    (client.clone(), skus.clone(), base.clone(), done.clone());
+                let member_base = args.member_base;
+                drive(members, None, args.concurrency, move |i| {
+                    let (client, skus, base, done) =
+                        (client.clone(), skus.clone(), base.clone(), done.clone());
+                    async move {
+                        let form = [
+                            ("company_id", "421".to_string()),
+                            ("member_id", (member_base + i).to_string()),
+                            ("business_id", "10000001".into()),
+                            ("activity_id", activity.to_string()),
+                            ("name", "压测".into()),
+                            ("phone", "13800000000".into()),
+                        ];
+                        if let Ok(data) = post(
+                            &client,
+                            &format!("{base}/activityPlatform/wxActivity/apply"),
+                            &form,
+                        )
+                        .await
+                        {
+                            skus.lock()[i as usize] = data["sku_slice"].as_str().map(str::to_owned);
+                        }
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .await;
+            }
+            bar.abort();
+            let done = Arc::new(AtomicUsize::new(0));
+            let bar = progress("create", done.clone(), members, args.json);
+            let (client, step) = (client.clone(), step.clone());
+            let member_base = args.member_base;
+            let elapsed = drive(members, None, args.concurrency, move |i| {
+                let (client, step, base, skus, done) = (
+                    client.clone(),
+                    step.clone(),
+                    base.clone(),
+                    skus.clone(),
+                    done.clone(),
+                );
+                async move {
+                    let Some(sku) = skus.lock()[i as usize].clone() else {
+                        return;
+                    };
+                    let form = [
+                        ("company_id", "421".to_string()),
+                        ("member_id", (member_base + i).to_string()),
+                        ("business_id", "10000001".into()),
+                        ("sys_id", "30".into()),
+                        ("sku_slice", sku),
+                        ("business_type", "3001".into()),
+                        ("request_id", "loadgen".into()),
+                        ("handle_info", r#"{"platform_id":3}"#.into()),
+                    ];
+                    let started = Instant::now();
+                    let outcome = post(&client, &format!("{base}/shop/order/create"), &form)
+                        .await
+                        .map(|_| ());
+                    step.record(started, outcome);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .await;
+            bar.abort();
+            elapsed
+        }
+    };
+    if !args.json {
+        eprintln!();
+    }
+    let completed = step.done.load(Ordering::Relaxed);
+    let errors = step.errors.lock().clone();
+    let report = json!({
+        "scenario": step_name,
+        "concurrency": args.concurrency,
+        "completed": completed,
+        "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "throughput_per_s": (completed as f64 / elapsed.as_secs_f64()).round(),
+        "errors": errors,
+        "latency_ms": { step_name: step.summary() },
+        "violations": [],
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!("scenario      {step_name}");
+        println!(
+            "completed     {completed} in {:.2} s",
+            elapsed.as_secs_f64()
+        );
+        println!("throughput    {}/s", report["throughput_per_s"]);
+        println!("latency (ms)  {}", report["latency_ms"][step_name]);
+        println!("errors        {}", report["errors"]);
+    }
+    std::process::ExitCode::SUCCESS
+}
