@@ -59,6 +59,49 @@ pub struct Config {
     #[arg(long, env = "ORDERCENTER_CACHE_MB", default_value_t = 256)]
     pub cache_mb: u64,
 
+    /// Base URL of the payment provider (UMS open platform). Without it the embedded payment
+    /// simulator is mounted on this server and used.
+    #[arg(long, env = "ORDERCENTER_PROVIDER_URL")]
+    pub provider_url: Option<String>,
+
+    /// Mount the payment simulator even when `--provider-url` is set.
+    #[arg(long, env = "ORDERCENTER_PAYSIM")]
+    pub paysim: bool,
+
+    /// PEM file with the simulator's RSA key (default: generated on first start and kept in
+    /// the data dir).
+    #[arg(long, env = "ORDERCENTER_PAYSIM_KEY_FILE")]
+    pub paysim_key_file: Option<PathBuf>,
+
+    /// The base URL the provider reaches this server at, for `notifyUrl`
+    /// (default: `http://` + the listening address).
+    #[arg(long, env = "ORDERCENTER_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// UMS appId (default: the simulator's).
+    #[arg(long, env = "ORDERCENTER_UMS_APP_ID")]
+    pub ums_app_id: Option<String>,
+
+    /// UMS appKey (default: the simulator's).
+    #[arg(long, env = "ORDERCENTER_UMS_APP_KEY", hide_env_values = true)]
+    pub ums_app_key: Option<String>,
+
+    /// UMS merchant number `mid` (default: the simulator's).
+    #[arg(long, env = "ORDERCENTER_UMS_MID")]
+    pub ums_mid: Option<String>,
+
+    /// UMS terminal number `tid` (default: the simulator's).
+    #[arg(long, env = "ORDERCENTER_UMS_TID")]
+    pub ums_tid: Option<String>,
+
+    /// UMS communication key that signs notifies (default: the simulator's).
+    #[arg(long, env = "ORDERCENTER_UMS_NOTIFY_KEY", hide_env_values = true)]
+    pub ums_notify_key: Option<String>,
+
+    /// The mini-program appId (`subAppId`) (default: the simulator's).
+    #[arg(long, env = "ORDERCENTER_MINI_APP_ID")]
+    pub mini_app_id: Option<String>,
+
     /// Do not create the demo activity on an empty store.
     #[arg(long, env = "ORDERCENTER_NO_DEMO")]
     pub no_demo: bool,
@@ -71,6 +114,34 @@ impl Config {
         config.data_dir = data_dir.into();
         config.listen = listen.to_owned();
         config
+    }
+
+    /// The provider client's settings, for a server listening at `address`.
+    pub fn provider(&self, address: std::net::SocketAddr) -> crate::provider::ProviderConfig {
+        let own = format!("http://{address}");
+        let mut provider = crate::provider::ProviderConfig::with_base_url(
+            self.provider_url.as_deref().unwrap_or(&own),
+        );
+        let public = self.public_url.clone().unwrap_or(own);
+        provider.notify_url = format!("{}/trade/notify/ums", public.trim_end_matches('/'));
+        provider.msg_src_id = self.msg_src_id.to_string();
+        let set = |target: &mut String, value: &Option<String>| {
+            if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
+                target.clone_from(value);
+            }
+        };
+        set(&mut provider.app_id, &self.ums_app_id);
+        set(&mut provider.app_key, &self.ums_app_key);
+        set(&mut provider.mid, &self.ums_mid);
+        set(&mut provider.tid, &self.ums_tid);
+        set(&mut provider.notify_key, &self.ums_notify_key);
+        set(&mut provider.sub_app_id, &self.mini_app_id);
+        provider
+    }
+
+    /// Whether the embedded payment simulator is mounted.
+    pub fn paysim_enabled(&self) -> bool {
+        self.provider_url.is_none() || self.paysim
     }
 
     /// `business_type=url` pairs, parsed.

@@ -11,12 +11,16 @@ use actix_web::{web, App, HttpServer};
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::{run_reservation_sweeper, ActivityService, InProcessSubsystem};
+use crate::actors::messages::ReportTo;
 use crate::actors::outbox::{run_outbox, OutboxWaker};
+use crate::actors::poller::TradePoller;
 use crate::actors::supervisor::Supervisor;
 use crate::actors::{OrderEnv, OrderSettings, Orders};
 use crate::config::Config;
 use crate::domain::{time, OrderNoGenerator};
 use crate::http::{self, AppState};
+use crate::paysim::{PaySim, PaySimConfig};
+use crate::provider::UmsClient;
 use crate::store::activity::ActivityStore;
 use crate::store::orders::OrderStore;
 use crate::store::outbox::OutboxStore;
@@ -54,6 +58,7 @@ pub struct Application {
     cancel: CancellationToken,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     arbiters: Vec<Arbiter>,
+    paysim: Option<PaySim>,
 }
 
 impl Application {
@@ -105,6 +110,35 @@ impl Application {
             subsystems.insert(3001, Arc::new(InProcessSubsystem::new(activity.clone())));
         }
 
+        let listener =
+            TcpListener::bind(&config.listen).map_err(|source| StartupError::Listen {
+                address: config.listen.clone(),
+                source,
+            })?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?;
+        let provider_config = config.provider(address);
+        let paysim = if config.paysim_enabled() {
+            let mut sim_config = PaySimConfig::for_client(&provider_config);
+            if let Some(path) = &config.paysim_key_file {
+                let pem = std::fs::read_to_string(path).map_err(|e| {
+                    StartupError::Config(format!("--paysim-key-file {}: {e}", path.display()))
+                })?;
+                sim_config.private_key_pem = Some(pem);
+            }
+            Some(
+                PaySim::start(&store, sim_config)
+                    .await
+                    .map_err(|e| StartupError::Other(format!("payment simulator: {e}")))?,
+            )
+        } else {
+            None
+        };
+        let provider = UmsClient::new(provider_config)
+            .map_err(|e| StartupError::Config(format!("payment provider: {e}")))?;
+        let poller = TradePoller::new(provider.clone()).start();
+
         let waker = OutboxWaker::default();
         let env = Arc::new(OrderEnv {
             store: order_store.clone(),
@@ -116,6 +150,8 @@ impl Application {
                 create_retry_base: Duration::from_millis(200),
                 parent_prefix: config.msg_src_id,
             },
+            provider,
+            poller: poller.clone(),
         });
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -130,6 +166,9 @@ impl Application {
             env,
             OrderNoGenerator::new(time::now_millis(), high),
         );
+        poller.do_send(ReportTo {
+            orders: orders.clone(),
+        });
 
         let cancel = CancellationToken::new();
         let tasks = vec![
@@ -147,19 +186,17 @@ impl Application {
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
             internal_token,
         });
-        let listener =
-            TcpListener::bind(&config.listen).map_err(|source| StartupError::Listen {
-                address: config.listen.clone(),
-                source,
-            })?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| StartupError::Other(e.to_string()))?;
+        let mounted_sim = paysim.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .configure(http::configure)
+                .configure(|cfg| {
+                    if let Some(sim) = &mounted_sim {
+                        sim.configure(cfg);
+                    }
+                })
                 .default_service(web::to(http::not_found))
         })
         .workers(config.workers.unwrap_or(cores))
@@ -193,6 +230,7 @@ impl Application {
             cancel,
             tasks,
             arbiters,
+            paysim,
         })
     }
 
@@ -204,6 +242,11 @@ impl Application {
     /// A handle to stop the server (as SIGTERM does).
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// The embedded payment simulator, when mounted.
+    pub fn paysim(&self) -> Option<&PaySim> {
+        self.paysim.as_ref()
     }
 
     /// The order center's handle.
@@ -219,6 +262,9 @@ impl Application {
         self.cancel.cancel();
         for task in self.tasks {
             let _ = task.await;
+        }
+        if let Some(sim) = &self.paysim {
+            sim.shutdown().await;
         }
         for arbiter in &self.arbiters {
             arbiter.stop();

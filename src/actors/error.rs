@@ -31,6 +31,12 @@ pub enum OrderError {
     /// No subsystem is configured for the `business_type`.
     #[error("unknown business_type {0}")]
     UnknownBusinessType(u16),
+    /// The payment provider failed or could not be reached; nothing changed for the client.
+    #[error("payment provider failed: {0}")]
+    ProviderFailed(String),
+    /// A payment report does not match the order (amount).
+    #[error("payment does not match the order: {0}")]
+    Mismatch(String),
     /// The service is starting or stopping.
     #[error("not ready")]
     NotReady,

@@ -7,7 +7,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use parking_lot::Mutex;
 
-use super::messages::{Cancel, CountLive, FinishCreate, GetOrder, Lookup, Spawn};
+use super::messages::{
+    Cancel, CountLive, FinishCreate, GetOrder, GetPollerStats, Lookup, PaidEvidence, Pay,
+    PaymentConfirmed, PollerStats, Spawn,
+};
 use super::supervisor::Supervisor;
 use super::{OrderError, SharedEnv};
 use crate::domain::order::CreateRequest;
@@ -106,6 +109,7 @@ impl Orders {
             payment_time: 0,
             overdue_secs: self.env.settings.order_ttl_secs,
             payment_way: 0,
+            payment: None,
         };
         let actor = self.supervisor.send(Spawn { order }).await?;
         match actor
@@ -181,6 +185,80 @@ impl Orders {
             }
         };
         actor.send(Cancel { who }).await?
+    }
+
+    /// The owner pays: the provider's `miniPayRequest` for `wx.requestPayment` (the same one
+    /// while the payment is open), or paid at once for a zero price.
+    pub async fn pay(
+        &self,
+        parent_order_no: OrderNo,
+        who: MemberRef,
+        payment_way: u32,
+        open_id: Option<String>,
+    ) -> Result<Order, OrderError> {
+        if !self.is_ready() {
+            return Err(OrderError::NotReady);
+        }
+        let order = self.get(parent_order_no, who).await?;
+        match order.status {
+            OrderStatus::Paid | OrderStatus::Refunded => return Err(OrderError::AlreadyPaid),
+            OrderStatus::Unpaid => {}
+            _ => return Err(OrderError::Closed),
+        }
+        let actor = self.supervisor.send(Spawn { order }).await?;
+        actor
+            .send(Pay {
+                who,
+                payment_way,
+                open_id,
+            })
+            .await?
+    }
+
+    /// The provider says the order is paid (a verified notify, or the poller's checked
+    /// query). Idempotent; an order closed meanwhile is refunded.
+    pub async fn confirm_payment(
+        &self,
+        parent_order_no: OrderNo,
+        evidence: PaidEvidence,
+    ) -> Result<Order, OrderError> {
+        let actor = match self.live_actor(&parent_order_no).await? {
+            Some(actor) => actor,
+            None => {
+                let order = self
+                    .env
+                    .store
+                    .load(parent_order_no)
+                    .await?
+                    .filter(|o| o.status.is_visible())
+                    .ok_or(OrderError::NotFound)?;
+                match order.status {
+                    OrderStatus::Paid | OrderStatus::Refunded => {
+                        if evidence.amount != order.total().0 {
+                            return Err(OrderError::Mismatch("amount".into()));
+                        }
+                        return Ok(order);
+                    }
+                    OrderStatus::Closed if order.payment.is_none() => {
+                        return Err(OrderError::Mismatch(
+                            "no payment was started for this order".into(),
+                        ))
+                    }
+                    _ => self.supervisor.send(Spawn { order }).await?,
+                }
+            }
+        };
+        actor.send(PaymentConfirmed { evidence }).await?
+    }
+
+    /// The payment provider client (for notify verification).
+    pub fn provider(&self) -> &crate::provider::UmsClient {
+        &self.env.provider
+    }
+
+    /// What the trade poller did so far.
+    pub async fn poller_stats(&self) -> Result<PollerStats, OrderError> {
+        Ok(self.env.poller.send(GetPollerStats).await?)
     }
 
     async fn live_actor(

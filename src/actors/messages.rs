@@ -65,3 +65,85 @@ pub struct Stopped {
 #[derive(Message)]
 #[rtype(result = "usize")]
 pub struct CountLive;
+
+/// What the provider says about a payment, from a verified notify or a checked query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaidEvidence {
+    /// Amount paid, in fen.
+    pub amount: u64,
+    /// Payment time (Unix s), when the provider said.
+    pub paid_at: Option<u64>,
+    /// WeChat's transaction id.
+    pub target_order_id: Option<String>,
+    /// `notify` or `query`, for the logs.
+    pub source: &'static str,
+}
+
+/// Order actor: the owner pays (`shop/order/pay`).
+#[derive(Message)]
+#[rtype(result = "Result<Order, OrderError>")]
+pub struct Pay {
+    /// Who asks (must be the owner).
+    pub who: MemberRef,
+    /// `payment_way` (110).
+    pub payment_way: u32,
+    /// The payer's openid, if the frontend sent it.
+    pub open_id: Option<String>,
+}
+
+/// Order actor: the provider says the order is paid.
+#[derive(Message)]
+#[rtype(result = "Result<Order, OrderError>")]
+pub struct PaymentConfirmed {
+    /// The evidence.
+    pub evidence: PaidEvidence,
+}
+
+/// Order actor: look at a pending refund again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CheckRefund;
+
+/// Trade poller: follow this payment until it is settled or its deadline passes.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Watch {
+    /// Which order.
+    pub parent_order_no: OrderNo,
+    /// Amount expected, in fen.
+    pub amount: u64,
+    /// The order's deadline (Unix s).
+    pub deadline: u64,
+}
+
+/// Trade poller: stop following this payment (settled by a notify or closed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unwatch {
+    /// Which order.
+    pub parent_order_no: OrderNo,
+}
+
+/// Trade poller: where to report (set once at startup).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReportTo {
+    /// The order center's handle.
+    pub orders: super::Orders,
+}
+
+/// Trade poller: counters.
+#[derive(Message)]
+#[rtype(result = "PollerStats")]
+pub struct GetPollerStats;
+
+/// What the trade poller did so far.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct PollerStats {
+    /// Payments followed now.
+    pub watched: usize,
+    /// Queries sent to the provider.
+    pub queries: u64,
+    /// Payments the poller found paid.
+    pub confirmed: u64,
+}

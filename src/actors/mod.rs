@@ -5,6 +5,8 @@
 //!   store on demand.
 //! - [`order::OrderActor`] owns one order's state and its expiry timer and handles its
 //!   messages one at a time (every state change is durable before it is answered).
+//! - [`poller::TradePoller`] queries open payments at the provider and reports payments to
+//!   the order actors as messages.
 //! - [`outbox`] delivers the notifications owed to business subsystems, with backoff, until
 //!   they are acknowledged.
 //! - [`Orders`] is the typed handle HTTP code talks to.
@@ -14,6 +16,8 @@ pub mod handle;
 pub mod messages;
 pub mod order;
 pub mod outbox;
+mod payment;
+pub mod poller;
 pub mod supervisor;
 
 use std::sync::Arc;
@@ -47,6 +51,10 @@ pub struct OrderEnv {
     pub outbox: outbox::OutboxWaker,
     /// Tunables.
     pub settings: OrderSettings,
+    /// The payment provider.
+    pub provider: crate::provider::UmsClient,
+    /// Follows open payments.
+    pub poller: actix::Addr<poller::TradePoller>,
 }
 
 /// Shared environment handle.

@@ -17,11 +17,13 @@ const WRITE_RETRY: Duration = Duration::from_secs(1);
 
 /// The actor of one live order.
 pub struct OrderActor {
-    order: Order,
-    env: SharedEnv,
+    pub(super) order: Order,
+    pub(super) env: SharedEnv,
     supervisor: Recipient<Stopped>,
     incarnation: u64,
     timer: Option<SpawnHandle>,
+    /// The provider accepted our refund request (so follow it with refund-query).
+    pub(super) refund_accepted: bool,
 }
 
 impl OrderActor {
@@ -38,6 +40,7 @@ impl OrderActor {
             supervisor,
             incarnation,
             timer: None,
+            refund_accepted: false,
         }
     }
 
@@ -52,32 +55,20 @@ impl OrderActor {
         self.timer = Some(ctx.run_later(wait, |_, ctx| ctx.notify(Expire)));
     }
 
-    /// Closes the unpaid order with `event` (expiry or cancel): durable, with the outbox
-    /// notice that releases the seat, then the actor stops.
+    /// Closes the unpaid order with `event` (expiry or cancel): at the provider first when a
+    /// payment was started, then here, durably, with the outbox notice that releases the
+    /// seat. If the provider says the order is paid, it becomes paid instead.
     fn close(&mut self, event: OrderEvent) -> ResponseActFuture<Self, Result<Order, OrderError>> {
-        let mut closed = self.order.clone();
-        if let Err(illegal) = closed.apply(event, time::now_secs()) {
-            tracing::warn!(order_no = %closed.parent_order_no, %illegal, "close refused");
-            return Box::pin(fut::ready(Ok(self.order.clone())));
-        }
-        let notice = notice(&closed, 2);
         let env = self.env.clone();
+        let order = self.order.clone();
         Box::pin(
-            async move {
-                env.store
-                    .write_durable(closed.clone(), Some(notice))
-                    .await?;
-                env.outbox.wake();
-                Ok(closed)
-            }
-            .into_actor(self)
-            .map(move |outcome: Result<Order, OrderError>, actor, ctx| {
-                let closed = outcome?;
-                tracing::info!(order_no = %closed.parent_order_no, ?event, "order closed");
-                actor.order = closed.clone();
-                ctx.stop();
-                Ok(closed)
-            }),
+            super::payment::close_order(env, order, event)
+                .into_actor(self)
+                .map(|outcome, actor, ctx| {
+                    let order = outcome?;
+                    actor.adopt(order.clone(), ctx);
+                    Ok(order)
+                }),
         )
     }
 }
@@ -89,6 +80,10 @@ impl Actor for OrderActor {
         ctx.set_mailbox_capacity(256);
         if self.order.status == OrderStatus::Unpaid {
             self.arm_timer(ctx);
+            self.watch_payment();
+        }
+        if self.order.refund_pending() {
+            ctx.notify(super::messages::CheckRefund);
         }
     }
 

@@ -12,7 +12,7 @@ pub mod status;
 pub mod time;
 
 pub use money::Fen;
-pub use order::{MemberRef, Order, OrderExtra, OrderItem};
+pub use order::{MemberRef, Order, OrderExtra, OrderItem, Payment, Prepay, Refund};
 pub use order_no::{OrderNo, OrderNoGenerator};
 pub use sku::{SkuLine, SkuSlice};
 pub use status::{OrderEvent, OrderStatus};

@@ -112,6 +112,65 @@ pub struct Order {
     pub overdue_secs: u64,
     /// `payment_way` once a payment was started (0 before).
     pub payment_way: u32,
+    /// The payment attempt, recorded before the provider is called.
+    pub payment: Option<Payment>,
+}
+
+/// The `wx.requestPayment` parameters the provider signed (its `miniPayRequest`), kept so a
+/// repeated pay call returns the same prepay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prepay {
+    /// Mini-program appId that `pay_sign` covers.
+    pub app_id: String,
+    /// Unix seconds as text.
+    pub time_stamp: String,
+    /// Random text.
+    pub nonce_str: String,
+    /// `prepay_id=wx…`.
+    pub package: String,
+    /// `RSA`.
+    pub sign_type: String,
+    /// The signature.
+    pub pay_sign: String,
+}
+
+impl Prepay {
+    /// The `prepay_id` inside `package`.
+    pub fn prepay_id(&self) -> &str {
+        self.package
+            .strip_prefix("prepay_id=")
+            .unwrap_or(&self.package)
+    }
+}
+
+/// A refund of a payment that reached the provider for an order already closed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    /// Derived from `parent_order_no`, so a retry after a crash cannot refund twice.
+    pub refund_order_id: String,
+    /// Amount refunded.
+    pub amount: Fen,
+    /// When it was first asked (Unix s).
+    pub requested_at: u64,
+}
+
+/// A payment attempt at the provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// `payment_way` (110 = UMS WeChat mini-program pay).
+    pub payment_way: u32,
+    /// When it was started (Unix s).
+    pub started_at: u64,
+    /// Amount asked for.
+    pub amount: Fen,
+    /// The payer's openid (`subOpenId`).
+    pub open_id: String,
+    /// The provider's answer, once it came.
+    pub prepay: Option<Prepay>,
+    /// WeChat's transaction id, once paid.
+    pub target_order_id: Option<String>,
+    /// A refund in progress or done.
+    pub refund: Option<Refund>,
 }
 
 impl Order {
@@ -126,6 +185,24 @@ impl Order {
             .iter()
             .try_fold(Fen::ZERO, |sum, item| sum.checked_add(item.line_price()))
             .unwrap_or(Fen(u64::MAX))
+    }
+
+    /// Whether the order needs a live actor: waiting for creation or its deadline, or a
+    /// closed order with a refund still to confirm.
+    pub fn needs_actor(&self) -> bool {
+        self.status.is_live() || self.refund_pending()
+    }
+
+    /// A refund was asked and not yet confirmed.
+    pub fn refund_pending(&self) -> bool {
+        self.status == OrderStatus::Closed
+            && self.payment.as_ref().is_some_and(|p| p.refund.is_some())
+    }
+
+    /// The refund id for this order: `parent_order_no` + `01` (starts with `msgSrcId`, as
+    /// UMS requires of merchant ids, and is the same on every retry).
+    pub fn refund_order_id(&self) -> String {
+        format!("{}01", self.parent_order_no)
     }
 
     /// Whether `who` owns the order.

@@ -175,6 +175,11 @@ impl From<OrderError> for ApiError {
                 ApiError::malformed("business_type", "未知的业务类型")
             }
             OrderError::NotReady => ApiError::Unavailable,
+            OrderError::ProviderFailed(cause) => {
+                tracing::warn!(%cause, "payment provider failed");
+                ApiError::ProviderFailed
+            }
+            OrderError::Mismatch(cause) => ApiError::Internal(cause),
             OrderError::Mailbox(_) => ApiError::Unavailable,
             OrderError::Store(inner) => ApiError::Internal(inner.to_string()),
         }

@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod error;
 pub mod input;
 pub mod orders;
+pub mod payment;
 pub mod views;
 
 use actix_web::{web, HttpResponse};
@@ -33,6 +34,7 @@ pub struct AppState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     post_only(cfg, "/shop/order/create", orders::create);
     post_only(cfg, "/shop/order/cancel", orders::cancel);
+    post_only(cfg, "/shop/order/pay", payment::pay);
     read_only(cfg, "/shop/order/state", orders::state);
     read_only(cfg, "/shop/order/detail", orders::detail);
     post_only(cfg, "/activityPlatform/activity/save", activity::save);
@@ -52,6 +54,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         cfg,
         "/activityPlatform/activity/applyOrderNotify",
         activity::apply_order_notify,
+    );
+    cfg.service(
+        web::resource("/trade/notify/ums")
+            .route(web::post().to(payment::notify))
+            .default_service(web::to(method_not_allowed)),
     );
     cfg.service(
         web::resource("/healthz")

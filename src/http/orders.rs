@@ -34,7 +34,7 @@ pub(super) fn location(fields: &Fields) -> Result<Location, ApiError> {
     })
 }
 
-fn parent_order_no(fields: &Fields) -> Result<OrderNo, ApiError> {
+pub(super) fn parent_order_no(fields: &Fields) -> Result<OrderNo, ApiError> {
     let text = fields.required_text("parent_order_no", 64)?;
     OrderNo::parse(&text).map_err(|_| ApiError::malformed("parent_order_no", "应为 19 位数字"))
 }

@@ -3,7 +3,8 @@
 //! Layout (version [`LAYOUT_VERSION`], recorded in the `meta` tree):
 //! - `orders`:    parent_order_no (19 ASCII digits) → bincode [`crate::domain::Order`]
 //! - `order_nos`: order_no → parent_order_no (the child → parent mapping)
-//! - `deadlines`: big-endian deadline (Unix s) ‖ parent_order_no → `[]`, live orders only
+//! - `deadlines`: big-endian deadline (Unix s) ‖ parent_order_no → `[]`, orders that need an
+//!   actor (creating, unpaid, or closed with a refund to confirm)
 //! - `outbox`:    big-endian sequence → bincode [`outbox::OutboxEntry`]
 //! - `idempotency`: company ‖ member ‖ key → parent_order_no and request fingerprint
 //! - `activities`, `applies`, `member_applies`, `apply_deadlines`: the activity platform

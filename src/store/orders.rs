@@ -100,7 +100,8 @@ impl OrderStore {
         }
     }
 
-    /// Every live order (creating or unpaid), by deadline. Blocking.
+    /// Every order that needs an actor (creating, unpaid, or a refund to confirm), by
+    /// deadline. Blocking.
     pub fn live_orders(&self) -> Result<Vec<Order>, StoreError> {
         let mut live = Vec::new();
         for entry in self.deadlines.iter() {
@@ -111,7 +112,7 @@ impl OrderStore {
                 .and_then(|text| OrderNo::parse(text).ok())
                 .ok_or_else(|| StoreError::Corrupt("deadline key".into()))?;
             match self.get(&parent)? {
-                Some(order) if order.status.is_live() => live.push(order),
+                Some(order) if order.needs_actor() => live.push(order),
                 // A stale index entry (its order moved on): dropped on the next write.
                 _ => {}
             }
@@ -145,7 +146,7 @@ impl OrderStore {
             .transaction(|(orders, order_nos, deadlines, outbox, meta)| {
                 orders.insert(order.parent_order_no.as_str(), value.as_slice())?;
                 order_nos.insert(order.order_no.as_str(), order.parent_order_no.as_str())?;
-                if order.status.is_live() {
+                if order.needs_actor() {
                     deadlines.insert(deadline_key.as_slice(), &[])?;
                 } else {
                     deadlines.remove(deadline_key.as_slice())?;

@@ -27,6 +27,8 @@ impl Server {
             ])
             .arg("--data-dir")
             .arg(data_dir)
+            .arg("--paysim-key-file")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/paysim_test_key.pem"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -297,6 +299,77 @@ fn orders_whose_deadline_passed_while_down_close_at_once_after_restart() {
         assert!(
             Instant::now() < until,
             "seats not released after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_payment_in_flight_across_a_sigkill_is_confirmed_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 60);
+    let activity = save_activity(&server.base, 10);
+    let placed = place_orders(&server.base, activity, 1..6);
+    let client = client();
+    for order in &placed {
+        let paying = post(
+            &client,
+            format!("{}/shop/order/pay", server.base),
+            &[
+                ("company_id", "421".into()),
+                ("member_id", order.member.to_string()),
+                ("parent_order_no", order.parent.clone()),
+                ("payment_way", "110".into()),
+            ],
+        );
+        assert_eq!(paying["code"], 200, "{paying}");
+    }
+    // The provider's notifies get lost; the buyers pay; the order center dies at once.
+    let faults = client
+        .post(format!("{}/paysim/faults", server.base))
+        .json(&serde_json::json!({"drop_notify_rate": 1.0}))
+        .send()
+        .unwrap();
+    assert_eq!(faults.status(), 200);
+    for order in &placed {
+        let paid = client
+            .post(format!("{}/paysim/pay", server.base))
+            .form(&[("merOrderId", &order.parent)])
+            .send()
+            .unwrap();
+        assert_eq!(paid.status(), 200);
+    }
+    server.kill9();
+
+    let server = Server::start(dir.path(), 60);
+    let until = Instant::now() + Duration::from_secs(20);
+    let mut open = placed.clone();
+    while !open.is_empty() {
+        assert!(
+            Instant::now() < until,
+            "{} paid orders not confirmed after the restart",
+            open.len()
+        );
+        open.retain(|order| state(&client, &server.base, order)["transaction_status"] != "1");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let detail: Value = client
+            .get(format!(
+                "{}/activityPlatform/wxActivity/detail?activity_id={activity}",
+                server.base
+            ))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if detail["data"]["registered"] == 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "registrations not confirmed: {detail}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }

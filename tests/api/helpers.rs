@@ -89,6 +89,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     ordercenter::telemetry::init();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::embedded(dir.path(), "127.0.0.1:0");
+    // One shared RSA key: generating one in a debug build takes seconds.
+    config.paysim_key_file = Some(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/paysim_test_key.pem"),
+    );
     config.workers = Some(2);
     config.cache_mb = 32;
     adjust(&mut config);
@@ -264,6 +268,68 @@ impl TestApp {
             ],
         )
         .await
+    }
+
+    /// Pays (`shop/order/pay`) as `member`.
+    pub async fn pay(&self, member: u64, parent_order_no: &str) -> Reply {
+        self.post_form(
+            "/shop/order/pay",
+            &[
+                ("company_id", COMPANY.to_string()),
+                ("member_id", member.to_string()),
+                ("business_id", BUSINESS.to_string()),
+                ("parent_order_no", parent_order_no.into()),
+                ("payment_way", "110".into()),
+                (
+                    "extend_field",
+                    r#"{"trade_pay_type":"umsPay.open.mini","msg_type":"wx.unifiedOrder"}"#.into(),
+                ),
+            ],
+        )
+        .await
+    }
+
+    /// Plays the buyer at the simulator; returns the HTTP status.
+    pub async fn buyer_pays(&self, parent_order_no: &str) -> u16 {
+        self.post_form("/paysim/pay", &[("merOrderId", parent_order_no.into())])
+            .await
+            .status
+    }
+
+    /// Sets the simulator's faults.
+    pub async fn set_faults(&self, faults: Value) {
+        let reply = self.post_json("/paysim/faults", &faults).await;
+        assert_eq!(reply.status, 200, "faults not set: {}", reply.text);
+    }
+
+    /// Polls the state until `transaction_status` is `wanted`.
+    pub async fn wait_status(
+        &self,
+        member: u64,
+        parent_order_no: &str,
+        wanted: &str,
+        within: Duration,
+    ) -> Value {
+        eventually(within, &format!("transaction_status {wanted}"), || async {
+            let state = self.state(member, parent_order_no).await;
+            (state.ok()["transaction_status"] == wanted).then(|| state.data().clone())
+        })
+        .await
+    }
+
+    /// The registration status of an apply.
+    pub async fn apply_status(&self, member: u64, apply_id: u64) -> String {
+        let info = self
+            .get(
+                "/activityPlatform/wxActivity/applyInfo",
+                &[
+                    ("apply_id", apply_id.to_string()),
+                    ("member_id", member.to_string()),
+                    ("company_id", COMPANY.to_string()),
+                ],
+            )
+            .await;
+        info.ok()["status"].as_str().unwrap_or_default().to_owned()
     }
 
     /// The activity's detail `data`.

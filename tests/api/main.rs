@@ -7,6 +7,7 @@ mod crash;
 mod errors;
 mod expiry;
 mod orders;
+mod payment;
 mod paysim;
 mod provider;
 mod seats;

@@ -9,7 +9,7 @@ use crate::helpers::{spawn_app, TestApp};
 const SEED: &str = include_str!("../fixtures/seed_000_9774272d3286e3de.txt");
 
 /// Every JSON object line of the seed, in order: create, pay, state unpaid, state paid.
-fn seed_samples() -> Vec<Value> {
+pub fn seed_samples() -> Vec<Value> {
     SEED.lines()
         .map(str::trim)
         .filter(|line| line.starts_with("{\"code\""))
@@ -36,7 +36,7 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// Asserts `ours` has every key of `seed` (recursively) with the same JSON type.
-fn assert_same_shape(seed: &Value, ours: &Value, path: &str) {
+pub fn assert_same_shape(seed: &Value, ours: &Value, path: &str) {
     assert_eq!(
         kind(seed),
         kind(ours),

@@ -1,0 +1,394 @@
+//! The order actor's payment side: pay, payments reported by the provider, closing at the
+//! provider before closing here, and refunds of payments that arrive after closing.
+//!
+//! The I/O of each step is an async function over a copy of the order; the actor applies the
+//! result in [`OrderActor::adopt`], so its state is always what is on disk.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::messages::{CheckRefund, PaidEvidence, Pay, PaymentConfirmed, Unwatch, Watch};
+use super::order::{notice, OrderActor};
+use super::{OrderError, SharedEnv};
+use crate::domain::{time, Fen, Order, OrderEvent, OrderStatus, Payment, Prepay, Refund};
+use crate::provider::{ProviderError, RefundStatus, UnifiedOrder};
+
+/// Pause before asking about a pending refund again.
+const REFUND_RECHECK: Duration = Duration::from_secs(2);
+/// Pause before retrying a refund the provider failed or could not take.
+const REFUND_RETRY: Duration = Duration::from_secs(10);
+
+fn provider_failed(error: ProviderError) -> OrderError {
+    OrderError::ProviderFailed(error.to_string())
+}
+
+/// What paying answered.
+impl OrderActor {
+    /// Takes `order` (already durable) as the actor's state: stops following the payment
+    /// once it is settled, and stops the actor once nothing more can happen.
+    pub(super) fn adopt(&mut self, order: Order, ctx: &mut Context<Self>) {
+        let settled = order.status != OrderStatus::Unpaid;
+        self.order = order;
+        if settled && self.order.payment.is_some() {
+            self.env.poller.do_send(Unwatch {
+                parent_order_no: self.order.parent_order_no.clone(),
+            });
+        }
+        if !self.order.needs_actor() {
+            ctx.stop();
+        }
+    }
+
+    /// Starts following an open payment (at start-up and after paying).
+    pub(super) fn watch_payment(&self) {
+        if self.order.status == OrderStatus::Unpaid && self.order.payment.is_some() {
+            self.env.poller.do_send(Watch {
+                parent_order_no: self.order.parent_order_no.clone(),
+                amount: self.order.total().0,
+                deadline: self.order.deadline(),
+            });
+        }
+    }
+
+    fn is_past_deadline(&self) -> bool {
+        time::now_millis() >= self.order.deadline().saturating_mul(1000)
+    }
+}
+
+impl Handler<Pay> for OrderActor {
+    type Result = AtomicResponse<Self, Result<Order, OrderError>>;
+
+    #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
+    fn handle(&mut self, msg: Pay, _ctx: &mut Context<Self>) -> Self::Result {
+        let refused = match self.order.status {
+            _ if !(self.order.status.is_visible() && self.order.is_owned_by(msg.who)) => {
+                Some(OrderError::NotFound)
+            }
+            OrderStatus::Paid | OrderStatus::Refunded => Some(OrderError::AlreadyPaid),
+            OrderStatus::Unpaid if !self.is_past_deadline() => None,
+            _ => Some(OrderError::Closed),
+        };
+        if let Some(error) = refused {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(error))));
+        }
+        if self
+            .order
+            .payment
+            .as_ref()
+            .is_some_and(|p| p.prepay.is_some())
+        {
+            // Paying again while a payment is open returns the same prepay.
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(self.order.clone()))));
+        }
+        let env = self.env.clone();
+        let order = self.order.clone();
+        AtomicResponse::new(Box::pin(
+            start_payment(env, order, msg).into_actor(self).map(
+                |outcome, actor, ctx| match outcome {
+                    Ok(order) => {
+                        actor.adopt(order.clone(), ctx);
+                        actor.watch_payment();
+                        Ok(order)
+                    }
+                    Err((recorded, error)) => {
+                        // The attempt is on disk: a provider order may exist, so follow it.
+                        actor.adopt(recorded, ctx);
+                        actor.watch_payment();
+                        Err(error)
+                    }
+                },
+            ),
+        ))
+    }
+}
+
+/// Records the attempt (durable), then places the unified order and keeps its prepay. A
+/// zero-price order is paid at once, without the provider.
+async fn start_payment(
+    env: SharedEnv,
+    mut order: Order,
+    pay: Pay,
+) -> Result<Order, (Order, OrderError)> {
+    let now = time::now_secs();
+    let amount = order.total();
+    let open_id = pay.open_id.unwrap_or_else(|| placeholder_open_id(&order));
+    if order.payment.is_none() {
+        order.payment = Some(Payment {
+            payment_way: pay.payment_way,
+            started_at: now,
+            amount,
+            open_id: open_id.clone(),
+            prepay: None,
+            target_order_id: None,
+            refund: None,
+        });
+    }
+    order.payment_way = pay.payment_way;
+    if amount == Fen::ZERO {
+        let evidence = PaidEvidence {
+            amount: 0,
+            paid_at: Some(now),
+            target_order_id: None,
+            source: "zero price",
+        };
+        let unchanged = order.clone();
+        return mark_paid(&env, order, evidence)
+            .await
+            .map_err(|error| (unchanged, error));
+    }
+    if let Err(error) = env.store.write_durable(order.clone(), None).await {
+        return Err((order, error.into()));
+    }
+    let request = UnifiedOrder {
+        mer_order_id: order.parent_order_no.to_string(),
+        total_amount: amount.0,
+        expire_at: i64::try_from(order.deadline()).unwrap_or(i64::MAX),
+        sub_open_id: open_id,
+        order_desc: order.items.first().map(|item| item.sku_name.clone()),
+    };
+    let answer = match env.provider.unified_order(&request).await {
+        Ok(answer) => answer,
+        Err(error) if error.is_order_closed() => return Err((order, OrderError::Closed)),
+        Err(error) => {
+            tracing::warn!(%error, "unified order failed");
+            return Err((order, provider_failed(error)));
+        }
+    };
+    let pay_request = answer.mini_pay_request;
+    if let Some(payment) = order.payment.as_mut() {
+        payment.prepay = Some(Prepay {
+            app_id: pay_request.app_id,
+            time_stamp: pay_request.time_stamp,
+            nonce_str: pay_request.nonce_str,
+            package: pay_request.package,
+            sign_type: pay_request.sign_type,
+            pay_sign: pay_request.pay_sign,
+        });
+    }
+    match env.store.write_durable(order.clone(), None).await {
+        Ok(()) => Ok(order),
+        Err(error) => Err((order, error.into())),
+    }
+}
+
+/// The payer's openid when the frontend did not send one: in the embedded default a stable
+/// placeholder derived from the member (a real deployment reads the member's profile).
+fn placeholder_open_id(order: &Order) -> String {
+    use sha2::{Digest, Sha256};
+    let owner = order.request.owner;
+    let digest = Sha256::digest(format!("openid:{}:{}", owner.company_id, owner.member_id));
+    format!("o{}", &hex::encode(digest)[..27])
+}
+
+/// Marks the order paid (durable, with the subsystem's notice).
+pub(super) async fn mark_paid(
+    env: &SharedEnv,
+    mut order: Order,
+    evidence: PaidEvidence,
+) -> Result<Order, OrderError> {
+    if evidence.amount != order.total().0 {
+        return Err(OrderError::Mismatch(format!(
+            "paid {} fen, order is {} fen",
+            evidence.amount,
+            order.total()
+        )));
+    }
+    let now = time::now_secs();
+    order
+        .apply(OrderEvent::Paid, now)
+        .map_err(|_| OrderError::Closed)?;
+    order.payment_time = evidence.paid_at.filter(|t| *t > 0).unwrap_or(now);
+    if let Some(payment) = order.payment.as_mut() {
+        payment.target_order_id = evidence.target_order_id.clone();
+    }
+    env.store
+        .write_durable(order.clone(), Some(notice(&order, 1)))
+        .await?;
+    env.outbox.wake();
+    tracing::info!(order_no = %order.parent_order_no, source = evidence.source, "order paid");
+    Ok(order)
+}
+
+/// Closes the order (expiry or cancel). With a payment started, the provider closes it
+/// first; if the provider says it is paid, the order becomes paid instead.
+pub(super) async fn close_order(
+    env: SharedEnv,
+    mut order: Order,
+    event: OrderEvent,
+) -> Result<Order, OrderError> {
+    if order.payment.is_some() {
+        let parent = order.parent_order_no.to_string();
+        match env.provider.close(&parent).await {
+            Ok(_) => {}
+            Err(error) if error.is_no_order() || error.is_order_closed() => {}
+            Err(error) if error.is_order_paid() => {
+                let answer = env
+                    .provider
+                    .query_checked(&parent, order.total().0)
+                    .await
+                    .map_err(provider_failed)?;
+                if !answer.status.was_paid() {
+                    return Err(OrderError::ProviderFailed(format!(
+                        "close says paid, query says {}",
+                        answer.status.as_str()
+                    )));
+                }
+                let evidence = PaidEvidence {
+                    amount: answer.total_amount.unwrap_or_default(),
+                    paid_at: answer
+                        .pay_time
+                        .as_deref()
+                        .and_then(|t| {
+                            crate::provider::time::parse_china(t, crate::provider::time::DATE_TIME)
+                        })
+                        .map(|t| t.max(0) as u64),
+                    target_order_id: answer.target_order_id,
+                    source: "close",
+                };
+                return mark_paid(&env, order, evidence).await;
+            }
+            Err(error) => return Err(provider_failed(error)),
+        }
+    }
+    order
+        .apply(event, time::now_secs())
+        .map_err(|_| OrderError::Closed)?;
+    env.store
+        .write_durable(order.clone(), Some(notice(&order, 2)))
+        .await?;
+    env.outbox.wake();
+    tracing::info!(order_no = %order.parent_order_no, ?event, "order closed");
+    Ok(order)
+}
+
+impl Handler<PaymentConfirmed> for OrderActor {
+    type Result = AtomicResponse<Self, Result<Order, OrderError>>;
+
+    #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no, source = msg.evidence.source))]
+    fn handle(&mut self, msg: PaymentConfirmed, ctx: &mut Context<Self>) -> Self::Result {
+        let total = self.order.total().0;
+        let ready = match self.order.status {
+            OrderStatus::Paid | OrderStatus::Refunded => Some(Ok(self.order.clone())),
+            OrderStatus::Creating | OrderStatus::Abandoned => Some(Err(OrderError::NotFound)),
+            _ if msg.evidence.amount != total => Some(Err(OrderError::Mismatch(format!(
+                "paid {} fen, order is {total} fen",
+                msg.evidence.amount
+            )))),
+            OrderStatus::Closed => {
+                // Money reached the provider for an order closed here: give it back.
+                tracing::warn!("payment for a closed order; refunding");
+                ctx.notify(CheckRefund);
+                Some(Ok(self.order.clone()))
+            }
+            OrderStatus::Unpaid => None,
+        };
+        if let Some(answer) = ready {
+            return AtomicResponse::new(Box::pin(fut::ready(answer)));
+        }
+        let env = self.env.clone();
+        let order = self.order.clone();
+        AtomicResponse::new(Box::pin(
+            async move { mark_paid(&env, order, msg.evidence).await }
+                .into_actor(self)
+                .map(|outcome, actor, ctx| {
+                    let order = outcome?;
+                    actor.adopt(order.clone(), ctx);
+                    Ok(order)
+                }),
+        ))
+    }
+}
+
+/// Where a refund stands after one step.
+enum RefundStep {
+    Done(Order),
+    Pending(Order),
+}
+
+/// Records the refund (durable) if new, then asks the provider (refund, idempotent on the
+/// derived `refundOrderId`, or refund-query once accepted) and records a final success.
+async fn refund_step(
+    env: SharedEnv,
+    mut order: Order,
+    accepted: bool,
+) -> Result<RefundStep, (Order, OrderError)> {
+    let refund_order_id = order.refund_order_id();
+    let amount = order.total();
+    let Some(payment) = order.payment.as_mut() else {
+        return Err((order, OrderError::Mismatch("no payment to refund".into())));
+    };
+    if payment.refund.is_none() {
+        payment.refund = Some(Refund {
+            refund_order_id: refund_order_id.clone(),
+            amount,
+            requested_at: time::now_secs(),
+        });
+        if let Err(error) = env.store.write_durable(order.clone(), None).await {
+            return Err((order, error.into()));
+        }
+    }
+    let parent = order.parent_order_no.to_string();
+    let answer = if accepted {
+        env.provider.refund_query(&parent, &refund_order_id).await
+    } else {
+        env.provider
+            .refund(&parent, &refund_order_id, amount.0)
+            .await
+    };
+    match answer {
+        Ok(answer) if answer.refund_status == RefundStatus::Success => {
+            if let Err(error) = order.apply(OrderEvent::Refunded, time::now_secs()) {
+                return Err((order, OrderError::Mismatch(error.to_string())));
+            }
+            if let Err(error) = env
+                .store
+                .write_durable(order.clone(), Some(notice(&order, 3)))
+                .await
+            {
+                return Err((order, error.into()));
+            }
+            env.outbox.wake();
+            tracing::info!(order_no = %order.parent_order_no, "late payment refunded");
+            Ok(RefundStep::Done(order))
+        }
+        Ok(answer) if answer.refund_status == RefundStatus::Fail => {
+            tracing::error!(order_no = %order.parent_order_no, "provider failed the refund; asking again");
+            Err((order, OrderError::ProviderFailed("refund failed".into())))
+        }
+        Ok(_) => Ok(RefundStep::Pending(order)),
+        Err(error) => Err((order, provider_failed(error))),
+    }
+}
+
+impl Handler<CheckRefund> for OrderActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
+    fn handle(&mut self, _msg: CheckRefund, _ctx: &mut Context<Self>) -> Self::Result {
+        if self.order.status != OrderStatus::Closed || self.order.payment.is_none() {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
+        let env = self.env.clone();
+        let order = self.order.clone();
+        let accepted = self.refund_accepted;
+        AtomicResponse::new(Box::pin(
+            refund_step(env, order, accepted)
+                .into_actor(self)
+                .map(|outcome, actor, ctx| match outcome {
+                    Ok(RefundStep::Done(order)) => actor.adopt(order, ctx),
+                    Ok(RefundStep::Pending(order)) => {
+                        actor.refund_accepted = true;
+                        actor.adopt(order, ctx);
+                        ctx.run_later(REFUND_RECHECK, |_, ctx| ctx.notify(CheckRefund));
+                    }
+                    Err((order, error)) => {
+                        tracing::warn!(%error, "refund not confirmed yet; retrying");
+                        actor.refund_accepted = false;
+                        actor.adopt(order, ctx);
+                        ctx.run_later(REFUND_RETRY, |_, ctx| ctx.notify(CheckRefund));
+                    }
+                }),
+        ))
+    }
+}

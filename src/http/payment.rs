@@ -1,0 +1,109 @@
+//! `shop/order/pay` and the provider's notify receiver `trade/notify/ums`.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use super::envelope::success;
+use super::error::ApiError;
+use super::input::Fields;
+use super::orders::{location, member, parent_order_no};
+use super::AppState;
+use crate::actors::messages::PaidEvidence;
+use crate::actors::OrderError;
+use crate::domain::{Order, OrderNo, OrderStatus};
+
+/// UMS WeChat mini-program pay.
+const UMS_MINI_PAY: u32 = 110;
+
+/// `data` of `shop/order/pay`: the seed's shape plus `mini_app_id`.
+fn pay_view(order: &Order) -> serde_json::Value {
+    let prepay = order.payment.as_ref().and_then(|p| p.prepay.as_ref());
+    let paid = order.status == OrderStatus::Paid;
+    json!({
+        "mini_app_id": prepay.map(|p| p.app_id.as_str()).unwrap_or(""),
+        "nonce_str": prepay.map(|p| p.nonce_str.as_str()).unwrap_or(""),
+        "parent_order_no": order.parent_order_no.as_str(),
+        "pay_sign": prepay.map(|p| p.pay_sign.as_str()).unwrap_or(""),
+        "pay_url": "",
+        "payment_way": order.payment_way,
+        "prepay_id": prepay.map(|p| p.prepay_id()).unwrap_or(""),
+        "price": order.total().0.to_string(),
+        "sign_type": prepay.map(|p| p.sign_type.as_str()).unwrap_or("RSA"),
+        "timestamp": prepay.map(|p| p.time_stamp.clone()).unwrap_or_else(|| order.u_time.to_string()),
+        "transaction_code": "0",
+        "transaction_msg": if paid { "SUCCESS" } else { "" },
+        "transaction_status": if paid { "1" } else { "0" },
+    })
+}
+
+/// `POST shop/order/pay`.
+#[tracing::instrument(skip_all)]
+pub async fn pay(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let who = member(&fields)?;
+    location(&fields)?;
+    let parent = parent_order_no(&fields)?;
+    let payment_way = fields
+        .u64_in("payment_way", 0..=9999)?
+        .ok_or_else(|| ApiError::missing("payment_way"))?;
+    if payment_way != u64::from(UMS_MINI_PAY) {
+        return Err(ApiError::malformed(
+            "payment_way",
+            "仅支持 110（银联商务微信小程序支付）",
+        ));
+    }
+    fields.json_object_text("extend_field", "{}")?;
+    let open_id = fields.optional_text("open_id", 128)?;
+    let order = state.orders.pay(parent, who, UMS_MINI_PAY, open_id).await?;
+    Ok(success(pay_view(&order)))
+}
+
+/// `POST trade/notify/ums`: the provider's payment notify. Verified (signature, order,
+/// amount) before anything changes; answers `SUCCESS`, or `FAILED` with a 4xx.
+#[tracing::instrument(skip_all)]
+pub async fn notify(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let failed = |status: actix_web::http::StatusCode| {
+        HttpResponse::build(status)
+            .content_type("text/plain")
+            .body("FAILED")
+    };
+    let notify = match state.orders.provider().verify_notify(&body) {
+        Ok(notify) => notify,
+        Err(error) => {
+            tracing::warn!(%error, "notify refused");
+            return failed(actix_web::http::StatusCode::BAD_REQUEST);
+        }
+    };
+    let Ok(parent) = OrderNo::parse(&notify.mer_order_id) else {
+        return failed(actix_web::http::StatusCode::NOT_FOUND);
+    };
+    if !notify.status.was_paid() {
+        tracing::info!(order_no = %parent, status = notify.status.as_str(), "notify without a payment");
+        return HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("SUCCESS");
+    }
+    let evidence = PaidEvidence {
+        amount: notify.total_amount,
+        paid_at: notify
+            .pay_time
+            .as_deref()
+            .and_then(|t| crate::provider::time::parse_china(t, crate::provider::time::DATE_TIME))
+            .map(|t| t.max(0) as u64),
+        target_order_id: notify.target_order_id.clone(),
+        source: "notify",
+    };
+    match state.orders.confirm_payment(parent, evidence).await {
+        Ok(_) => HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("SUCCESS"),
+        Err(OrderError::NotFound) => failed(actix_web::http::StatusCode::NOT_FOUND),
+        Err(OrderError::Mismatch(reason)) => {
+            tracing::warn!(%reason, "notify does not match the order");
+            failed(actix_web::http::StatusCode::BAD_REQUEST)
+        }
+        Err(error) => {
+            tracing::error!(%error, "notify could not be applied; the provider will retry");
+            failed(actix_web::http::StatusCode::SERVICE_UNAVAILABLE)
+        }
+    }
+}
