@@ -37,6 +37,9 @@ pub enum OrderError {
     /// A payment report does not match the order (amount).
     #[error("payment does not match the order: {0}")]
     Mismatch(String),
+    /// An `Idempotency-Key` reused with other parameters.
+    #[error("idempotency key reused with other parameters")]
+    IdempotencyConflict,
     /// The service is starting or stopping.
     #[error("not ready")]
     NotReady,

@@ -1,5 +1,6 @@
 //! [`Orders`]: the typed handle the HTTP layer talks to.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,8 @@ pub struct Orders {
     env: SharedEnv,
     numbers: Arc<Mutex<OrderNoGenerator>>,
     ready: Arc<AtomicBool>,
+    /// Creates in flight per (owner, `Idempotency-Key`): a repeat waits for the first.
+    in_flight: Arc<Mutex<HashMap<(MemberRef, String), Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Orders {
@@ -48,6 +51,7 @@ impl Orders {
             env,
             numbers: Arc::new(Mutex::new(numbers)),
             ready: Arc::new(AtomicBool::new(false)),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -82,12 +86,56 @@ impl Orders {
     }
 
     /// Creates an order (SPEC §3): durable and with its timer armed when this returns `Ok`.
-    /// SKUs already bound to the caller's live unpaid order return that order.
+    /// SKUs already bound to the caller's live unpaid order return that order. With an
+    /// `Idempotency-Key`, a replay returns the order the key made (waiting for it while the
+    /// first request is in flight); the key with other parameters is refused.
     #[tracing::instrument(skip_all, fields(member_id = request.owner.member_id))]
     pub async fn create(&self, request: CreateOrder) -> Result<Order, OrderError> {
         if !self.is_ready() {
             return Err(OrderError::NotReady);
         }
+        let Some(key) = request.idempotency_key.clone() else {
+            return self.create_new(request).await;
+        };
+        let slot = (request.owner, key.clone());
+        let gate = self
+            .in_flight
+            .lock()
+            .entry(slot.clone())
+            .or_default()
+            .clone();
+        let outcome = {
+            let _turn = gate.lock().await;
+            self.create_once(request, key).await
+        };
+        let mut in_flight = self.in_flight.lock();
+        if in_flight
+            .get(&slot)
+            .is_some_and(|g| Arc::strong_count(g) <= 2)
+        {
+            in_flight.remove(&slot);
+        }
+        outcome
+    }
+
+    /// Create under an idempotency key, the key's turn held.
+    async fn create_once(&self, request: CreateOrder, key: String) -> Result<Order, OrderError> {
+        let who = request.owner;
+        if let Some(record) = self.env.store.load_idempotency(who, key).await? {
+            if record.fingerprint != request.fingerprint() {
+                return Err(OrderError::IdempotencyConflict);
+            }
+            match self.get(record.parent_order_no, who).await {
+                Ok(order) => return Ok(order),
+                // The first attempt was given up (never shown): this one may try again.
+                Err(OrderError::NotFound) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        self.create_new(request).await
+    }
+
+    async fn create_new(&self, request: CreateOrder) -> Result<Order, OrderError> {
         let business_type = request.business_type;
         if !self.env.subsystems.knows(business_type) {
             return Err(OrderError::UnknownBusinessType(business_type));

@@ -83,6 +83,30 @@ pub struct CreateRequest {
     pub longitude: Option<String>,
     /// Optional city.
     pub city_id: Option<u64>,
+    /// The client's `Idempotency-Key`, if it sent one.
+    pub idempotency_key: Option<String>,
+}
+
+impl CreateRequest {
+    /// A digest of what was asked (not where from: location may jitter between retries),
+    /// to tell a replay of an `Idempotency-Key` from a reuse with other parameters.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let canonical = format!(
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            self.owner.company_id,
+            self.owner.member_id,
+            self.business_id,
+            self.sys_id,
+            self.business_type,
+            self.sku_slice.to_text(),
+            self.request_id,
+            self.handle_info,
+            self.order_from,
+            self.sales_id
+        );
+        Sha256::digest(canonical.as_bytes()).into()
+    }
 }
 
 /// A parent order with its one child order.

@@ -175,6 +175,7 @@ impl From<OrderError> for ApiError {
                 ApiError::malformed("business_type", "未知的业务类型")
             }
             OrderError::NotReady => ApiError::Unavailable,
+            OrderError::IdempotencyConflict => ApiError::IdempotencyConflict,
             OrderError::ProviderFailed(cause) => {
                 tracing::warn!(%cause, "payment provider failed");
                 ApiError::ProviderFailed

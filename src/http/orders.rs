@@ -39,6 +39,26 @@ pub(super) fn parent_order_no(fields: &Fields) -> Result<OrderNo, ApiError> {
     OrderNo::parse(&text).map_err(|_| ApiError::malformed("parent_order_no", "应为 19 位数字"))
 }
 
+/// The optional `Idempotency-Key` header (or `idempotency_key` field): 1–64 printable ASCII
+/// characters.
+fn idempotency_key(fields: &Fields) -> Result<Option<String>, ApiError> {
+    let key = match fields.header("idempotency-key") {
+        Some(header) => Some(header.to_owned()),
+        None => fields.optional_text("idempotency_key", 64)?,
+    };
+    match key {
+        Some(key)
+            if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Err(ApiError::malformed(
+                "Idempotency-Key",
+                "应为 1 到 64 个可见 ASCII 字符",
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
 /// `POST shop/order/create`.
 #[tracing::instrument(skip_all)]
 pub async fn create(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
@@ -66,6 +86,7 @@ pub async fn create(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
         latitude,
         longitude,
         city_id,
+        idempotency_key: idempotency_key(&fields)?,
     };
     debug_assert!(request.handle_info.len() <= TEXT_LIMIT);
     let order = state.orders.create(request).await?;

@@ -8,15 +8,35 @@ use sled::Transactional;
 
 use super::outbox::{OutboxEntry, OUTBOX_TREE};
 use super::{be, decode, encode, read_be, Store, StoreError};
-use crate::domain::{Order, OrderNo};
+use crate::domain::{MemberRef, Order, OrderNo, OrderStatus};
 
 const META_ORDER_NO_HIGH: &[u8] = b"order_no_high";
 const META_ROW_ID: &[u8] = b"row_id_high";
+
+/// What an `Idempotency-Key` was first used for.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdempotencyRecord {
+    /// The order it created.
+    pub parent_order_no: OrderNo,
+    /// [`crate::domain::order::CreateRequest::fingerprint`] of the first request.
+    pub fingerprint: [u8; 32],
+    /// When (Unix s).
+    pub created_at: u64,
+}
+
+fn idempotency_key(owner: MemberRef, key: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(16 + key.len());
+    bytes.extend_from_slice(&be(owner.company_id));
+    bytes.extend_from_slice(&be(owner.member_id));
+    bytes.extend_from_slice(key.as_bytes());
+    bytes
+}
 
 /// Typed access to the order trees. Cheap to clone.
 #[derive(Clone)]
 pub struct OrderStore {
     store: Store,
+    idempotency: sled::Tree,
     orders: sled::Tree,
     order_nos: sled::Tree,
     deadlines: sled::Tree,
@@ -49,6 +69,7 @@ impl OrderStore {
         };
         Ok(Self {
             store: store.clone(),
+            idempotency: store.tree("idempotency")?,
             orders: store.tree("orders")?,
             order_nos: store.tree("order_nos")?,
             deadlines: store.tree("deadlines")?,
@@ -84,6 +105,30 @@ impl OrderStore {
             Some(bytes) => Ok(Some(decode(&bytes)?)),
             None => Ok(None),
         }
+    }
+
+    /// What `key` was first used for by `owner`. Blocking.
+    pub fn idempotency(
+        &self,
+        owner: MemberRef,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        match self.idempotency.get(idempotency_key(owner, key))? {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Async [`OrderStore::idempotency`].
+    pub async fn load_idempotency(
+        &self,
+        owner: MemberRef,
+        key: String,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let this = self.clone();
+        self.store
+            .blocking(move || this.idempotency(owner, &key))
+            .await
     }
 
     /// The parent of a child order number. Blocking.
@@ -135,6 +180,18 @@ impl OrderStore {
             None => None,
         };
         let row_high = be(self.next_row_id.load(Ordering::Relaxed).saturating_sub(1));
+        // The key is claimed with the *creating* record, in the same transaction.
+        let claim = match (&order.request.idempotency_key, order.status) {
+            (Some(key), OrderStatus::Creating) => Some((
+                idempotency_key(order.request.owner, key),
+                encode(&IdempotencyRecord {
+                    parent_order_no: order.parent_order_no.clone(),
+                    fingerprint: order.request.fingerprint(),
+                    created_at: order.c_time,
+                })?,
+            )),
+            _ => None,
+        };
         let body = order.parent_order_no.body();
         (
             &self.orders,
@@ -142,22 +199,28 @@ impl OrderStore {
             &self.deadlines,
             &self.outbox,
             &self.meta,
+            &self.idempotency,
         )
-            .transaction(|(orders, order_nos, deadlines, outbox, meta)| {
-                orders.insert(order.parent_order_no.as_str(), value.as_slice())?;
-                order_nos.insert(order.order_no.as_str(), order.parent_order_no.as_str())?;
-                if order.needs_actor() {
-                    deadlines.insert(deadline_key.as_slice(), &[])?;
-                } else {
-                    deadlines.remove(deadline_key.as_slice())?;
-                }
-                if let Some((seq, entry)) = &outbox_value {
-                    outbox.insert(seq, entry.as_slice())?;
-                }
-                raise_high(meta, META_ORDER_NO_HIGH, body)?;
-                raise_high(meta, META_ROW_ID, read_be(&row_high).unwrap_or(0))?;
-                Ok::<(), ConflictableTransactionError<StoreError>>(())
-            })?;
+            .transaction(
+                |(orders, order_nos, deadlines, outbox, meta, idempotency)| {
+                    if let Some((key, record)) = &claim {
+                        idempotency.insert(key.as_slice(), record.as_slice())?;
+                    }
+                    orders.insert(order.parent_order_no.as_str(), value.as_slice())?;
+                    order_nos.insert(order.order_no.as_str(), order.parent_order_no.as_str())?;
+                    if order.needs_actor() {
+                        deadlines.insert(deadline_key.as_slice(), &[])?;
+                    } else {
+                        deadlines.remove(deadline_key.as_slice())?;
+                    }
+                    if let Some((seq, entry)) = &outbox_value {
+                        outbox.insert(seq, entry.as_slice())?;
+                    }
+                    raise_high(meta, META_ORDER_NO_HIGH, body)?;
+                    raise_high(meta, META_ROW_ID, read_be(&row_high).unwrap_or(0))?;
+                    Ok::<(), ConflictableTransactionError<StoreError>>(())
+                },
+            )?;
         Ok(())
     }
 

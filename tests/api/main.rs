@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod idempotency;
+
 mod crash;
 mod errors;
 mod expiry;
