@@ -32,6 +32,9 @@ pub struct RecoveryReport {
     pub creating: usize,
 }
 
+/// One async gate per (owner, `Idempotency-Key`) with a create in flight.
+type KeyGates = HashMap<(MemberRef, String), Arc<tokio::sync::Mutex<()>>>;
+
 /// Handle to the order actors. Cheap to clone.
 #[derive(Clone)]
 pub struct Orders {
@@ -40,7 +43,7 @@ pub struct Orders {
     numbers: Arc<Mutex<OrderNoGenerator>>,
     ready: Arc<AtomicBool>,
     /// Creates in flight per (owner, `Idempotency-Key`): a repeat waits for the first.
-    in_flight: Arc<Mutex<HashMap<(MemberRef, String), Arc<tokio::sync::Mutex<()>>>>>,
+    in_flight: Arc<Mutex<KeyGates>>,
 }
 
 impl Orders {
