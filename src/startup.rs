@@ -49,6 +49,14 @@ pub enum StartupError {
     Other(String),
 }
 
+/// 32 random hex characters.
+fn random_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 /// The running service.
 pub struct Application {
     address: SocketAddr,
@@ -95,8 +103,22 @@ impl Application {
             }
         }
 
-        let internal_token = config.internal_token.clone().filter(|t| !t.is_empty());
+        // The subsystem endpoints (`applyOrderCreate`, `applyOrderNotify`) are for the order
+        // center only: without a configured token they get a random one, so nobody outside
+        // can register without paying. The in-process path does not use HTTP.
+        let internal_token = Some(
+            config
+                .internal_token
+                .clone()
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(random_token),
+        );
         let mut subsystems = Subsystems::default();
+        if !config.subsystem_urls.is_empty()
+            && config.internal_token.as_deref().unwrap_or("").is_empty()
+        {
+            tracing::warn!("--subsystem-url without ORDERCENTER_INTERNAL_TOKEN: the remote platform will refuse our calls");
+        }
         for (business_type, url) in config.subsystem_urls().map_err(StartupError::Config)? {
             let client = HttpSubsystem::new(
                 &url,
@@ -218,7 +240,12 @@ impl Application {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "recovery finished; ready"
                 ),
-                Err(error) => tracing::error!(%error, "recovery failed; not ready"),
+                Err(error) => {
+                    // Half-alive is worse than down: no timers would fire.
+                    tracing::error!(%error, "recovery failed; stopping");
+                    eprintln!("ordercenter: recovery failed: {error}");
+                    std::process::exit(2);
+                }
             }
         });
 

@@ -9,9 +9,10 @@ use actix::prelude::*;
 use parking_lot::Mutex;
 
 use super::messages::{
-    Cancel, CountLive, FinishCreate, GetOrder, GetPollerStats, Lookup, PaidEvidence, Pay,
-    PaymentConfirmed, PollerStats, Spawn,
+    Activate, Cancel, CountLive, FinishCreate, GetOrder, GetPollerStats, Lookup, PaidEvidence, Pay,
+    PaymentConfirmed, PollerStats, Routed, Spawn,
 };
+use super::order::OrderActor;
 use super::supervisor::Supervisor;
 use super::{OrderError, SharedEnv};
 use crate::domain::order::CreateRequest;
@@ -128,7 +129,7 @@ impl Orders {
             if record.fingerprint != request.fingerprint() {
                 return Err(OrderError::IdempotencyConflict);
             }
-            match self.get(record.parent_order_no, who).await {
+            match self.get_settled(record.parent_order_no, who).await {
                 Ok(order) => return Ok(order),
                 // The first attempt was given up (never shown): this one may try again.
                 Err(OrderError::NotFound) => {}
@@ -180,7 +181,7 @@ impl Orders {
                     .and_then(|v| v.as_str())
                     .and_then(|text| OrderNo::parse(text).ok());
                 match existing {
-                    Some(parent) => match self.get(parent, who).await {
+                    Some(parent) => match self.get_settled(parent, who).await {
                         Ok(order) if order.status == OrderStatus::Unpaid => Ok(order),
                         _ => Err(OrderError::Rejected {
                             code: PENDING_ORDER_CODE,
@@ -213,29 +214,59 @@ impl Orders {
             .ok_or(OrderError::NotFound)
     }
 
-    /// The owner cancels: an unpaid order closes (and the seat is released); a closed one
-    /// is answered as is; a paid one cannot be cancelled.
+    /// Sends a message to the order's actor, activating it from the store if needed; an
+    /// order that takes no more messages is answered by `stored`. An actor that stops while
+    /// the message is on its way has its writes on disk: the message is routed again.
+    async fn with_actor<M, R>(
+        &self,
+        parent_order_no: &OrderNo,
+        message: impl Fn() -> M,
+        stored: impl FnOnce(Order) -> Result<R, OrderError>,
+    ) -> Result<R, OrderError>
+    where
+        M: Message<Result = Result<R, OrderError>> + Send + 'static,
+        R: Send + 'static,
+        OrderActor: Handler<M>,
+    {
+        for _ in 0..3 {
+            let routed = self
+                .supervisor
+                .send(Activate {
+                    parent_order_no: parent_order_no.clone(),
+                })
+                .await??;
+            match routed {
+                Routed::Stored(order) => return stored(order),
+                Routed::Actor(actor) => match actor.send(message()).await {
+                    Ok(outcome) => return outcome,
+                    Err(MailboxError::Closed) => continue,
+                    Err(other) => return Err(other.into()),
+                },
+            }
+        }
+        Err(OrderError::NotReady)
+    }
+
+    /// The owner cancels: an unpaid order closes (at the provider first, when a payment was
+    /// started) and the seat is released; a closed one is answered as is; a paid one cannot
+    /// be cancelled.
     pub async fn cancel(
         &self,
         parent_order_no: OrderNo,
         who: MemberRef,
     ) -> Result<Order, OrderError> {
-        let actor = match self.live_actor(&parent_order_no).await? {
-            Some(actor) => actor,
-            None => {
-                let order = self.env.store.load(parent_order_no).await?;
-                let order = order
-                    .filter(|o| o.status.is_visible() && o.is_owned_by(who))
-                    .ok_or(OrderError::NotFound)?;
-                match order.status {
-                    OrderStatus::Paid => return Err(OrderError::AlreadyPaid),
-                    // Live but not activated (only between a restart and its recovery).
-                    OrderStatus::Unpaid => self.supervisor.send(Spawn { order }).await?,
-                    _ => return Ok(order),
+        self.with_actor(
+            &parent_order_no,
+            || Cancel { who },
+            |order| match order.status {
+                _ if !(order.status.is_visible() && order.is_owned_by(who)) => {
+                    Err(OrderError::NotFound)
                 }
-            }
-        };
-        actor.send(Cancel { who }).await?
+                OrderStatus::Paid => Err(OrderError::AlreadyPaid),
+                _ => Ok(order),
+            },
+        )
+        .await
     }
 
     /// The owner pays: the provider's `miniPayRequest` for `wx.requestPayment` (the same one
@@ -250,20 +281,19 @@ impl Orders {
         if !self.is_ready() {
             return Err(OrderError::NotReady);
         }
-        let order = self.get(parent_order_no, who).await?;
-        match order.status {
-            OrderStatus::Paid | OrderStatus::Refunded => return Err(OrderError::AlreadyPaid),
-            OrderStatus::Unpaid => {}
-            _ => return Err(OrderError::Closed),
-        }
-        let actor = self.supervisor.send(Spawn { order }).await?;
-        actor
-            .send(Pay {
-                who,
-                payment_way,
-                open_id,
-            })
-            .await?
+        let message = || Pay {
+            who,
+            payment_way,
+            open_id: open_id.clone(),
+        };
+        self.with_actor(&parent_order_no, message, |order| match order.status {
+            _ if !(order.status.is_visible() && order.is_owned_by(who)) => {
+                Err(OrderError::NotFound)
+            }
+            OrderStatus::Paid => Err(OrderError::AlreadyPaid),
+            _ => Err(OrderError::Closed),
+        })
+        .await
     }
 
     /// The provider says the order is paid (a verified notify, or the poller's checked
@@ -273,33 +303,47 @@ impl Orders {
         parent_order_no: OrderNo,
         evidence: PaidEvidence,
     ) -> Result<Order, OrderError> {
-        let actor = match self.live_actor(&parent_order_no).await? {
-            Some(actor) => actor,
-            None => {
-                let order = self
-                    .env
-                    .store
-                    .load(parent_order_no)
-                    .await?
-                    .filter(|o| o.status.is_visible())
-                    .ok_or(OrderError::NotFound)?;
-                match order.status {
-                    OrderStatus::Paid | OrderStatus::Refunded => {
-                        if evidence.amount != order.total().0 {
-                            return Err(OrderError::Mismatch("amount".into()));
-                        }
-                        return Ok(order);
-                    }
-                    OrderStatus::Closed if order.payment.is_none() => {
-                        return Err(OrderError::Mismatch(
-                            "no payment was started for this order".into(),
-                        ))
-                    }
-                    _ => self.supervisor.send(Spawn { order }).await?,
-                }
-            }
+        let amount = evidence.amount;
+        let message = || PaymentConfirmed {
+            evidence: evidence.clone(),
         };
-        actor.send(PaymentConfirmed { evidence }).await?
+        self.with_actor(&parent_order_no, message, |order| match order.status {
+            _ if !order.status.is_visible() => Err(OrderError::NotFound),
+            _ if amount != order.total().0 => Err(OrderError::Mismatch("amount".into())),
+            OrderStatus::Paid | OrderStatus::Refunded => Ok(order),
+            _ => Err(OrderError::Mismatch(
+                "no payment was started for this order".into(),
+            )),
+        })
+        .await
+    }
+
+    /// The caller's order once its creation settled: an order still being created (a
+    /// request in flight, or one recovered at restart) is waited for.
+    async fn get_settled(
+        &self,
+        parent_order_no: OrderNo,
+        who: MemberRef,
+    ) -> Result<Order, OrderError> {
+        let order = self
+            .with_actor(
+                &parent_order_no,
+                || FinishCreate {
+                    record_creating: false,
+                },
+                Ok,
+            )
+            .await?;
+        if order.status.is_visible() && order.is_owned_by(who) {
+            Ok(order)
+        } else {
+            Err(OrderError::NotFound)
+        }
+    }
+
+    /// The store (for its counters).
+    pub fn store(&self) -> &crate::store::Store {
+        self.env.store.store()
     }
 
     /// The payment provider client (for notify verification).

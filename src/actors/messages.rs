@@ -43,6 +43,24 @@ pub struct Spawn {
     pub order: Order,
 }
 
+/// Supervisor: the order's actor — the live one, or one activated from the store (read
+/// after any previous actor of the order stopped, so never from a stale copy). An order
+/// that can take no more messages is answered as stored.
+#[derive(Message)]
+#[rtype(result = "Result<Routed, OrderError>")]
+pub struct Activate {
+    /// Which order.
+    pub parent_order_no: OrderNo,
+}
+
+/// Where [`Activate`] routes to.
+pub enum Routed {
+    /// The order's actor.
+    Actor(Addr<OrderActor>),
+    /// The order is final: nothing more can happen to it.
+    Stored(Order),
+}
+
 /// Supervisor: the live actor of an order, if any.
 #[derive(Message)]
 #[rtype(result = "Option<Addr<OrderActor>>")]

@@ -65,7 +65,7 @@ impl Handler<Pay> for OrderActor {
             _ if !(self.order.status.is_visible() && self.order.is_owned_by(msg.who)) => {
                 Some(OrderError::NotFound)
             }
-            OrderStatus::Paid | OrderStatus::Refunded => Some(OrderError::AlreadyPaid),
+            OrderStatus::Paid => Some(OrderError::AlreadyPaid),
             OrderStatus::Unpaid if !self.is_past_deadline() => None,
             _ => Some(OrderError::Closed),
         };
@@ -228,7 +228,7 @@ pub(super) async fn close_order(
                     .query_checked(&parent, order.total().0)
                     .await
                     .map_err(provider_failed)?;
-                if !answer.status.was_paid() {
+                if answer.status != crate::provider::TradeStatus::TradeSuccess {
                     return Err(OrderError::ProviderFailed(format!(
                         "close says paid, query says {}",
                         answer.status.as_str()
@@ -266,7 +266,7 @@ impl Handler<PaymentConfirmed> for OrderActor {
     type Result = AtomicResponse<Self, Result<Order, OrderError>>;
 
     #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no, source = msg.evidence.source))]
-    fn handle(&mut self, msg: PaymentConfirmed, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: PaymentConfirmed, _ctx: &mut Context<Self>) -> Self::Result {
         let total = self.order.total().0;
         let ready = match self.order.status {
             OrderStatus::Paid | OrderStatus::Refunded => Some(Ok(self.order.clone())),
@@ -276,10 +276,21 @@ impl Handler<PaymentConfirmed> for OrderActor {
                 msg.evidence.amount
             )))),
             OrderStatus::Closed => {
-                // Money reached the provider for an order closed here: give it back.
-                tracing::warn!("payment for a closed order; refunding");
-                ctx.notify(CheckRefund);
-                Some(Ok(self.order.clone()))
+                // Money reached the provider for an order closed here: record the refund
+                // (durable) before acknowledging, then give the money back.
+                let env = self.env.clone();
+                let order = self.order.clone();
+                return AtomicResponse::new(Box::pin(
+                    async move { record_refund(&env, order).await }
+                        .into_actor(self)
+                        .map(|outcome, actor, ctx| {
+                            let order = outcome?;
+                            tracing::warn!("payment for a closed order; refunding");
+                            actor.adopt(order.clone(), ctx);
+                            ctx.notify(CheckRefund);
+                            Ok(order)
+                        }),
+                ));
             }
             OrderStatus::Unpaid => None,
         };
@@ -306,28 +317,37 @@ enum RefundStep {
     Pending(Order),
 }
 
+/// Records a refund of the order's payment (durable), unless one is recorded already.
+async fn record_refund(env: &SharedEnv, mut order: Order) -> Result<Order, OrderError> {
+    let refund_order_id = order.refund_order_id();
+    let amount = order.total();
+    let Some(payment) = order.payment.as_mut() else {
+        return Err(OrderError::Mismatch("no payment to refund".into()));
+    };
+    if payment.refund.is_none() {
+        payment.refund = Some(Refund {
+            refund_order_id,
+            amount,
+            requested_at: time::now_secs(),
+        });
+        env.store.write_durable(order.clone(), None).await?;
+    }
+    Ok(order)
+}
+
 /// Records the refund (durable) if new, then asks the provider (refund, idempotent on the
 /// derived `refundOrderId`, or refund-query once accepted) and records a final success.
 async fn refund_step(
     env: SharedEnv,
-    mut order: Order,
+    order: Order,
     accepted: bool,
 ) -> Result<RefundStep, (Order, OrderError)> {
+    let mut order = match record_refund(&env, order.clone()).await {
+        Ok(recorded) => recorded,
+        Err(error) => return Err((order, error)),
+    };
     let refund_order_id = order.refund_order_id();
     let amount = order.total();
-    let Some(payment) = order.payment.as_mut() else {
-        return Err((order, OrderError::Mismatch("no payment to refund".into())));
-    };
-    if payment.refund.is_none() {
-        payment.refund = Some(Refund {
-            refund_order_id: refund_order_id.clone(),
-            amount,
-            requested_at: time::now_secs(),
-        });
-        if let Err(error) = env.store.write_durable(order.clone(), None).await {
-            return Err((order, error.into()));
-        }
-    }
     let parent = order.parent_order_no.to_string();
     let answer = if accepted {
         env.provider.refund_query(&parent, &refund_order_id).await

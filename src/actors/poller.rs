@@ -98,7 +98,7 @@ impl TradePoller {
         outcome: Result<QueryResponse, crate::provider::ProviderError>,
     ) {
         match outcome {
-            Ok(answer) if answer.status.was_paid() => {
+            Ok(answer) if answer.status == crate::provider::TradeStatus::TradeSuccess => {
                 self.watched.remove(&parent);
                 self.stats.confirmed += 1;
                 let evidence = PaidEvidence {

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 
 use actix::prelude::*;
 
-use super::messages::{CountLive, Lookup, Spawn, Stopped};
+use super::messages::{Activate, CountLive, Lookup, Routed, Spawn, Stopped};
 use super::order::OrderActor;
+use super::OrderError;
 use super::SharedEnv;
+use crate::domain::Order;
 use crate::domain::OrderNo;
 
 /// Routes messages to order actors, starting them round-robin on the arbiters.
@@ -49,19 +51,14 @@ impl Actor for Supervisor {
     }
 }
 
-impl Handler<Spawn> for Supervisor {
-    type Result = MessageResult<Spawn>;
-
-    fn handle(&mut self, msg: Spawn, ctx: &mut Context<Self>) -> Self::Result {
-        let key = msg.order.parent_order_no.clone();
-        if let Some(addr) = self.live_actor(&key) {
-            return MessageResult(addr);
-        }
+impl Supervisor {
+    /// Starts an actor for `order` on the next arbiter and registers it.
+    fn start_actor(&mut self, order: Order, ctx: &mut Context<Self>) -> Addr<OrderActor> {
+        let key = order.parent_order_no.clone();
         let incarnation = self.next_incarnation;
         self.next_incarnation += 1;
         let env = self.env.clone();
         let me = ctx.address().recipient();
-        let order = msg.order;
         let addr = match self
             .arbiters
             .get(self.next_arbiter % self.arbiters.len().max(1))
@@ -75,7 +72,43 @@ impl Handler<Spawn> for Supervisor {
             None => OrderActor::new(order, env, me, incarnation).start(),
         };
         self.live.insert(key, (addr.clone(), incarnation));
-        MessageResult(addr)
+        addr
+    }
+}
+
+impl Handler<Spawn> for Supervisor {
+    type Result = MessageResult<Spawn>;
+
+    /// For orders not yet in the store (create) or just read at startup (recovery).
+    fn handle(&mut self, msg: Spawn, ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(addr) = self.live_actor(&msg.order.parent_order_no) {
+            return MessageResult(addr);
+        }
+        MessageResult(self.start_actor(msg.order, ctx))
+    }
+}
+
+impl Handler<Activate> for Supervisor {
+    /// Atomic: no other actor for the order can be started while its record is read.
+    type Result = AtomicResponse<Self, Result<Routed, OrderError>>;
+
+    fn handle(&mut self, msg: Activate, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(addr) = self.live_actor(&msg.parent_order_no) {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(Routed::Actor(addr)))));
+        }
+        let store = self.env.store.clone();
+        AtomicResponse::new(Box::pin(
+            async move { store.load(msg.parent_order_no).await }
+                .into_actor(self)
+                .map(|loaded, supervisor, ctx| {
+                    let order = loaded?.ok_or(OrderError::NotFound)?;
+                    if order.takes_messages() {
+                        Ok(Routed::Actor(supervisor.start_actor(order, ctx)))
+                    } else {
+                        Ok(Routed::Stored(order))
+                    }
+                }),
+        ))
     }
 }
 

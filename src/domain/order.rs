@@ -217,6 +217,12 @@ impl Order {
         self.status.is_live() || self.refund_pending()
     }
 
+    /// Whether messages can still change the order: it needs an actor, or it is closed after
+    /// a payment was started (a late payment must be refunded).
+    pub fn takes_messages(&self) -> bool {
+        self.needs_actor() || (self.status == OrderStatus::Closed && self.payment.is_some())
+    }
+
     /// A refund was asked and not yet confirmed.
     pub fn refund_pending(&self) -> bool {
         self.status == OrderStatus::Closed

@@ -33,7 +33,10 @@ impl SkuSlice {
             let (sku, quantity) = part.trim().split_once(':').ok_or(InvalidSkuSlice)?;
             let sku = sku.trim();
             let quantity = quantity.trim();
-            let sku_ok = (1..=18).contains(&sku.len()) && sku.bytes().all(|b| b.is_ascii_digit());
+            // No leading zero: the SKU is a number, and the subsystem answers it as one.
+            let sku_ok = (1..=18).contains(&sku.len())
+                && sku.bytes().all(|b| b.is_ascii_digit())
+                && !sku.starts_with('0');
             let quantity_ok =
                 (1..=2).contains(&quantity.len()) && quantity.bytes().all(|b| b.is_ascii_digit());
             if !sku_ok || !quantity_ok {

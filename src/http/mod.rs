@@ -61,6 +61,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     );
     cfg.service(
+        web::resource("/metrics")
+            .route(web::get().to(metrics))
+            .default_service(web::to(method_not_allowed)),
+    );
+    cfg.service(
         web::resource("/healthz")
             .route(web::get().to(healthz))
             .default_service(web::to(method_not_allowed)),
@@ -106,6 +111,35 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
+}
+
+/// `GET /metrics`: Prometheus text of what operators watch.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    use std::sync::atomic::Ordering::Relaxed;
+    let orders = &state.orders;
+    let commits = orders.store().commit_stats();
+    let live = orders.live_actors().await.unwrap_or(0);
+    let poller = orders.poller_stats().await.unwrap_or_default();
+    let body = format!(
+        "# TYPE ordercenter_ready gauge\nordercenter_ready {}\n\
+         # TYPE ordercenter_live_order_actors gauge\nordercenter_live_order_actors {live}\n\
+         # TYPE ordercenter_store_flushes_total counter\nordercenter_store_flushes_total {}\n\
+         # TYPE ordercenter_store_durable_writes_total counter\nordercenter_store_durable_writes_total {}\n\
+         # TYPE ordercenter_store_flush_seconds_total counter\nordercenter_store_flush_seconds_total {:.6}\n\
+         # TYPE ordercenter_poller_watched gauge\nordercenter_poller_watched {}\n\
+         # TYPE ordercenter_poller_queries_total counter\nordercenter_poller_queries_total {}\n\
+         # TYPE ordercenter_poller_confirmed_total counter\nordercenter_poller_confirmed_total {}\n",
+        u8::from(orders.is_ready()),
+        commits.flushes.load(Relaxed),
+        commits.waiters.load(Relaxed),
+        commits.flush_micros.load(Relaxed) as f64 / 1e6,
+        poller.watched,
+        poller.queries,
+        poller.confirmed,
+    );
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
 }
 
 /// `GET /healthz`: the process is up.

@@ -76,7 +76,7 @@ pub async fn notify(state: web::Data<AppState>, body: web::Bytes) -> HttpRespons
     let Ok(parent) = OrderNo::parse(&notify.mer_order_id) else {
         return failed(actix_web::http::StatusCode::NOT_FOUND);
     };
-    if !notify.status.was_paid() {
+    if notify.status != crate::provider::TradeStatus::TradeSuccess {
         tracing::info!(order_no = %parent, status = notify.status.as_str(), "notify without a payment");
         return HttpResponse::Ok()
             .content_type("text/plain")

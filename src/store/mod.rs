@@ -22,11 +22,11 @@ pub mod paysim;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use commit::Committer;
+pub use commit::{CommitStats, Committer};
 
 /// Version of the on-disk layout described above. A store written by another version is
 /// refused rather than misread.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 const META_LAYOUT: &[u8] = b"layout_version";
 
@@ -167,6 +167,11 @@ impl Store {
     /// Waits until every write made before this call is on disk (group commit).
     pub async fn durable(&self) -> Result<(), StoreError> {
         self.committer.durable().await
+    }
+
+    /// The group committer's counters.
+    pub fn commit_stats(&self) -> &CommitStats {
+        self.committer.stats()
     }
 
     /// Blocking variant of [`Store::durable`].

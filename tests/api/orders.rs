@@ -93,3 +93,54 @@ async fn creating_again_for_an_ordered_apply_returns_the_same_order() {
         .await
         .expect_error(404, 4_040_000_002);
 }
+
+#[actix_web::test]
+async fn a_double_submit_without_a_key_gets_the_same_order() {
+    let app = spawn_app().await;
+    for member in 5100..5110u64 {
+        let applied = app.apply(member, 1).await;
+        let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
+        let (first, second) = futures::join!(
+            app.create(member, &sku_slice),
+            app.create(member, &sku_slice)
+        );
+        assert_eq!(
+            first.ok()["parent_order_no"],
+            second.ok()["parent_order_no"],
+            "{} / {}",
+            first.text,
+            second.text
+        );
+    }
+}
+
+#[actix_web::test]
+async fn the_subsystem_endpoints_are_closed_to_outsiders_by_default() {
+    let app = spawn_app().await;
+    let created = app.apply_and_create(5201, 1).await;
+    let order_no = created["list"]["order"]["order_no"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forged = app
+        .post_form(
+            "/activityPlatform/activity/applyOrderNotify",
+            &[("order_no", order_no), ("order_status", "1".into())],
+        )
+        .await;
+    forged.expect_error(401, 4_010_000_000);
+    let bind = app
+        .post_form(
+            "/activityPlatform/activity/applyOrderCreate",
+            &[
+                ("order_no", "3001000000000000001".into()),
+                ("parent_order_no", "2013000000000000001".into()),
+                ("company_id", "421".into()),
+                ("member_id", "5201".into()),
+                ("business_id", "10000001".into()),
+                ("sku_slice", "10001:1".into()),
+            ],
+        )
+        .await;
+    bind.expect_error(401, 4_010_000_000);
+}

@@ -348,3 +348,49 @@ async fn payments_around_the_deadline_end_paid_or_closed_never_closed_with_money
     .await;
     assert!(detail["registered"].as_u64().unwrap() <= paid);
 }
+
+#[actix_web::test]
+async fn cancel_racing_pay_never_leaves_a_closed_order_chargeable() {
+    let app = spawn_app().await;
+    let activity = app.save_activity("竞态活动", 1, 40).await;
+    for member in 0..12u64 {
+        let member = 7600 + member;
+        let applied = app.apply(member, activity).await;
+        let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
+        let parent = app.create(member, &sku_slice).await.ok()["parent_order_no"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let cancel_form = [
+            ("company_id", "421".to_string()),
+            ("member_id", member.to_string()),
+            ("parent_order_no", parent.clone()),
+        ];
+        let (cancelled, paying) = futures::join!(
+            app.post_form("/shop/order/cancel", &cancel_form),
+            app.pay(member, &parent)
+        );
+        assert!(
+            matches!(cancelled.status, 200),
+            "cancel: {}",
+            cancelled.text
+        );
+        assert!(matches!(paying.status, 200 | 409), "pay: {}", paying.text);
+        let state = app.state(member, &parent).await;
+        assert_eq!(
+            state.ok()["transaction_status"],
+            "2",
+            "cancelled order: {}",
+            state.text
+        );
+        assert_ne!(
+            app.buyer_pays(&parent).await,
+            200,
+            "{parent} closed here but chargeable at the provider"
+        );
+        // Paying after the cancel is refused.
+        app.pay(member, &parent)
+            .await
+            .expect_error(409, 4_090_000_001);
+    }
+}
