@@ -236,7 +236,7 @@ impl Orders {
                 })
                 .await??;
             match routed {
-                Routed::Stored(order) => return stored(order),
+                Routed::Stored(order) => return stored(*order),
                 Routed::Actor(actor) => match actor.send(message()).await {
                     Ok(outcome) => return outcome,
                     Err(MailboxError::Closed) => continue,

@@ -58,7 +58,7 @@ pub enum Routed {
     /// The order's actor.
     Actor(Addr<OrderActor>),
     /// The order is final: nothing more can happen to it.
-    Stored(Order),
+    Stored(Box<Order>),
 }
 
 /// Supervisor: the live actor of an order, if any.

@@ -105,7 +105,7 @@ impl Handler<Activate> for Supervisor {
                     if order.takes_messages() {
                         Ok(Routed::Actor(supervisor.start_actor(order, ctx)))
                     } else {
-                        Ok(Routed::Stored(order))
+                        Ok(Routed::Stored(Box::new(order)))
                     }
                 }),
         ))
