@@ -9,7 +9,7 @@ use actix::prelude::*;
 use parking_lot::Mutex;
 
 use super::messages::{
-    Activate, Cancel, CountLive, FinishCreate, GetOrder, GetPollerStats, Lookup, PaidEvidence, Pay,
+    Activate, Cancel, CountLive, FinishCreate, GetPollerStats, Lookup, PaidEvidence, Pay,
     PaymentConfirmed, PollerStats, Routed, Spawn,
 };
 use super::order::OrderActor;
@@ -200,13 +200,17 @@ impl Orders {
         }
     }
 
-    /// The caller's order, as it is now (from its actor when live, else from the store).
+    /// The caller's order, as it is now: the state its live actor published (never waiting
+    /// behind the actor's mailbox), else the store's.
     pub async fn get(&self, parent_order_no: OrderNo, who: MemberRef) -> Result<Order, OrderError> {
-        let order = match self.live_actor(&parent_order_no).await? {
-            Some(actor) => match actor.send(GetOrder).await {
-                Ok(order) => Some(order),
-                Err(_) => self.env.store.load(parent_order_no).await?,
-            },
+        let published = self
+            .supervisor
+            .send(Lookup {
+                parent_order_no: parent_order_no.clone(),
+            })
+            .await?;
+        let order = match published {
+            Some(snapshot) => Some(snapshot.read().clone()),
             None => self.env.store.load(parent_order_no).await?,
         };
         order
@@ -354,18 +358,6 @@ impl Orders {
     /// What the trade poller did so far.
     pub async fn poller_stats(&self) -> Result<PollerStats, OrderError> {
         Ok(self.env.poller.send(GetPollerStats).await?)
-    }
-
-    async fn live_actor(
-        &self,
-        parent_order_no: &OrderNo,
-    ) -> Result<Option<Addr<super::order::OrderActor>>, OrderError> {
-        Ok(self
-            .supervisor
-            .send(Lookup {
-                parent_order_no: parent_order_no.clone(),
-            })
-            .await?)
     }
 
     /// Restores every live order after a start: actors and timers with their original

@@ -17,11 +17,6 @@ pub struct FinishCreate {
     pub record_creating: bool,
 }
 
-/// Order actor: the order as it is now.
-#[derive(Message)]
-#[rtype(result = "Order")]
-pub struct GetOrder;
-
 /// Order actor: the owner cancels.
 #[derive(Message)]
 #[rtype(result = "Result<Order, OrderError>")]
@@ -61,9 +56,9 @@ pub enum Routed {
     Stored(Box<Order>),
 }
 
-/// Supervisor: the live actor of an order, if any.
+/// Supervisor: the published state of an order's live actor, if any.
 #[derive(Message)]
-#[rtype(result = "Option<Addr<OrderActor>>")]
+#[rtype(result = "Option<super::Snapshot>")]
 pub struct Lookup {
     /// Which order.
     pub parent_order_no: OrderNo,

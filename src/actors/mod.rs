@@ -57,5 +57,9 @@ pub struct OrderEnv {
     pub poller: actix::Addr<poller::TradePoller>,
 }
 
+/// The last durable state of a live order, published by its actor for readers (state
+/// polling never waits behind a provider call in the actor's mailbox).
+pub type Snapshot = std::sync::Arc<parking_lot::RwLock<crate::domain::Order>>;
+
 /// Shared environment handle.
 pub type SharedEnv = Arc<OrderEnv>;

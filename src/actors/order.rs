@@ -6,14 +6,17 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::messages::{Cancel, Expire, FinishCreate, GetOrder, Stopped};
-use super::{OrderError, SharedEnv};
+use super::messages::{Cancel, Expire, FinishCreate, Stopped};
+use super::{OrderError, SharedEnv, Snapshot};
 use crate::domain::{time, Fen, MemberRef, Order, OrderEvent, OrderItem, OrderStatus};
 use crate::store::outbox::OutboxEntry;
 use crate::subsystem::{OrderCreateAnswer, OrderCreateCall, SubsystemError};
 
-/// Pause before retrying a state change whose write failed.
-const WRITE_RETRY: Duration = Duration::from_secs(1);
+/// First pause before retrying a close that failed (provider unreachable, write failed);
+/// doubled on each failure up to [`MAX_CLOSE_RETRY`].
+const FIRST_CLOSE_RETRY: Duration = Duration::from_secs(1);
+/// Longest pause between attempts at closing.
+const MAX_CLOSE_RETRY: Duration = Duration::from_secs(30);
 
 /// The actor of one live order.
 pub struct OrderActor {
@@ -24,6 +27,10 @@ pub struct OrderActor {
     timer: Option<SpawnHandle>,
     /// The provider accepted our refund request (so follow it with refund-query).
     pub(super) refund_accepted: bool,
+    /// What readers see: `order` after each durable change.
+    snapshot: Snapshot,
+    /// Pause before the next attempt at closing when the last one failed.
+    close_retry: Duration,
 }
 
 impl OrderActor {
@@ -33,6 +40,7 @@ impl OrderActor {
         env: SharedEnv,
         supervisor: Recipient<Stopped>,
         incarnation: u64,
+        snapshot: Snapshot,
     ) -> Self {
         Self {
             order,
@@ -41,7 +49,15 @@ impl OrderActor {
             incarnation,
             timer: None,
             refund_accepted: false,
+            snapshot,
+            close_retry: FIRST_CLOSE_RETRY,
         }
+    }
+
+    /// Takes `order` (durable) as the state, and publishes it to readers.
+    pub(super) fn set_order(&mut self, order: Order) {
+        *self.snapshot.write() = order.clone();
+        self.order = order;
     }
 
     /// Arms (or re-arms) the expiry timer for the order's deadline; a deadline already past
@@ -95,14 +111,6 @@ impl Actor for OrderActor {
     }
 }
 
-impl Handler<GetOrder> for OrderActor {
-    type Result = MessageResult<GetOrder>;
-
-    fn handle(&mut self, _msg: GetOrder, _ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.order.clone())
-    }
-}
-
 impl Handler<FinishCreate> for OrderActor {
     type Result = AtomicResponse<Self, Result<Order, OrderError>>;
 
@@ -123,12 +131,12 @@ impl Handler<FinishCreate> for OrderActor {
                 .into_actor(self)
                 .map(|outcome, actor, ctx| match outcome {
                     Ok(created) => {
-                        actor.order = created.clone();
+                        actor.set_order(created.clone());
                         actor.arm_timer(ctx);
                         Ok(created)
                     }
                     Err((order, error)) => {
-                        actor.order = order;
+                        actor.set_order(order);
                         ctx.stop();
                         Err(error)
                     }
@@ -166,10 +174,13 @@ impl Handler<Expire> for OrderActor {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
         AtomicResponse::new(Box::pin(self.close(OrderEvent::Expired).map(
-            |outcome, _actor, ctx| {
+            |outcome, actor, ctx| {
                 if let Err(error) = outcome {
-                    tracing::error!(%error, "expiry could not be recorded; retrying");
-                    ctx.run_later(WRITE_RETRY, |_, ctx| ctx.notify(Expire));
+                    // The order stays "0" and unpayable until the close is confirmed.
+                    let pause = actor.close_retry;
+                    actor.close_retry = (pause * 2).min(MAX_CLOSE_RETRY);
+                    tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "expiry not confirmed yet; retrying");
+                    ctx.run_later(pause, |_, ctx| ctx.notify(Expire));
                 }
             },
         )))

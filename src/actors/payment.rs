@@ -29,7 +29,7 @@ impl OrderActor {
     /// once it is settled, and stops the actor once nothing more can happen.
     pub(super) fn adopt(&mut self, order: Order, ctx: &mut Context<Self>) {
         let settled = order.status != OrderStatus::Unpaid;
-        self.order = order;
+        self.set_order(order);
         if settled && self.order.payment.is_some() {
             self.env.poller.do_send(Unwatch {
                 parent_order_no: self.order.parent_order_no.clone(),

@@ -8,14 +8,14 @@ use actix::prelude::*;
 
 use super::messages::{Activate, CountLive, Lookup, Routed, Spawn, Stopped};
 use super::order::OrderActor;
-use super::OrderError;
 use super::SharedEnv;
+use super::{OrderError, Snapshot};
 use crate::domain::Order;
 use crate::domain::OrderNo;
 
 /// Routes messages to order actors, starting them round-robin on the arbiters.
 pub struct Supervisor {
-    live: HashMap<OrderNo, (Addr<OrderActor>, u64)>,
+    live: HashMap<OrderNo, (Addr<OrderActor>, u64, Snapshot)>,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: usize,
     next_incarnation: u64,
@@ -37,9 +37,16 @@ impl Supervisor {
     fn live_actor(&self, parent_order_no: &OrderNo) -> Option<Addr<OrderActor>> {
         self.live
             .get(parent_order_no)
-            .map(|(addr, _)| addr)
+            .map(|(addr, _, _)| addr)
             .filter(|addr| addr.connected())
             .cloned()
+    }
+
+    fn live_snapshot(&self, parent_order_no: &OrderNo) -> Option<Snapshot> {
+        self.live
+            .get(parent_order_no)
+            .filter(|(addr, _, _)| addr.connected())
+            .map(|(_, _, snapshot)| snapshot.clone())
     }
 }
 
@@ -59,6 +66,8 @@ impl Supervisor {
         self.next_incarnation += 1;
         let env = self.env.clone();
         let me = ctx.address().recipient();
+        let snapshot: Snapshot = std::sync::Arc::new(parking_lot::RwLock::new(order.clone()));
+        let published = snapshot.clone();
         let addr = match self
             .arbiters
             .get(self.next_arbiter % self.arbiters.len().max(1))
@@ -66,12 +75,12 @@ impl Supervisor {
             Some(arbiter) => {
                 self.next_arbiter = self.next_arbiter.wrapping_add(1);
                 OrderActor::start_in_arbiter(arbiter, move |_| {
-                    OrderActor::new(order, env, me, incarnation)
+                    OrderActor::new(order, env, me, incarnation, published)
                 })
             }
-            None => OrderActor::new(order, env, me, incarnation).start(),
+            None => OrderActor::new(order, env, me, incarnation, published).start(),
         };
-        self.live.insert(key, (addr.clone(), incarnation));
+        self.live.insert(key, (addr.clone(), incarnation, snapshot));
         addr
     }
 }
@@ -113,10 +122,10 @@ impl Handler<Activate> for Supervisor {
 }
 
 impl Handler<Lookup> for Supervisor {
-    type Result = Option<Addr<OrderActor>>;
+    type Result = Option<Snapshot>;
 
     fn handle(&mut self, msg: Lookup, _ctx: &mut Context<Self>) -> Self::Result {
-        self.live_actor(&msg.parent_order_no)
+        self.live_snapshot(&msg.parent_order_no)
     }
 }
 
@@ -127,7 +136,7 @@ impl Handler<Stopped> for Supervisor {
         if self
             .live
             .get(&msg.parent_order_no)
-            .is_some_and(|(_, incarnation)| *incarnation == msg.incarnation)
+            .is_some_and(|(_, incarnation, _)| *incarnation == msg.incarnation)
         {
             self.live.remove(&msg.parent_order_no);
         }
