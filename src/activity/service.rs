@@ -299,6 +299,7 @@ impl ActivityService {
             store.write(ActivityWrite {
                 activities: vec![&activity],
                 applies: vec![],
+                tombstones: vec![],
             })?;
             Ok(activity)
         })
@@ -397,6 +398,7 @@ impl ActivityService {
             store.write(ActivityWrite {
                 activities: vec![&activity],
                 applies: vec![&apply],
+                tombstones: vec![],
             })?;
             Ok((apply, activity))
         })
@@ -424,6 +426,9 @@ impl ActivityService {
     ) -> Result<OrderCreateAnswer, ActivityError> {
         self.locked_unflushed(move |store| {
             let now = time::now_secs();
+            if store.is_tombstoned(&binding.order_no)? {
+                return Err(ActivityError::NotFound);
+            }
             let mut bound: Vec<(Apply, Activity)> = Vec::new();
             for line in binding.sku_slice.lines() {
                 if line.quantity != 1 {
@@ -464,6 +469,7 @@ impl ActivityService {
             store.write(ActivityWrite {
                 activities: vec![],
                 applies: bound.iter().map(|(a, _)| a).collect(),
+                tombstones: vec![],
             })?;
             let extra = bound
                 .first()
@@ -495,7 +501,20 @@ impl ActivityService {
             let now = time::now_secs();
             let mut changed: Vec<Apply> = Vec::new();
             let mut activities: Vec<Activity> = Vec::new();
-            for mut apply in store.order_applies(&notice.order_no)? {
+            let bound = store.order_applies(&notice.order_no)?;
+            if bound.is_empty()
+                && notice.outcome != OrderOutcome::Paid
+                && !store.is_tombstoned(&notice.order_no)?
+            {
+                // Closed before anything was bound (e.g. creation given up while a bind was
+                // still on its way): refuse that bind if it comes.
+                store.write(ActivityWrite {
+                    tombstones: vec![&notice.order_no],
+                    ..ActivityWrite::default()
+                })?;
+                return Ok(());
+            }
+            for mut apply in bound {
                 let next = match (apply.status, notice.outcome) {
                     (ApplyStatus::Ordered, OrderOutcome::Paid) => ApplyStatus::Registered,
                     (ApplyStatus::Ordered, OrderOutcome::Closed | OrderOutcome::Refunded) => {
@@ -544,6 +563,7 @@ impl ActivityService {
                 store.write(ActivityWrite {
                     activities: activities.iter().collect(),
                     applies: changed.iter().collect(),
+                    tombstones: vec![],
                 })?;
             }
             Ok(())
@@ -580,6 +600,7 @@ impl ActivityService {
                 store.write(ActivityWrite {
                     activities: activities.iter().collect(),
                     applies: released.iter().collect(),
+                    tombstones: vec![],
                 })?;
             }
             Ok(released.len())

@@ -1,7 +1,7 @@
 //! Delivers the notifications owed to business subsystems (paid, closed, refunded): at least
 //! once, retried with backoff until acknowledged, resumed from the store after a restart.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,19 +44,7 @@ pub async fn run_outbox(
 ) {
     let mut retry_at: HashMap<u64, (Instant, Duration)> = HashMap::new();
     loop {
-        let pending = match store.load_pending(0, ROUND).await {
-            Ok(pending) => pending,
-            Err(error) => {
-                tracing::error!(%error, "outbox unreadable");
-                Vec::new()
-            }
-        };
-        let now = Instant::now();
-        retry_at.retain(|seq, _| pending.iter().any(|(s, _)| s == seq));
-        let due: Vec<(u64, OutboxEntry)> = pending
-            .into_iter()
-            .filter(|(seq, _)| retry_at.get(seq).is_none_or(|(at, _)| *at <= now))
-            .collect();
+        let due = due_entries(&store, &mut retry_at).await;
         let outcomes: Vec<(u64, bool)> = futures::stream::iter(due)
             .map(|(seq, entry)| {
                 let subsystems = subsystems.clone();
@@ -86,6 +74,45 @@ pub async fn run_outbox(
             _ = tokio::time::sleep_until(sleep_until) => {}
         }
     }
+}
+
+/// Walks the outbox page by page and picks up to [`ROUND`] entries that are not waiting
+/// out a backoff, so entries that keep failing never starve newer ones. Forgets backoffs of
+/// entries that are gone.
+async fn due_entries(
+    store: &OutboxStore,
+    retry_at: &mut HashMap<u64, (Instant, Duration)>,
+) -> Vec<(u64, OutboxEntry)> {
+    let now = Instant::now();
+    let mut due = Vec::new();
+    let mut seen = HashSet::new();
+    let mut cursor = 0;
+    let mut walked_all = false;
+    while due.len() < ROUND {
+        let page = match store.load_pending(cursor, ROUND).await {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::error!(%error, "outbox unreadable");
+                return due;
+            }
+        };
+        let full = page.len() == ROUND;
+        for (seq, entry) in page {
+            cursor = seq + 1;
+            seen.insert(seq);
+            if retry_at.get(&seq).is_none_or(|(at, _)| *at <= now) && due.len() < ROUND {
+                due.push((seq, entry));
+            }
+        }
+        if !full {
+            walked_all = true;
+            break;
+        }
+    }
+    if walked_all {
+        retry_at.retain(|seq, _| seen.contains(seq));
+    }
+    due
 }
 
 async fn deliver(

@@ -319,7 +319,7 @@ enum RefundStep {
 
 /// Records a refund of the order's payment (durable), unless one is recorded already.
 async fn record_refund(env: &SharedEnv, mut order: Order) -> Result<Order, OrderError> {
-    let refund_order_id = order.refund_order_id();
+    let refund_order_id = order.refund_order_id(1);
     let amount = order.total();
     let Some(payment) = order.payment.as_mut() else {
         return Err(OrderError::Mismatch("no payment to refund".into()));
@@ -327,6 +327,7 @@ async fn record_refund(env: &SharedEnv, mut order: Order) -> Result<Order, Order
     if payment.refund.is_none() {
         payment.refund = Some(Refund {
             refund_order_id,
+            attempt: 1,
             amount,
             requested_at: time::now_secs(),
         });
@@ -346,7 +347,12 @@ async fn refund_step(
         Ok(recorded) => recorded,
         Err(error) => return Err((order, error)),
     };
-    let refund_order_id = order.refund_order_id();
+    let refund_order_id = order
+        .payment
+        .as_ref()
+        .and_then(|p| p.refund.as_ref())
+        .map(|r| r.refund_order_id.clone())
+        .unwrap_or_else(|| order.refund_order_id(1));
     let amount = order.total();
     let parent = order.parent_order_no.to_string();
     let answer = if accepted {
@@ -373,7 +379,22 @@ async fn refund_step(
             Ok(RefundStep::Done(order))
         }
         Ok(answer) if answer.refund_status == RefundStatus::Fail => {
-            tracing::error!(order_no = %order.parent_order_no, "provider failed the refund; asking again");
+            // The provider is idempotent on the id: asking again under it would only repeat
+            // FAIL. The next attempt gets the next id, recorded before it is used.
+            let next = order
+                .payment
+                .as_ref()
+                .and_then(|p| p.refund.as_ref())
+                .map_or(2, |r| r.attempt + 1);
+            let next_id = order.refund_order_id(next);
+            if let Some(refund) = order.payment.as_mut().and_then(|p| p.refund.as_mut()) {
+                refund.attempt = next;
+                refund.refund_order_id = next_id;
+            }
+            tracing::error!(order_no = %order.parent_order_no, attempt = next, "provider failed the refund; trying a new refund");
+            if let Err(error) = env.store.write_durable(order.clone(), None).await {
+                return Err((order, error.into()));
+            }
             Err((order, OrderError::ProviderFailed("refund failed".into())))
         }
         Ok(_) => Ok(RefundStep::Pending(order)),

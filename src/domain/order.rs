@@ -170,8 +170,11 @@ impl Prepay {
 /// A refund of a payment that reached the provider for an order already closed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refund {
-    /// Derived from `parent_order_no`, so a retry after a crash cannot refund twice.
+    /// Derived from `parent_order_no` and `attempt`, so a retry after a crash cannot refund
+    /// twice.
     pub refund_order_id: String,
+    /// Which attempt: a new one (new id) only after the provider said the last one FAILED.
+    pub attempt: u32,
     /// Amount refunded.
     pub amount: Fen,
     /// When it was first asked (Unix s).
@@ -229,10 +232,11 @@ impl Order {
             && self.payment.as_ref().is_some_and(|p| p.refund.is_some())
     }
 
-    /// The refund id for this order: `parent_order_no` + `01` (starts with `msgSrcId`, as
-    /// UMS requires of merchant ids, and is the same on every retry).
-    pub fn refund_order_id(&self) -> String {
-        format!("{}01", self.parent_order_no)
+    /// The refund id of `attempt` (1, 2, …): `parent_order_no` + 2 digits. It starts with
+    /// `msgSrcId`, as UMS requires of merchant ids, and is the same on every retry of one
+    /// attempt, so a retry after a crash cannot refund twice.
+    pub fn refund_order_id(&self, attempt: u32) -> String {
+        format!("{}{:02}", self.parent_order_no, attempt % 100)
     }
 
     /// Whether `who` owns the order.

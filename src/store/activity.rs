@@ -31,6 +31,9 @@ pub struct ActivityWrite<'a> {
     pub activities: Vec<&'a Activity>,
     /// Applies as they are now (new or changed).
     pub applies: Vec<&'a Apply>,
+    /// Orders closed before anything was bound to them: a late `applyOrderCreate` for one
+    /// of them is refused, so no seat is bound to an order that is gone.
+    pub tombstones: Vec<&'a OrderNo>,
 }
 
 fn member_key(activity_id: u64, owner: MemberRef, apply_id: u64) -> Vec<u8> {
@@ -128,6 +131,15 @@ impl ActivityStore {
         Ok(found)
     }
 
+    /// Whether the order was closed before anything was bound to it (an empty binding).
+    /// Blocking.
+    pub fn is_tombstoned(&self, order_no: &OrderNo) -> Result<bool, StoreError> {
+        match self.order_applies.get(order_no.as_str())? {
+            Some(ids) => Ok(decode::<Vec<u64>>(&ids)?.is_empty()),
+            None => Ok(false),
+        }
+    }
+
     /// The applies bound to an order. Blocking.
     pub fn order_applies(&self, order_no: &OrderNo) -> Result<Vec<Apply>, StoreError> {
         let Some(ids) = self.order_applies.get(order_no.as_str())? else {
@@ -182,6 +194,10 @@ impl ActivityStore {
                     None => bindings.push((order_no.clone(), vec![apply.id])),
                 }
             }
+        }
+        let empty: Vec<u64> = Vec::new();
+        for order_no in &change.tombstones {
+            bindings.push(((*order_no).clone(), empty.clone()));
         }
         let bindings = bindings
             .into_iter()

@@ -80,3 +80,70 @@ async fn an_unreachable_subsystem_creates_nothing() {
     let reply = center.create(9101, "10001:1").await;
     reply.expect_error(502, 5_020_000_002);
 }
+
+#[actix_web::test]
+async fn a_bind_arriving_after_its_order_was_closed_is_refused() {
+    let platform = spawn_app_with(|c| c.internal_token = Some("t0ken".into())).await;
+    let applied = platform.apply(9201, 1).await;
+    let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
+    let call = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let platform = &platform;
+        async move {
+            let response = platform
+                .client
+                .post(format!("{}{path}", platform.base))
+                .bearer_auth("t0ken")
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: serde_json::Value = response.json().await.unwrap();
+            (status, body)
+        }
+    };
+    let bind = |order_no: &str| {
+        vec![
+            ("order_no", order_no.to_owned()),
+            ("parent_order_no", format!("2013{}", &order_no[4..])),
+            ("company_id", "421".into()),
+            ("member_id", "9201".into()),
+            ("business_id", "10000001".into()),
+            ("sku_slice", sku_slice.clone()),
+        ]
+    };
+    // The order center gave the order up and said so before its bind arrived.
+    let closed = call(
+        "/activityPlatform/activity/applyOrderNotify",
+        vec![
+            ("order_no", "3001000000000000777".into()),
+            ("order_status", "2".into()),
+        ],
+    )
+    .await;
+    assert_eq!(closed.0, 200, "{}", closed.1);
+    let late = call(
+        "/activityPlatform/activity/applyOrderCreate",
+        bind("3001000000000000777"),
+    )
+    .await;
+    assert_eq!(
+        (late.0, late.1["code"].as_u64()),
+        (404, Some(4_040_000_002)),
+        "{}",
+        late.1
+    );
+    // The apply is still free for a live order.
+    let live = call(
+        "/activityPlatform/activity/applyOrderCreate",
+        bind("3001000000000000888"),
+    )
+    .await;
+    assert_eq!(live.0, 200, "{}", live.1);
+    let again = call(
+        "/activityPlatform/activity/applyOrderCreate",
+        bind("3001000000000000888"),
+    )
+    .await;
+    assert_eq!(again.1["data"], live.1["data"], "idempotent on order_no");
+}
