@@ -13,12 +13,14 @@
 //! - [`provider`]: the UMS open-platform payment client and its signatures.
 //! - [`paysim`]: the payment simulator, a faithful server side of the UMS protocol.
 //! - [`http`]: routes, input parsing, the response envelope and the one error mapping.
-//! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application.
+//! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application;
+//!   [`failpoint`]: named crash points for the crash tests.
 
 pub mod activity;
 pub mod actors;
 pub mod config;
 pub mod domain;
+pub mod failpoint;
 pub mod http;
 pub mod paysim;
 pub mod provider;

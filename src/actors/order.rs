@@ -216,6 +216,7 @@ async fn finish_create(
             return Err((order, error.into()));
         }
     }
+    crate::failpoint::hit("create.after_creating");
     let answer = match env.subsystems.get(order.request.business_type) {
         Some(subsystem) => {
             let call = create_call(&order);
@@ -240,9 +241,13 @@ async fn finish_create(
     let now = time::now_secs();
     match answer.and_then(|answer| fill_from_answer(&mut order, answer)) {
         Ok(()) => {
+            crate::failpoint::hit("create.after_bind");
             let _ = order.apply(OrderEvent::Created, now);
             match env.store.write_durable(order.clone(), None).await {
-                Ok(()) => Ok(order),
+                Ok(()) => {
+                    crate::failpoint::hit("create.after_created");
+                    Ok(order)
+                }
                 Err(error) => Err((order, error.into())),
             }
         }

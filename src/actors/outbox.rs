@@ -134,7 +134,10 @@ async fn deliver(
         order_status: entry.order_status,
     };
     match subsystem.order_notify(&call).await {
-        Ok(()) => match store.acknowledge(seq).await {
+        Ok(()) => match {
+            crate::failpoint::hit("outbox.after_notify");
+            store.acknowledge(seq).await
+        } {
             Ok(()) => {
                 tracing::debug!(order_no = %entry.order_no, status = entry.order_status, "subsystem notified");
                 true

@@ -140,6 +140,7 @@ async fn start_payment(
     if let Err(error) = env.store.write_durable(order.clone(), None).await {
         return Err((order, error.into()));
     }
+    crate::failpoint::hit("pay.after_attempt");
     let request = UnifiedOrder {
         mer_order_id: order.parent_order_no.to_string(),
         total_amount: amount.0,
@@ -257,6 +258,7 @@ pub(super) async fn close_order(
     env.store
         .write_durable(order.clone(), Some(notice(&order, 2)))
         .await?;
+    crate::failpoint::hit("expire.after_close");
     env.outbox.wake();
     tracing::info!(order_no = %order.parent_order_no, ?event, "order closed");
     Ok(order)

@@ -9,14 +9,20 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// A server child process.
-struct Server {
-    child: Child,
-    base: String,
+pub struct Server {
+    pub child: Child,
+    pub base: String,
 }
 
 impl Server {
-    fn start(data_dir: &Path, ttl: u64) -> Server {
+    pub fn start(data_dir: &Path, ttl: u64) -> Server {
+        Self::start_with_env(data_dir, ttl, &[])
+    }
+
+    /// Starts the binary with extra environment variables (e.g. a crash point).
+    pub fn start_with_env(data_dir: &Path, ttl: u64, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ordercenter"))
+            .envs(env.iter().copied())
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -66,7 +72,7 @@ impl Server {
     }
 
     /// SIGKILL: no chance to flush or say goodbye.
-    fn kill9(mut self) {
+    pub fn kill9(mut self) {
         self.child.kill().expect("SIGKILL sent");
         self.child.wait().expect("child reaped");
     }
@@ -79,27 +85,27 @@ impl Drop for Server {
     }
 }
 
-fn client() -> reqwest::blocking::Client {
+pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("client")
 }
 
-fn post(client: &reqwest::blocking::Client, url: String, form: &[(&str, String)]) -> Value {
+pub fn post(client: &reqwest::blocking::Client, url: String, form: &[(&str, String)]) -> Value {
     let response = client.post(url).form(form).send().expect("request");
     response.json().expect("json body")
 }
 
 #[derive(Clone, Debug)]
-struct Placed {
-    member: u64,
-    parent: String,
-    deadline: u64,
+pub struct Placed {
+    pub member: u64,
+    pub parent: String,
+    pub deadline: u64,
 }
 
 /// Applies and creates one order per member, 8 at a time.
-fn place_orders(base: &str, activity: u64, members: std::ops::Range<u64>) -> Vec<Placed> {
+pub fn place_orders(base: &str, activity: u64, members: std::ops::Range<u64>) -> Vec<Placed> {
     let queue = Arc::new(Mutex::new(members.collect::<Vec<_>>()));
     let placed = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..8)
@@ -144,7 +150,7 @@ fn place_orders(base: &str, activity: u64, members: std::ops::Range<u64>) -> Vec
     placed
 }
 
-fn state(client: &reqwest::blocking::Client, base: &str, order: &Placed) -> Value {
+pub fn state(client: &reqwest::blocking::Client, base: &str, order: &Placed) -> Value {
     let reply = post(
         client,
         format!("{base}/shop/order/state"),
@@ -166,7 +172,7 @@ fn now_ms() -> u64 {
     ordercenter::domain::time::now_millis()
 }
 
-fn save_activity(base: &str, seats: u64) -> u64 {
+pub fn save_activity(base: &str, seats: u64) -> u64 {
     let saved = post(
         &client(),
         format!("{base}/activityPlatform/activity/save"),
@@ -179,7 +185,7 @@ fn save_activity(base: &str, seats: u64) -> u64 {
     saved["data"]["activity_id"].as_u64().expect("activity id")
 }
 
-fn seats_left(base: &str, activity: u64) -> u64 {
+pub fn seats_left(base: &str, activity: u64) -> u64 {
     let detail: Value = client()
         .get(format!(
             "{base}/activityPlatform/wxActivity/detail?activity_id={activity}"

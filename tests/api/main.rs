@@ -6,6 +6,7 @@ mod helpers;
 mod idempotency;
 
 mod crash;
+mod crash_points;
 mod errors;
 mod expiry;
 mod orders;
