@@ -133,22 +133,18 @@ async fn deliver(
         parent_order_no: entry.parent_order_no.to_string(),
         order_status: entry.order_status,
     };
-    match subsystem.order_notify(&call).await {
-        Ok(()) => match {
-            crate::failpoint::hit("outbox.after_notify");
-            store.acknowledge(seq).await
-        } {
-            Ok(()) => {
-                tracing::debug!(order_no = %entry.order_no, status = entry.order_status, "subsystem notified");
-                true
-            }
-            Err(error) => {
-                tracing::error!(%error, "could not delete acknowledged outbox entry");
-                false
-            }
-        },
+    if let Err(error) = subsystem.order_notify(&call).await {
+        tracing::warn!(order_no = %entry.order_no, %error, "subsystem notification failed; will retry");
+        return false;
+    }
+    crate::failpoint::hit("outbox.after_notify");
+    match store.acknowledge(seq).await {
+        Ok(()) => {
+            tracing::debug!(order_no = %entry.order_no, status = entry.order_status, "subsystem notified");
+            true
+        }
         Err(error) => {
-            tracing::warn!(order_no = %entry.order_no, %error, "subsystem notification failed; will retry");
+            tracing::error!(%error, "could not delete acknowledged outbox entry");
             false
         }
     }
