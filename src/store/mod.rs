@@ -34,12 +34,18 @@ const META_LAYOUT: &[u8] = b"layout_version";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The data directory could not be opened; the service must stop and say where.
-    #[error("cannot open the store in {dir}: {source}. Nothing was changed or wiped; check the directory (a sled store damaged by an abrupt stop must be restored from a backup)")]
+    #[error("cannot open the store in {dir}: {source}. Nothing was wiped; check the directory (a sled store damaged by an abrupt stop must be restored from a backup)")]
     Open {
         /// The data directory.
         dir: PathBuf,
         /// What sled said.
         source: sled::Error,
+    },
+    /// The store's files exist but its contents are gone or unreadable.
+    #[error("the store in {dir} exists but its contents cannot be read (damaged?). Nothing was wiped; restore it from a backup or move it aside to start empty")]
+    Damaged {
+        /// The data directory.
+        dir: PathBuf,
     },
     /// The store was written with another layout version.
     #[error("the store in {dir} has layout version {found}, this build reads version {expected}")]
@@ -121,6 +127,7 @@ impl Store {
     /// starts the committer. Blocking: call it from a blocking context or at startup.
     pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
         let dir = config.data_dir.clone();
+        let existed = dir.join("db").exists();
         let db = sled::Config::new()
             .path(&dir)
             .cache_capacity(config.cache_capacity)
@@ -130,7 +137,7 @@ impl Store {
                 dir: dir.clone(),
                 source,
             })?;
-        check_layout(&db, &dir)?;
+        check_layout(&db, &dir, existed)?;
         let committer = Committer::start(db.clone())?;
         let store = Self {
             db,
@@ -195,7 +202,10 @@ impl Store {
     }
 }
 
-fn check_layout(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
+/// Checks (or, on a new store, records) the layout version. A store that existed but has
+/// no version lost its contents (sled recovers a damaged log as empty): refuse it rather
+/// than silently start over.
+fn check_layout(db: &sled::Db, dir: &Path, existed: bool) -> Result<(), StoreError> {
     let meta = db.open_tree("meta")?;
     match meta.get(META_LAYOUT)? {
         Some(bytes) => {
@@ -209,6 +219,11 @@ fn check_layout(db: &sled::Db, dir: &Path) -> Result<(), StoreError> {
                     expected: LAYOUT_VERSION,
                 });
             }
+        }
+        None if existed => {
+            return Err(StoreError::Damaged {
+                dir: dir.to_path_buf(),
+            });
         }
         None => {
             meta.insert(META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;

@@ -13,6 +13,7 @@ mod orders;
 mod payment;
 mod paysim;
 mod provider;
+mod robustness;
 mod seats;
 mod seed_shapes;
 mod subsystem_http;
