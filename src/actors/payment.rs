@@ -260,7 +260,9 @@ pub(super) async fn close_order(
         .await?;
     crate::failpoint::hit("expire.after_close");
     env.outbox.wake();
-    tracing::info!(order_no = %order.parent_order_no, ?event, "order closed");
+    // How long after its deadline the order was closed (durably): the expiry lateness.
+    let late_ms = time::now_millis().saturating_sub(order.deadline().saturating_mul(1000));
+    tracing::info!(order_no = %order.parent_order_no, ?event, deadline = order.deadline(), late_ms, "order closed");
     Ok(order)
 }
 

@@ -7,6 +7,10 @@
 //! - `health`: `GET /healthz`, the trivial baseline for ratios.
 //! - `create`: applies for N members in an untimed setup phase (an activity with N seats is
 //!   created first), then times `shop/order/create` alone.
+//! - `flow`: each member does the seed's whole flow and the invariants are checked
+//!   (see [`flow`]); exit status 1 when one is violated.
+
+mod flow;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,6 +28,8 @@ enum Scenario {
     Health,
     /// Durable `shop/order/create` (applies made untimed first).
     Create,
+    /// The seed's whole flow per member, with invariants.
+    Flow,
 }
 
 /// Load generator for ordercenter.
@@ -48,20 +54,29 @@ struct Args {
     /// First member id (use distinct ranges for repeated runs on one store).
     #[arg(long, default_value_t = 1_000_000)]
     member_base: u64,
+    /// `flow`: probability that a member pays.
+    #[arg(long, default_value_t = 0.7)]
+    pay_ratio: f64,
+    /// `flow`: longest think time before paying or abandoning, in ms.
+    #[arg(long, default_value_t = 2000)]
+    think_ms: u64,
+    /// `flow`: pause between state polls, in ms (the frontend polls about once a second).
+    #[arg(long, default_value_t = 1000)]
+    poll_ms: u64,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
 }
 
 /// Latencies and errors of one step.
-struct Step {
-    latencies: Mutex<Histogram<u64>>,
-    errors: Mutex<BTreeMap<String, u64>>,
+pub(crate) struct Step {
+    pub(crate) latencies: Mutex<Histogram<u64>>,
+    pub(crate) errors: Mutex<BTreeMap<String, u64>>,
     done: AtomicU64,
 }
 
 impl Step {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             latencies: Mutex::new(
                 Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
@@ -71,7 +86,7 @@ impl Step {
         }
     }
 
-    fn record(&self, started: Instant, outcome: Result<(), String>) {
+    pub(crate) fn record(&self, started: Instant, outcome: Result<(), String>) {
         let micros = started.elapsed().as_micros().clamp(1, 60_000_000) as u64;
         let _ = self.latencies.lock().record(micros);
         self.done.fetch_add(1, Ordering::Relaxed);
@@ -80,14 +95,14 @@ impl Step {
         }
     }
 
-    fn summary(&self) -> Value {
+    pub(crate) fn summary(&self) -> Value {
         let h = self.latencies.lock();
         let ms = |q: f64| (h.value_at_quantile(q) as f64 / 1000.0 * 100.0).round() / 100.0;
         json!({"p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "max": (h.max() as f64 / 10.0).round() / 100.0})
     }
 }
 
-async fn envelope_code(response: reqwest::Response) -> Result<Value, String> {
+pub(crate) async fn envelope_code(response: reqwest::Response) -> Result<Value, String> {
     let status = response.status();
     let body: Value = response
         .json()
@@ -100,7 +115,7 @@ async fn envelope_code(response: reqwest::Response) -> Result<Value, String> {
     }
 }
 
-async fn post(
+pub(crate) async fn post(
     client: &reqwest::Client,
     url: &str,
     form: &[(&str, String)],
@@ -115,7 +130,12 @@ async fn post(
 }
 
 /// Runs `work(i)` for i in 0..count (or until `until`), `concurrency` at a time.
-async fn drive<F, Fut>(count: u64, until: Option<Instant>, concurrency: usize, work: F) -> Duration
+pub(crate) async fn drive<F, Fut>(
+    count: u64,
+    until: Option<Instant>,
+    concurrency: usize,
+    work: F,
+) -> Duration
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -174,6 +194,44 @@ async fn main() -> std::process::ExitCode {
         .build()
         .expect("http client");
     let base = args.target.trim_end_matches('/').to_owned();
+    if args.scenario == Scenario::Flow {
+        let settings = flow::FlowSettings {
+            base,
+            members: args.members.unwrap_or(1000),
+            concurrency: args.concurrency,
+            pay_ratio: args.pay_ratio,
+            think_ms: args.think_ms,
+            poll_ms: args.poll_ms,
+            member_base: args.member_base,
+        };
+        return match flow::run(client, settings, args.json).await {
+            Ok(report) => {
+                if !args.json {
+                    eprintln!();
+                }
+                println!(
+                    "{}",
+                    if args.json {
+                        report.to_string()
+                    } else {
+                        serde_json::to_string_pretty(&report).unwrap_or_default()
+                    }
+                );
+                if report["violations"]
+                    .as_array()
+                    .is_some_and(|v| !v.is_empty())
+                {
+                    std::process::ExitCode::FAILURE
+                } else {
+                    std::process::ExitCode::SUCCESS
+                }
+            }
+            Err(error) => {
+                eprintln!("loadgen: {error}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let step = Arc::new(Step::new());
     let step_name;
     let elapsed = match args.scenario {
@@ -205,6 +263,7 @@ async fn main() -> std::process::ExitCode {
             })
             .await
         }
+        Scenario::Flow => unreachable!("handled above"),
         Scenario::Create => {
             step_name = "create";
             let members = args.members.unwrap_or(20_000);

@@ -1,0 +1,370 @@
+//! The `flow` scenario: each simulated member does the seed's flow — apply → create → pay →
+//! after a think time either pays at the simulator (probability `pay_ratio`) or abandons —
+//! then polls `shop/order/state` until the order is final, and checks its registration.
+//! Invariants are checked from loadgen's own records and the simulator's answers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rand::Rng;
+use serde_json::{json, Value};
+
+use crate::{envelope_code, post, Step};
+
+/// Settings of one flow run.
+pub struct FlowSettings {
+    /// Base URL.
+    pub base: String,
+    /// Members to simulate.
+    pub members: u64,
+    /// Members in flight at once.
+    pub concurrency: usize,
+    /// Probability that a member pays.
+    pub pay_ratio: f64,
+    /// Longest think time before paying or abandoning, in ms.
+    pub think_ms: u64,
+    /// Pause between state polls, in ms.
+    pub poll_ms: u64,
+    /// First member id.
+    pub member_base: u64,
+}
+
+/// Timings per step and what went wrong.
+pub struct FlowSteps {
+    apply: Step,
+    create: Step,
+    pay: Step,
+    state: Step,
+    paid_to_state: Step,
+    violations: Mutex<Vec<String>>,
+    charged: AtomicU64,
+    abandoned: AtomicU64,
+    completed: AtomicU64,
+}
+
+fn violation(steps: &FlowSteps, text: String) {
+    let mut violations = steps.violations.lock();
+    if violations.len() < 100 {
+        violations.push(text);
+    }
+}
+
+async fn get(client: &reqwest::Client, url: String) -> Result<Value, String> {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("transport: {e}"))?;
+    envelope_code(response).await
+}
+
+/// One member's whole flow.
+async fn member_flow(
+    client: reqwest::Client,
+    settings: Arc<FlowSettings>,
+    steps: Arc<FlowSteps>,
+    activity: u64,
+    member: u64,
+) {
+    let base = &settings.base;
+    let who = |extra: &[(&'static str, String)]| {
+        let mut form = vec![
+            ("company_id", "421".to_string()),
+            ("member_id", member.to_string()),
+            ("business_id", "10000001".into()),
+        ];
+        form.extend_from_slice(extra);
+        form
+    };
+    let started = Instant::now();
+    let applied = post(
+        &client,
+        &format!("{base}/activityPlatform/wxActivity/apply"),
+        &who(&[
+            ("activity_id", activity.to_string()),
+            ("name", "压测".into()),
+            ("phone", "13800000000".into()),
+        ]),
+    )
+    .await;
+    steps
+        .apply
+        .record(started, applied.as_ref().map(|_| ()).map_err(Clone::clone));
+    let Ok(applied) = applied else { return };
+    let sku = applied["sku_slice"].as_str().unwrap_or_default().to_owned();
+    let apply_id = applied["apply_info"]["apply_id"]
+        .as_u64()
+        .unwrap_or_default();
+
+    let started = Instant::now();
+    let created = post(
+        &client,
+        &format!("{base}/shop/order/create"),
+        &who(&[
+            ("sys_id", "30".into()),
+            ("sku_slice", sku),
+            ("business_type", "3001".into()),
+            ("request_id", "loadgen".into()),
+            ("handle_info", r#"{"platform_id":3}"#.into()),
+        ]),
+    )
+    .await;
+    steps
+        .create
+        .record(started, created.as_ref().map(|_| ()).map_err(Clone::clone));
+    let Ok(created) = created else { return };
+    let parent = created["parent_order_no"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let overdue = created["overdue_time"].as_u64().unwrap_or(480);
+
+    let started = Instant::now();
+    let paying = post(
+        &client,
+        &format!("{base}/shop/order/pay"),
+        &who(&[
+            ("parent_order_no", parent.clone()),
+            ("payment_way", "110".into()),
+        ]),
+    )
+    .await;
+    steps
+        .pay
+        .record(started, paying.as_ref().map(|_| ()).map_err(Clone::clone));
+    if paying.is_err() {
+        return;
+    }
+    let (think, pays) = {
+        let mut rng = rand::thread_rng();
+        (
+            rng.gen_range(0..=settings.think_ms),
+            rng.gen_bool(settings.pay_ratio.clamp(0.0, 1.0)),
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(think)).await;
+    let mut charged_at = None;
+    if pays {
+        let response = client
+            .post(format!("{base}/paysim/pay"))
+            .form(&[("merOrderId", parent.as_str())])
+            .send()
+            .await;
+        match response.map(|r| r.status().as_u16()) {
+            Ok(200) => {
+                charged_at = Some(Instant::now());
+                steps.charged.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(409) => {}
+            other => violation(&steps, format!("{parent}: buyer could not pay: {other:?}")),
+        }
+    }
+    if charged_at.is_none() {
+        steps.abandoned.fetch_add(1, Ordering::Relaxed);
+    }
+    // Poll until final, as the frontend does.
+    let give_up = Instant::now() + Duration::from_secs(overdue + 15);
+    let final_status = loop {
+        let started = Instant::now();
+        let state = post(
+            &client,
+            &format!("{base}/shop/order/state"),
+            &who(&[("parent_order_no", parent.clone())]),
+        )
+        .await;
+        steps
+            .state
+            .record(started, state.as_ref().map(|_| ()).map_err(Clone::clone));
+        let status = state
+            .ok()
+            .and_then(|s| s["transaction_status"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if !status.is_empty() && status != "0" {
+            if let (Some(charged), "1") = (charged_at, status.as_str()) {
+                let _ = steps
+                    .paid_to_state
+                    .latencies
+                    .lock()
+                    .record(charged.elapsed().as_micros().max(1) as u64);
+            }
+            break status;
+        }
+        if Instant::now() > give_up {
+            break "0".to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(settings.poll_ms)).await;
+    };
+    match (charged_at.is_some(), final_status.as_str()) {
+        (true, "1" | "3") | (false, "2") => {}
+        (true, other) => violation(&steps, format!("{parent}: charged but state {other}")),
+        (false, other) => violation(
+            &steps,
+            format!("{parent}: abandoned but state {other} after overdue_time + 15 s"),
+        ),
+    }
+    // The registration follows through the outbox.
+    let wanted = if final_status == "1" {
+        "registered"
+    } else {
+        "cancelled"
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = get(&client, format!("{base}/activityPlatform/wxActivity/applyInfo?apply_id={apply_id}&member_id={member}&company_id=421")).await;
+        let status = info
+            .ok()
+            .and_then(|i| i["status"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if status == wanted {
+            break;
+        }
+        if Instant::now() > until {
+            violation(
+                &steps,
+                format!("apply {apply_id}: {status}, expected {wanted}"),
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    steps.completed.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Runs the flow for every member and returns the report.
+pub async fn run(
+    client: reqwest::Client,
+    settings: FlowSettings,
+    quiet: bool,
+) -> Result<Value, String> {
+    let settings = Arc::new(settings);
+    let base = settings.base.clone();
+    let seats = settings.members;
+    let activity = post(
+        &client,
+        &format!("{base}/activityPlatform/activity/save"),
+        &[
+            ("name", "loadgen flow".into()),
+            ("price", "1".into()),
+            ("seats", seats.to_string()),
+        ],
+    )
+    .await?["activity_id"]
+        .as_u64()
+        .ok_or("no activity_id")?;
+    let queries_before = poller_queries(&client, &base).await;
+    let steps = Arc::new(FlowSteps {
+        apply: Step::new(),
+        create: Step::new(),
+        pay: Step::new(),
+        state: Step::new(),
+        paid_to_state: Step::new(),
+        violations: Mutex::new(Vec::new()),
+        charged: AtomicU64::new(0),
+        abandoned: AtomicU64::new(0),
+        completed: AtomicU64::new(0),
+    });
+    let progress = {
+        let steps = steps.clone();
+        let total = settings.members;
+        tokio::spawn(async move {
+            if quiet {
+                return;
+            }
+            let started = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let done = steps.completed.load(Ordering::Relaxed);
+                let errors: u64 = [&steps.apply, &steps.create, &steps.pay, &steps.state]
+                    .iter()
+                    .map(|s| s.errors.lock().values().sum::<u64>())
+                    .sum();
+                eprint!(
+                    "\rflow: {done}/{total} members  {:.1}/s  errors {errors}   ",
+                    done as f64 / started.elapsed().as_secs_f64()
+                );
+            }
+        })
+    };
+    let elapsed = {
+        let (client, steps, settings2) = (client.clone(), steps.clone(), settings.clone());
+        let member_base = settings.member_base;
+        crate::drive(settings.members, None, settings.concurrency, move |i| {
+            member_flow(
+                client.clone(),
+                settings2.clone(),
+                steps.clone(),
+                activity,
+                member_base + i,
+            )
+        })
+        .await
+    };
+    progress.abort();
+    let detail = get(
+        &client,
+        format!("{base}/activityPlatform/wxActivity/detail?activity_id={activity}"),
+    )
+    .await?;
+    let charged = steps.charged.load(Ordering::Relaxed);
+    let registered = detail["registered"].as_u64().unwrap_or_default();
+    let seats_left = detail["seats_left"].as_u64().unwrap_or_default();
+    let reserved = detail["reserved"].as_u64().unwrap_or_default();
+    if registered != charged {
+        violation(
+            &steps,
+            format!("{registered} registered, but {charged} members were charged"),
+        );
+    }
+    if seats_left != seats.saturating_sub(registered).saturating_sub(reserved) || reserved != 0 {
+        violation(
+            &steps,
+            format!(
+                "seats_left {seats_left}, reserved {reserved}, registered {registered} of {seats}"
+            ),
+        );
+    }
+    let queries = poller_queries(&client, &base)
+        .await
+        .saturating_sub(queries_before);
+    let completed = steps.completed.load(Ordering::Relaxed);
+    let mut errors = std::collections::BTreeMap::new();
+    for step in [&steps.apply, &steps.create, &steps.pay, &steps.state] {
+        for (code, count) in step.errors.lock().iter() {
+            *errors.entry(code.clone()).or_insert(0u64) += count;
+        }
+    }
+    let violations = steps.violations.lock().clone();
+    Ok(json!({
+        "scenario": "flow",
+        "concurrency": settings.concurrency,
+        "completed": completed,
+        "elapsed_s": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "throughput_per_s": (completed as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0,
+        "charged": charged,
+        "abandoned": steps.abandoned.load(Ordering::Relaxed),
+        "provider_queries": queries,
+        "provider_queries_per_payment": if charged > 0 { (queries as f64 / charged as f64 * 100.0).round() / 100.0 } else { 0.0 },
+        "errors": errors,
+        "latency_ms": {
+            "apply": steps.apply.summary(),
+            "create": steps.create.summary(),
+            "pay": steps.pay.summary(),
+            "state": steps.state.summary(),
+            "paid_to_state_1": steps.paid_to_state.summary(),
+        },
+        "violations": violations,
+    }))
+}
+
+async fn poller_queries(client: &reqwest::Client, base: &str) -> u64 {
+    let Ok(response) = client.get(format!("{base}/metrics")).send().await else {
+        return 0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix("ordercenter_poller_queries_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
