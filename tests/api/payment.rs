@@ -394,3 +394,51 @@ async fn cancel_racing_pay_never_leaves_a_closed_order_chargeable() {
             .expect_error(409, 4_090_000_001);
     }
 }
+
+#[actix_web::test]
+async fn provider_errors_and_slowness_delay_but_never_lose_or_double_count_a_payment() {
+    let app = spawn_app_with(|c| c.order_ttl = 30).await;
+    let activity = app.save_activity("故障活动", 1, 20).await;
+    app.set_faults(json!({"latency_ms": 150, "error_rate": 0.4, "lost_response_rate": 0.2})).await;
+    let mut paid = Vec::new();
+    for member in 7700..7706u64 {
+        let applied = app.apply(member, activity).await;
+        let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
+        let parent = app.create(member, &sku_slice).await.ok()["parent_order_no"].as_str().unwrap().to_owned();
+        // The frontend retries a failed pay; a 502 changed nothing it can see.
+        let mut prepay = None;
+        for _ in 0..30 {
+            let reply = app.pay(member, &parent).await;
+            match reply.status {
+                200 => {
+                    prepay = Some(reply.ok()["prepay_id"].as_str().unwrap().to_owned());
+                    break;
+                }
+                502 => {
+                    reply.expect_error(502, 5_020_000_001);
+                    assert_eq!(app.state(member, &parent).await.ok()["transaction_status"], "0");
+                }
+                other => panic!("pay answered {other}: {}", reply.text),
+            }
+        }
+        assert!(prepay.is_some(), "pay never got through");
+        paid.push((member, parent));
+    }
+    for (_, parent) in &paid {
+        assert_eq!(app.buyer_pays(parent).await, 200);
+    }
+    for (member, parent) in &paid {
+        app.wait_status(*member, parent, "1", Duration::from_secs(25)).await;
+    }
+    app.set_faults(json!({"latency_ms": 0, "error_rate": 0.0, "lost_response_rate": 0.0})).await;
+    crate::helpers::eventually(Duration::from_secs(10), "every payment registered once", || async {
+        let detail = app.activity(activity).await;
+        (detail["registered"] == paid.len() as u64 && detail["reserved"] == 0).then_some(())
+    })
+    .await;
+    // Duplicates arriving late change nothing.
+    for (member, parent) in &paid {
+        assert_eq!(app.state(*member, parent).await.ok()["transaction_status"], "1");
+    }
+    assert_eq!(app.activity(activity).await["registered"], paid.len() as u64);
+}
