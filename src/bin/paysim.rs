@@ -110,6 +110,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             lost_response_rate: args.lost_response_rate,
             drop_notify_rate: args.drop_notify_rate,
             refund_processing_ms: args.refund_processing_ms,
+            charge_closed: false,
         },
         ..PaySimConfig::default()
     };

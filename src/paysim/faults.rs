@@ -30,6 +30,10 @@ pub struct Faults {
     /// (0: the refund answers `PROCESSING` and the next refund-query `SUCCESS`). Unset:
     /// refunds succeed at once.
     pub refund_processing_ms: Option<u64>,
+    /// The buyer's payment goes through even when the order was closed or expired a moment
+    /// before: the race a real provider allows when the buyer confirmed in WeChat's payment
+    /// sheet before the close reached it. The merchant must refund such a payment.
+    pub charge_closed: bool,
 }
 
 /// Upper bound of `latency_ms`, so a typo cannot hang every caller for hours.

@@ -162,18 +162,22 @@ pub fn close(current: Option<SimOrder>, now_ms: i64) -> Change<Result<SimOrder, 
     keep(changed, order, outcome)
 }
 
-/// The buyer pays: only an unpaid order before its deadline; schedules the notify.
+/// The buyer pays: only an unpaid order before its deadline — or, with `charge_closed` (a
+/// fault), a closed one too; schedules the notify.
 pub fn pay(
     current: Option<SimOrder>,
     now_ms: i64,
     target_order_id: String,
+    charge_closed: bool,
 ) -> Change<Result<SimOrder, PayRefusal>> {
     let Some(mut order) = current else {
         return Change::none(Err(PayRefusal::NoOrder));
     };
     let changed = settle(&mut order, now_ms);
+    let payable = order.status == SimStatus::WaitBuyerPay
+        || (order.status == SimStatus::Closed && charge_closed);
     match order.status {
-        SimStatus::WaitBuyerPay => {
+        _ if payable => {
             order.status = SimStatus::Paid;
             order.paid_at = Some(now_ms.div_euclid(1000));
             order.target_order_id = Some(target_order_id);
@@ -187,7 +191,9 @@ pub fn pay(
                 output: Ok(order),
             }
         }
-        SimStatus::Closed => keep(changed, order, Err(PayRefusal::Closed)),
+        SimStatus::WaitBuyerPay | SimStatus::Closed => {
+            keep(changed, order, Err(PayRefusal::Closed))
+        }
         SimStatus::Paid | SimStatus::Refunded => keep(changed, order, Err(PayRefusal::AlreadyPaid)),
     }
 }

@@ -89,7 +89,12 @@ fn unified_order_with_another_amount_or_after_pay_or_close_is_refused() {
 
 #[test]
 fn pay_only_while_waiting_and_before_the_deadline() {
-    let ok = pay(Some(order(SimStatus::WaitBuyerPay)), NOW_MS, "4200".into());
+    let ok = pay(
+        Some(order(SimStatus::WaitBuyerPay)),
+        NOW_MS,
+        "4200".into(),
+        false,
+    );
     assert!(ok.notify.is_some(), "paying schedules a notify");
     assert_eq!(ok.output.map(|order| order.status), Ok(SimStatus::Paid));
     // The deadline second itself is still payable; the next one is not.
@@ -97,24 +102,34 @@ fn pay_only_while_waiting_and_before_the_deadline() {
         Some(order(SimStatus::WaitBuyerPay)),
         NOW_MS + 480_999,
         "4200".into(),
+        false,
     );
     assert!(at_deadline.output.is_ok());
     let late = pay(
         Some(order(SimStatus::WaitBuyerPay)),
         NOW_MS + 481_000,
         "4200".into(),
+        false,
     );
     assert_eq!(late.output.err(), Some(PayRefusal::Closed));
     assert!(late.notify.is_none());
-    let closed = pay(Some(order(SimStatus::Closed)), NOW_MS, "4200".into());
+    let closed = pay(Some(order(SimStatus::Closed)), NOW_MS, "4200".into(), false);
     assert_eq!(closed.output.err(), Some(PayRefusal::Closed));
-    let twice = pay(Some(paid()), NOW_MS, "4200".into());
+    // The charge_closed fault: the provider-side race that makes a merchant refund.
+    let raced = pay(Some(order(SimStatus::Closed)), NOW_MS, "4200".into(), true);
+    assert!(raced.output.is_ok() && raced.notify.is_some());
+    let twice = pay(Some(paid()), NOW_MS, "4200".into(), false);
     assert_eq!(twice.output.err(), Some(PayRefusal::AlreadyPaid));
     assert!(twice.order.is_none(), "nothing is charged twice");
-    let refunded = pay(Some(order(SimStatus::Refunded)), NOW_MS, "4200".into());
+    let refunded = pay(
+        Some(order(SimStatus::Refunded)),
+        NOW_MS,
+        "4200".into(),
+        false,
+    );
     assert_eq!(refunded.output.err(), Some(PayRefusal::AlreadyPaid));
     assert_eq!(
-        pay(None, NOW_MS, "4200".into()).output.err(),
+        pay(None, NOW_MS, "4200".into(), false).output.err(),
         Some(PayRefusal::NoOrder)
     );
 }

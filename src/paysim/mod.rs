@@ -145,11 +145,12 @@ impl PaySim {
             crate::provider::time::china_time(now_ms.div_euclid(1000)).format("%Y%m%d"),
             ops::digits(16)
         );
+        let charge_closed = self.faults().charge_closed;
         let outcome = self
             .inner
             .store
             .update(mer_order_id, move |current| {
-                machine::pay(current, now_ms, target_order_id)
+                machine::pay(current, now_ms, target_order_id, charge_closed)
             })
             .await?;
         let order = outcome.map_err(PayError::Refused)?;

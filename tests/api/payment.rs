@@ -399,12 +399,16 @@ async fn cancel_racing_pay_never_leaves_a_closed_order_chargeable() {
 async fn provider_errors_and_slowness_delay_but_never_lose_or_double_count_a_payment() {
     let app = spawn_app_with(|c| c.order_ttl = 30).await;
     let activity = app.save_activity("故障活动", 1, 20).await;
-    app.set_faults(json!({"latency_ms": 150, "error_rate": 0.4, "lost_response_rate": 0.2})).await;
+    app.set_faults(json!({"latency_ms": 150, "error_rate": 0.4, "lost_response_rate": 0.2}))
+        .await;
     let mut paid = Vec::new();
     for member in 7700..7706u64 {
         let applied = app.apply(member, activity).await;
         let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
-        let parent = app.create(member, &sku_slice).await.ok()["parent_order_no"].as_str().unwrap().to_owned();
+        let parent = app.create(member, &sku_slice).await.ok()["parent_order_no"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         // The frontend retries a failed pay; a 502 changed nothing it can see.
         let mut prepay = None;
         for _ in 0..30 {
@@ -416,7 +420,10 @@ async fn provider_errors_and_slowness_delay_but_never_lose_or_double_count_a_pay
                 }
                 502 => {
                     reply.expect_error(502, 5_020_000_001);
-                    assert_eq!(app.state(member, &parent).await.ok()["transaction_status"], "0");
+                    assert_eq!(
+                        app.state(member, &parent).await.ok()["transaction_status"],
+                        "0"
+                    );
                 }
                 other => panic!("pay answered {other}: {}", reply.text),
             }
@@ -428,17 +435,65 @@ async fn provider_errors_and_slowness_delay_but_never_lose_or_double_count_a_pay
         assert_eq!(app.buyer_pays(parent).await, 200);
     }
     for (member, parent) in &paid {
-        app.wait_status(*member, parent, "1", Duration::from_secs(25)).await;
+        app.wait_status(*member, parent, "1", Duration::from_secs(25))
+            .await;
     }
-    app.set_faults(json!({"latency_ms": 0, "error_rate": 0.0, "lost_response_rate": 0.0})).await;
-    crate::helpers::eventually(Duration::from_secs(10), "every payment registered once", || async {
-        let detail = app.activity(activity).await;
-        (detail["registered"] == paid.len() as u64 && detail["reserved"] == 0).then_some(())
-    })
+    app.set_faults(json!({"latency_ms": 0, "error_rate": 0.0, "lost_response_rate": 0.0}))
+        .await;
+    crate::helpers::eventually(
+        Duration::from_secs(10),
+        "every payment registered once",
+        || async {
+            let detail = app.activity(activity).await;
+            (detail["registered"] == paid.len() as u64 && detail["reserved"] == 0).then_some(())
+        },
+    )
     .await;
     // Duplicates arriving late change nothing.
     for (member, parent) in &paid {
-        assert_eq!(app.state(*member, parent).await.ok()["transaction_status"], "1");
+        assert_eq!(
+            app.state(*member, parent).await.ok()["transaction_status"],
+            "1"
+        );
     }
-    assert_eq!(app.activity(activity).await["registered"], paid.len() as u64);
+    assert_eq!(
+        app.activity(activity).await["registered"],
+        paid.len() as u64
+    );
+}
+
+#[actix_web::test]
+async fn a_payment_that_reaches_the_provider_after_the_close_is_refunded() {
+    let app = spawn_app_with(|c| c.order_ttl = 2).await;
+    let activity = app.save_activity("退款活动", 1, 5).await;
+    let (parent, apply_id, _) = ordered_and_paying(&app, 7801, activity).await;
+    app.wait_status(7801, &parent, "2", Duration::from_secs(8))
+        .await;
+    crate::helpers::eventually(Duration::from_secs(5), "the seat to return", || async {
+        (app.activity(activity).await["seats_left"] == 5).then_some(())
+    })
+    .await;
+    // The provider lets the buyer's payment through after the close (a race WeChat allows).
+    app.set_faults(json!({"charge_closed": true, "refund_processing_ms": 300}))
+        .await;
+    assert_eq!(app.buyer_pays(&parent).await, 200);
+    let state = app
+        .wait_status(7801, &parent, "3", Duration::from_secs(15))
+        .await;
+    assert_eq!(state["transaction_msg"], "订单已退款");
+    // The provider agrees: the money went back.
+    let query = ordercenter::provider::UmsClient::new(
+        ordercenter::provider::ProviderConfig::with_base_url(&app.base),
+    )
+    .unwrap()
+    .query(&parent)
+    .await
+    .unwrap();
+    assert_eq!(
+        query.status,
+        ordercenter::provider::TradeStatus::TradeRefund
+    );
+    // The registration never happened and the seat stays free.
+    assert_eq!(app.apply_status(7801, apply_id).await, "cancelled");
+    assert_eq!(app.activity(activity).await["seats_left"], 5);
 }
