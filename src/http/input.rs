@@ -207,13 +207,68 @@ fn decode_component(raw: &[u8]) -> Result<String, ApiError> {
         .map_err(|_| ApiError::Invalid("请求参数不是有效的 UTF-8".into()))
 }
 
+/// A JSON body's top-level members in the order sent, repeats kept (a map would keep only
+/// the last of a repeated key, and a field given twice must be refused, not guessed at).
+enum JsonBody {
+    Object(Vec<(String, serde_json::Value)>),
+    NotAnObject,
+}
+
+impl<'de> serde::Deserialize<'de> for JsonBody {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = JsonBody;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonBody, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
+                    members.push(member);
+                }
+                Ok(JsonBody::Object(members))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<JsonBody, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(JsonBody::NotAnObject)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<JsonBody, E> {
+                Ok(JsonBody::NotAnObject)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<JsonBody, E> {
+                Ok(JsonBody::NotAnObject)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<JsonBody, E> {
+                Ok(JsonBody::NotAnObject)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<JsonBody, E> {
+                Ok(JsonBody::NotAnObject)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<JsonBody, E> {
+                Ok(JsonBody::NotAnObject)
+            }
+            fn visit_unit<E>(self) -> Result<JsonBody, E> {
+                Ok(JsonBody::NotAnObject)
+            }
+        }
+        deserializer.deserialize_any(Members)
+    }
+}
+
 fn parse_json(fields: &mut Fields, raw: &[u8]) -> Result<(), ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(raw)
+    let body: JsonBody = serde_json::from_slice(raw)
         .map_err(|_| ApiError::Invalid("请求体不是有效的 JSON".into()))?;
-    let serde_json::Value::Object(map) = value else {
+    let JsonBody::Object(members) = body else {
         return Err(ApiError::Invalid("请求体应为 JSON 对象".into()));
     };
-    for (name, value) in map {
+    for (name, value) in members {
         let value = match value {
             serde_json::Value::String(text) => Value::Text(text),
             other => Value::Json(other),

@@ -25,8 +25,10 @@ pub(super) struct Location {
     city_id: Option<u64>,
 }
 
-/// Reads and validates the location fields.
+/// Reads and validates the location fields (and `business_id`, a common field that order
+/// calls accept without needing it).
 pub(super) fn location(fields: &Fields) -> Result<Location, ApiError> {
+    fields.optional_id("business_id")?;
     Ok(Location {
         latitude: fields.optional_coordinate("latitude", 90.0)?,
         longitude: fields.optional_coordinate("longitude", 180.0)?,

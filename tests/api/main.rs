@@ -5,6 +5,7 @@ mod helpers;
 
 mod idempotency;
 
+mod bad_input;
 mod crash;
 mod crash_points;
 mod errors;
