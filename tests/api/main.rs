@@ -6,6 +6,7 @@ mod helpers;
 mod idempotency;
 
 mod bad_input;
+mod chaos;
 mod crash;
 mod crash_points;
 mod errors;

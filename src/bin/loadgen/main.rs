@@ -10,6 +10,7 @@
 //! - `flow`: each member does the seed's whole flow and the invariants are checked
 //!   (see [`flow`]); exit status 1 when one is violated.
 
+mod chaos;
 mod flow;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,8 @@ enum Scenario {
     Create,
     /// The seed's whole flow per member, with invariants.
     Flow,
+    /// The crash-and-fault harness: runs the server itself and SIGKILLs it at random.
+    Chaos,
 }
 
 /// Load generator for ordercenter.
@@ -63,6 +66,15 @@ struct Args {
     /// `flow`: pause between state polls, in ms (the frontend polls about once a second).
     #[arg(long, default_value_t = 1000)]
     poll_ms: u64,
+    /// `chaos`: the server binary (default: `ordercenter` next to loadgen).
+    #[arg(long)]
+    server_bin: Option<std::path::PathBuf>,
+    /// `chaos`: SIGKILL + restart rounds.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
+    /// `chaos`: order TTL for the server it runs, seconds.
+    #[arg(long, default_value_t = 8)]
+    ttl: u64,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -194,6 +206,46 @@ async fn main() -> std::process::ExitCode {
         .build()
         .expect("http client");
     let base = args.target.trim_end_matches('/').to_owned();
+    if args.scenario == Scenario::Chaos {
+        let server_bin = args.server_bin.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(|dir| dir.join("ordercenter")))
+                .unwrap_or_else(|| "ordercenter".into())
+        });
+        let settings = chaos::ChaosSettings {
+            server_bin,
+            members: args.members.unwrap_or(200),
+            concurrency: args.concurrency,
+            rounds: args.rounds,
+            ttl: args.ttl,
+            pay_ratio: args.pay_ratio,
+        };
+        return match chaos::run(settings, args.json).await {
+            Ok(report) => {
+                println!(
+                    "{}",
+                    if args.json {
+                        report.to_string()
+                    } else {
+                        serde_json::to_string_pretty(&report).unwrap_or_default()
+                    }
+                );
+                if report["violations"]
+                    .as_array()
+                    .is_some_and(|v| !v.is_empty())
+                {
+                    std::process::ExitCode::FAILURE
+                } else {
+                    std::process::ExitCode::SUCCESS
+                }
+            }
+            Err(error) => {
+                eprintln!("loadgen: {error}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     if args.scenario == Scenario::Flow {
         let settings = flow::FlowSettings {
             base,
@@ -263,7 +315,7 @@ async fn main() -> std::process::ExitCode {
             })
             .await
         }
-        Scenario::Flow => unreachable!("handled above"),
+        Scenario::Flow | Scenario::Chaos => unreachable!("handled above"),
         Scenario::Create => {
             step_name = "create";
             let members = args.members.unwrap_or(20_000);
