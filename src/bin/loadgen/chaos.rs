@@ -153,10 +153,7 @@ async fn member(
         form.extend_from_slice(extra);
         form
     };
-    let mut record = Record {
-        member,
-        ..Record::default()
-    };
+    let mut record = Record::default();
     let (_, applied) = post_retrying(
         &client,
         &base,
@@ -173,9 +170,6 @@ async fn member(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    record.apply_id = applied["data"]["apply_info"]["apply_id"]
-        .as_u64()
-        .unwrap_or_default();
     let key = format!("chaos-{member}");
     let create_form = who(&[
         ("sys_id", "30".into()),
