@@ -92,6 +92,36 @@ pub struct PaidEvidence {
     pub source: &'static str,
 }
 
+impl PaidEvidence {
+    /// Evidence from the provider's fields (a query answer or a notify).
+    pub fn new(
+        amount: u64,
+        pay_time: Option<&str>,
+        target_order_id: Option<String>,
+        source: &'static str,
+    ) -> Self {
+        let paid_at = pay_time
+            .and_then(|t| crate::provider::time::parse_china(t, crate::provider::time::DATE_TIME))
+            .map(|t| t.max(0) as u64);
+        Self {
+            amount,
+            paid_at,
+            target_order_id,
+            source,
+        }
+    }
+
+    /// Evidence from a query answer that says `TRADE_SUCCESS`.
+    pub fn from_query(answer: &crate::provider::QueryResponse, source: &'static str) -> Self {
+        Self::new(
+            answer.total_amount.unwrap_or_default(),
+            answer.pay_time.as_deref(),
+            answer.target_order_id.clone(),
+            source,
+        )
+    }
+}
+
 /// Order actor: the owner pays (`shop/order/pay`).
 #[derive(Message)]
 #[rtype(result = "Result<Order, OrderError>")]

@@ -235,18 +235,7 @@ pub(super) async fn close_order(
                         answer.status.as_str()
                     )));
                 }
-                let evidence = PaidEvidence {
-                    amount: answer.total_amount.unwrap_or_default(),
-                    paid_at: answer
-                        .pay_time
-                        .as_deref()
-                        .and_then(|t| {
-                            crate::provider::time::parse_china(t, crate::provider::time::DATE_TIME)
-                        })
-                        .map(|t| t.max(0) as u64),
-                    target_order_id: answer.target_order_id,
-                    source: "close",
-                };
+                let evidence = PaidEvidence::from_query(&answer, "close");
                 return mark_paid(&env, order, evidence).await;
             }
             Err(error) => return Err(provider_failed(error)),

@@ -101,18 +101,7 @@ impl TradePoller {
             Ok(answer) if answer.status == crate::provider::TradeStatus::TradeSuccess => {
                 self.watched.remove(&parent);
                 self.stats.confirmed += 1;
-                let evidence = PaidEvidence {
-                    amount: answer.total_amount.unwrap_or_default(),
-                    paid_at: answer
-                        .pay_time
-                        .as_deref()
-                        .and_then(|t| {
-                            crate::provider::time::parse_china(t, crate::provider::time::DATE_TIME)
-                        })
-                        .map(|t| t.max(0) as u64),
-                    target_order_id: answer.target_order_id.clone(),
-                    source: "query",
-                };
+                let evidence = PaidEvidence::from_query(&answer, "query");
                 if let Some(orders) = self.orders.clone() {
                     actix::spawn(async move {
                         if let Err(error) = orders.confirm_payment(parent.clone(), evidence).await {

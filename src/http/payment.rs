@@ -82,16 +82,12 @@ pub async fn notify(state: web::Data<AppState>, body: web::Bytes) -> HttpRespons
             .content_type("text/plain")
             .body("SUCCESS");
     }
-    let evidence = PaidEvidence {
-        amount: notify.total_amount,
-        paid_at: notify
-            .pay_time
-            .as_deref()
-            .and_then(|t| crate::provider::time::parse_china(t, crate::provider::time::DATE_TIME))
-            .map(|t| t.max(0) as u64),
-        target_order_id: notify.target_order_id.clone(),
-        source: "notify",
-    };
+    let evidence = PaidEvidence::new(
+        notify.total_amount,
+        notify.pay_time.as_deref(),
+        notify.target_order_id.clone(),
+        "notify",
+    );
     match state.orders.confirm_payment(parent, evidence).await {
         Ok(_) => HttpResponse::Ok()
             .content_type("text/plain")

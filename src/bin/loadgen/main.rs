@@ -197,6 +197,35 @@ fn progress(
     })
 }
 
+/// Prints a scenario's report (one JSON line, or pretty) and exits 1 on a violation or error.
+fn finish(report: Result<Value, String>, json: bool) -> std::process::ExitCode {
+    match report {
+        Ok(report) => {
+            if json {
+                println!("{report}");
+            } else {
+                eprintln!();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            }
+            if report["violations"]
+                .as_array()
+                .is_some_and(|v| !v.is_empty())
+            {
+                std::process::ExitCode::FAILURE
+            } else {
+                std::process::ExitCode::SUCCESS
+            }
+        }
+        Err(error) => {
+            eprintln!("loadgen: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -221,30 +250,7 @@ async fn main() -> std::process::ExitCode {
             ttl: args.ttl,
             pay_ratio: args.pay_ratio,
         };
-        return match chaos::run(settings, args.json).await {
-            Ok(report) => {
-                println!(
-                    "{}",
-                    if args.json {
-                        report.to_string()
-                    } else {
-                        serde_json::to_string_pretty(&report).unwrap_or_default()
-                    }
-                );
-                if report["violations"]
-                    .as_array()
-                    .is_some_and(|v| !v.is_empty())
-                {
-                    std::process::ExitCode::FAILURE
-                } else {
-                    std::process::ExitCode::SUCCESS
-                }
-            }
-            Err(error) => {
-                eprintln!("loadgen: {error}");
-                std::process::ExitCode::FAILURE
-            }
-        };
+        return finish(chaos::run(settings, args.json).await, args.json);
     }
     if args.scenario == Scenario::Flow {
         let settings = flow::FlowSettings {
@@ -256,33 +262,7 @@ async fn main() -> std::process::ExitCode {
             poll_ms: args.poll_ms,
             member_base: args.member_base,
         };
-        return match flow::run(client, settings, args.json).await {
-            Ok(report) => {
-                if !args.json {
-                    eprintln!();
-                }
-                println!(
-                    "{}",
-                    if args.json {
-                        report.to_string()
-                    } else {
-                        serde_json::to_string_pretty(&report).unwrap_or_default()
-                    }
-                );
-                if report["violations"]
-                    .as_array()
-                    .is_some_and(|v| !v.is_empty())
-                {
-                    std::process::ExitCode::FAILURE
-                } else {
-                    std::process::ExitCode::SUCCESS
-                }
-            }
-            Err(error) => {
-                eprintln!("loadgen: {error}");
-                std::process::ExitCode::FAILURE
-            }
-        };
+        return finish(flow::run(client, settings, args.json).await, args.json);
     }
     let step = Arc::new(Step::new());
     let step_name;
