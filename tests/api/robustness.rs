@@ -158,3 +158,37 @@ async fn the_per_member_limit_counts_live_applies() {
         .expect_error(409, 4_090_000_004);
     assert_eq!(app.activity(activity).await["registered"], 2);
 }
+
+#[test]
+fn a_reservation_without_an_order_is_released_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 2);
+    let base = server.base.clone();
+    let activity = crate::crash::save_activity(&base, 1);
+    let applied = post(
+        &client(),
+        format!("{base}/activityPlatform/wxActivity/apply"),
+        &[
+            ("company_id", "421".into()),
+            ("member_id", "77".into()),
+            ("business_id", "10000001".into()),
+            ("activity_id", activity.to_string()),
+            ("name", "乙".into()),
+            ("phone", "13800000000".into()),
+        ],
+    );
+    assert_eq!(applied["code"], 200, "{applied}");
+    assert_eq!(crate::crash::seats_left(&base, activity), 0);
+    server.kill9();
+    // Down past the reservation's end.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let server = Server::start(dir.path(), 2);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while crate::crash::seats_left(&server.base, activity) != 1 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the lapsed reservation still holds the seat"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
