@@ -131,20 +131,6 @@ impl OrderStore {
             .await
     }
 
-    /// The parent of a child order number. Blocking.
-    pub fn parent_of(&self, order_no: &OrderNo) -> Result<Option<OrderNo>, StoreError> {
-        match self.order_nos.get(order_no.as_str())? {
-            Some(bytes) => {
-                let text = std::str::from_utf8(&bytes)
-                    .map_err(|_| StoreError::Corrupt("order_nos value".into()))?;
-                OrderNo::parse(text)
-                    .map(Some)
-                    .map_err(|_| StoreError::Corrupt("order_nos value".into()))
-            }
-            None => Ok(None),
-        }
-    }
-
     /// Every order that needs an actor (creating, unpaid, or a refund to confirm), by
     /// deadline. Blocking.
     pub fn live_orders(&self) -> Result<Vec<Order>, StoreError> {

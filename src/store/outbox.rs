@@ -72,14 +72,4 @@ impl OutboxStore {
         let this = self.clone();
         self.store.blocking(move || this.remove(seq)).await
     }
-
-    /// Number of pending entries. Blocking.
-    pub fn len(&self) -> usize {
-        self.tree.len()
-    }
-
-    /// Whether nothing is pending. Blocking.
-    pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
-    }
 }
