@@ -144,15 +144,7 @@ async fn member(
     activity: u64,
     member: u64,
 ) -> Record {
-    let who = |extra: &[(&'static str, String)]| {
-        let mut form = vec![
-            ("company_id", "421".to_string()),
-            ("member_id", member.to_string()),
-            ("business_id", "10000001".into()),
-        ];
-        form.extend_from_slice(extra);
-        form
-    };
+    let who = |extra: &[(&'static str, String)]| crate::member_form(member, extra);
     let mut record = Record::default();
     let (_, applied) = post_retrying(
         &client,

@@ -69,15 +69,7 @@ async fn member_flow(
     member: u64,
 ) {
     let base = &settings.base;
-    let who = |extra: &[(&'static str, String)]| {
-        let mut form = vec![
-            ("company_id", "421".to_string()),
-            ("member_id", member.to_string()),
-            ("business_id", "10000001".into()),
-        ];
-        form.extend_from_slice(extra);
-        form
-    };
+    let who = |extra: &[(&'static str, String)]| crate::member_form(member, extra);
     let started = Instant::now();
     let applied = post(
         &client,

@@ -197,6 +197,21 @@ fn progress(
     })
 }
 
+/// The common fields of a simulated member's call (the seed's company and business), then
+/// `extra`.
+pub(crate) fn member_form(
+    member: u64,
+    extra: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
+    let mut form = vec![
+        ("company_id", "421".to_string()),
+        ("member_id", member.to_string()),
+        ("business_id", "10000001".into()),
+    ];
+    form.extend_from_slice(extra);
+    form
+}
+
 /// Prints a scenario's report (one JSON line, or pretty) and exits 1 on a violation or error.
 fn finish(report: Result<Value, String>, json: bool) -> std::process::ExitCode {
     match report {
