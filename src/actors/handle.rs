@@ -210,7 +210,10 @@ impl Orders {
             })
             .await?;
         let order = match published {
-            Some(snapshot) => Some(snapshot.read().clone()),
+            Some(snapshot) => {
+                let shared = snapshot.read().clone();
+                Some((*shared).clone())
+            }
             None => self.env.store.load(parent_order_no).await?,
         };
         order

@@ -59,7 +59,8 @@ pub struct OrderEnv {
 
 /// The last durable state of a live order, published by its actor for readers (state
 /// polling never waits behind a provider call in the actor's mailbox).
-pub type Snapshot = std::sync::Arc<parking_lot::RwLock<crate::domain::Order>>;
+/// The actor and the snapshot share one allocation of the order.
+pub type Snapshot = std::sync::Arc<parking_lot::RwLock<std::sync::Arc<crate::domain::Order>>>;
 
 /// Shared environment handle.
 pub type SharedEnv = Arc<OrderEnv>;

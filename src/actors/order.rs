@@ -20,7 +20,7 @@ const MAX_CLOSE_RETRY: Duration = Duration::from_secs(30);
 
 /// The actor of one live order.
 pub struct OrderActor {
-    pub(super) order: Order,
+    pub(super) order: std::sync::Arc<Order>,
     pub(super) env: SharedEnv,
     supervisor: Recipient<Stopped>,
     incarnation: u64,
@@ -36,7 +36,7 @@ pub struct OrderActor {
 impl OrderActor {
     /// An actor for `order`; `incarnation` tells the supervisor which actor stopped.
     pub fn new(
-        order: Order,
+        order: std::sync::Arc<Order>,
         env: SharedEnv,
         supervisor: Recipient<Stopped>,
         incarnation: u64,
@@ -56,8 +56,9 @@ impl OrderActor {
 
     /// Takes `order` (durable) as the state, and publishes it to readers.
     pub(super) fn set_order(&mut self, order: Order) {
-        *self.snapshot.write() = order.clone();
-        self.order = order;
+        let shared = std::sync::Arc::new(order);
+        *self.snapshot.write() = shared.clone();
+        self.order = shared;
     }
 
     /// Arms (or re-arms) the expiry timer for the order's deadline; a deadline already past
@@ -76,7 +77,7 @@ impl OrderActor {
     /// seat. If the provider says the order is paid, it becomes paid instead.
     fn close(&mut self, event: OrderEvent) -> ResponseActFuture<Self, Result<Order, OrderError>> {
         let env = self.env.clone();
-        let order = self.order.clone();
+        let order = (*self.order).clone();
         Box::pin(
             super::payment::close_order(env, order, event)
                 .into_actor(self)
@@ -118,14 +119,14 @@ impl Handler<FinishCreate> for OrderActor {
     fn handle(&mut self, msg: FinishCreate, _ctx: &mut Context<Self>) -> Self::Result {
         if self.order.status != OrderStatus::Creating {
             let done = if self.order.status.is_visible() {
-                Ok(self.order.clone())
+                Ok((*self.order).clone())
             } else {
                 Err(OrderError::NotFound)
             };
             return AtomicResponse::new(Box::pin(fut::ready(done)));
         }
         let env = self.env.clone();
-        let order = self.order.clone();
+        let order = (*self.order).clone();
         AtomicResponse::new(Box::pin(
             finish_create(env, order, msg.record_creating)
                 .into_actor(self)
@@ -154,7 +155,7 @@ impl Handler<Cancel> for OrderActor {
             _ if !self.is_visible_to(msg.who) => Err(OrderError::NotFound),
             OrderStatus::Unpaid => return AtomicResponse::new(self.close(OrderEvent::Cancelled)),
             OrderStatus::Paid => Err(OrderError::AlreadyPaid),
-            _ => Ok(self.order.clone()),
+            _ => Ok((*self.order).clone()),
         };
         AtomicResponse::new(Box::pin(fut::ready(answer)))
     }

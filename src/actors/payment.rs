@@ -79,10 +79,10 @@ impl Handler<Pay> for OrderActor {
             .is_some_and(|p| p.prepay.is_some())
         {
             // Paying again while a payment is open returns the same prepay.
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(self.order.clone()))));
+            return AtomicResponse::new(Box::pin(fut::ready(Ok((*self.order).clone()))));
         }
         let env = self.env.clone();
-        let order = self.order.clone();
+        let order = (*self.order).clone();
         AtomicResponse::new(Box::pin(
             start_payment(env, order, msg).into_actor(self).map(
                 |outcome, actor, ctx| match outcome {
@@ -262,7 +262,7 @@ impl Handler<PaymentConfirmed> for OrderActor {
     fn handle(&mut self, msg: PaymentConfirmed, _ctx: &mut Context<Self>) -> Self::Result {
         let total = self.order.total().0;
         let ready = match self.order.status {
-            OrderStatus::Paid | OrderStatus::Refunded => Some(Ok(self.order.clone())),
+            OrderStatus::Paid | OrderStatus::Refunded => Some(Ok((*self.order).clone())),
             OrderStatus::Creating | OrderStatus::Abandoned => Some(Err(OrderError::NotFound)),
             _ if msg.evidence.amount != total => Some(Err(OrderError::Mismatch(format!(
                 "paid {} fen, order is {total} fen",
@@ -272,7 +272,7 @@ impl Handler<PaymentConfirmed> for OrderActor {
                 // Money reached the provider for an order closed here: record the refund
                 // (durable) before acknowledging, then give the money back.
                 let env = self.env.clone();
-                let order = self.order.clone();
+                let order = (*self.order).clone();
                 return AtomicResponse::new(Box::pin(
                     async move { record_refund(&env, order).await }
                         .into_actor(self)
@@ -291,7 +291,7 @@ impl Handler<PaymentConfirmed> for OrderActor {
             return AtomicResponse::new(Box::pin(fut::ready(answer)));
         }
         let env = self.env.clone();
-        let order = self.order.clone();
+        let order = (*self.order).clone();
         AtomicResponse::new(Box::pin(
             async move { mark_paid(&env, order, msg.evidence).await }
                 .into_actor(self)
@@ -404,7 +404,7 @@ impl Handler<CheckRefund> for OrderActor {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
         let env = self.env.clone();
-        let order = self.order.clone();
+        let order = (*self.order).clone();
         let accepted = self.refund_accepted;
         AtomicResponse::new(Box::pin(
             refund_step(env, order, accepted)

@@ -66,6 +66,7 @@ impl Supervisor {
         self.next_incarnation += 1;
         let env = self.env.clone();
         let me = ctx.address().recipient();
+        let order = std::sync::Arc::new(order);
         let snapshot: Snapshot = std::sync::Arc::new(parking_lot::RwLock::new(order.clone()));
         let published = snapshot.clone();
         let addr = match self
