@@ -9,15 +9,29 @@ use std::sync::OnceLock;
 
 static ARMED: OnceLock<Option<String>> = OnceLock::new();
 
-/// Aborts the process if `name` is the armed crash point.
-pub fn hit(name: &str) {
+fn is_armed(name: &str) -> bool {
     let armed = ARMED.get_or_init(|| {
         std::env::var("ORDERCENTER_FAILPOINT")
             .ok()
             .filter(|v| !v.is_empty())
     });
-    if armed.as_deref() == Some(name) {
+    armed.as_deref() == Some(name)
+}
+
+/// Aborts the process if `name` is the armed crash point.
+pub fn hit(name: &str) {
+    if is_armed(name) {
         eprintln!("ordercenter: crash point {name} reached; aborting");
         std::process::abort();
+    }
+}
+
+/// [`hit`] for a point inside a store change that has not been flushed yet: runs `flush`
+/// first, so the crash leaves exactly the writes made so far on disk (the prefix a crash
+/// between two of sled's log writes can leave), then aborts.
+pub fn hit_flushed(name: &str, flush: impl FnOnce()) {
+    if is_armed(name) {
+        flush();
+        hit(name);
     }
 }

@@ -3,7 +3,8 @@
 //! Module map (one folder per part of the picture in SPEC.md §1):
 //! - [`domain`]: orders, money in fen, order numbers, `sku_slice`, the status machine — plain
 //!   Rust, no actix, no sled, no HTTP.
-//! - [`store`]: every sled call and the key layout; one group committer makes writes durable.
+//! - [`store`]: every sled call and the key layout; one writer thread applies
+//!   durable changes and flushes once per batch (group commit).
 //! - [`actors`]: the supervisor (router/registry), one actor per live order with its expiry
 //!   timer, and the outbox that notifies business subsystems.
 //! - [`activity`]: the activity platform (business subsystem 3001): activities, seats, applies,

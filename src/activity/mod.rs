@@ -18,14 +18,14 @@ pub use sweeper::run_reservation_sweeper;
 use async_trait::async_trait;
 
 use crate::subsystem::{
-    OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, Subsystem, SubsystemError,
+    InStoreSubsystem, OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, Subsystem,
+    SubsystemError,
 };
 
 /// The activity platform reached in-process, through the same interface as over HTTP.
 ///
-/// `applyOrderCreate` skips its own flush here: the order center shares the store and makes
-/// *created* durable right after, which covers the binding (see
-/// [`ActivityService::bind_order_unflushed`]).
+/// It shares the order center's store, so the order center binds the applies inside its own
+/// write of the order ([`InStoreSubsystem`]): one flush for the order and its binding.
 #[derive(Clone)]
 pub struct InProcessSubsystem {
     service: ActivityService,
@@ -45,7 +45,7 @@ impl Subsystem for InProcessSubsystem {
         call: &OrderCreateCall,
     ) -> Result<OrderCreateAnswer, SubsystemError> {
         self.service
-            .bind_order_unflushed(OrderBinding::from_call(call)?)
+            .bind_order(OrderBinding::from_call(call)?)
             .await
             .map_err(SubsystemError::from)
     }
@@ -55,6 +55,21 @@ impl Subsystem for InProcessSubsystem {
         self.service
             .order_notice(notice)
             .await
+            .map_err(SubsystemError::from)
+    }
+
+    fn in_store(&self) -> Option<&dyn InStoreSubsystem> {
+        Some(self)
+    }
+}
+
+impl InStoreSubsystem for InProcessSubsystem {
+    fn order_create_in_write(
+        &self,
+        call: &OrderCreateCall,
+    ) -> Result<OrderCreateAnswer, SubsystemError> {
+        self.service
+            .bind_order_in_write(OrderBinding::from_call(call)?)
             .map_err(SubsystemError::from)
     }
 }

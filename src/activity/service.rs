@@ -1,10 +1,6 @@
-//! The activity platform's rules. Every read-check-write step runs under one lock on a
-//! blocking thread, then waits for the group commit: seats can never be oversold, and an
-//! answer is only given once it is on disk.
-
-use std::sync::Arc;
-
-use parking_lot::Mutex;
+//! The activity platform's rules. Every read-check-write step runs on the store's writer
+//! thread, one at a time, and is answered after the group commit: seats can never be
+//! oversold, and an answer is only given once it is on disk.
 
 use super::model::{Activity, Apply, ApplyStatus};
 use crate::domain::{time, Fen, MemberRef, OrderNo, SkuSlice};
@@ -217,8 +213,6 @@ impl OrderNotice {
 #[derive(Clone)]
 pub struct ActivityService {
     store: ActivityStore,
-    /// Serialises every read-check-write, so seat counts cannot race.
-    lock: Arc<Mutex<()>>,
     /// How long a seat stays reserved for an apply with no order (the order TTL).
     reservation_secs: u64,
 }
@@ -228,44 +222,23 @@ impl ActivityService {
     pub fn new(store: ActivityStore, reservation_secs: u64) -> Self {
         Self {
             store,
-            lock: Arc::new(Mutex::new(())),
             reservation_secs,
         }
     }
 
-    /// Runs `step` under the lock on a blocking thread, then waits for durability.
+    /// Runs `step` on the store's writer thread (after and before every other change, so
+    /// seat counts cannot race) and answers once its writes are durable.
     async fn locked<R, F>(&self, step: F) -> Result<R, ActivityError>
     where
         F: FnOnce(&ActivityStore) -> Result<R, ActivityError> + Send + 'static,
         R: Send + 'static,
     {
-        let outcome = self.locked_unflushed(step).await?;
-        self.store.store().durable().await?;
-        Ok(outcome)
-    }
-
-    /// Runs `step` under the lock on a blocking thread without waiting for durability: for
-    /// callers that write to the same store and flush afterwards (a flush covers every write
-    /// made before it).
-    async fn locked_unflushed<R, F>(&self, step: F) -> Result<R, ActivityError>
-    where
-        F: FnOnce(&ActivityStore) -> Result<R, ActivityError> + Send + 'static,
-        R: Send + 'static,
-    {
         let store = self.store.clone();
-        let lock = self.lock.clone();
-        let outcome = self
-            .store
-            .store()
-            .blocking(move || {
-                let _guard = lock.lock();
-                Ok(step(&store))
-            })
-            .await??;
-        Ok(outcome)
+        let outcome = self.store.store().write(move || Ok(step(&store))).await?;
+        outcome
     }
 
-    /// Reads without the lock (reads see whole transactions).
+    /// Reads on a blocking thread (reads see whole transactions).
     async fn read<R, F>(&self, step: F) -> Result<R, ActivityError>
     where
         F: FnOnce(&ActivityStore) -> Result<R, ActivityError> + Send + 'static,
@@ -411,87 +384,18 @@ impl ActivityService {
         &self,
         binding: OrderBinding,
     ) -> Result<OrderCreateAnswer, ActivityError> {
-        let answer = self.bind_order_unflushed(binding).await?;
-        self.store.store().durable().await?;
-        Ok(answer)
+        self.locked(move |store| bind(store, binding)).await
     }
 
-    /// [`ActivityService::bind_order`] without its own flush, for the in-process order
-    /// center: its order is in the same store and it records *created* with a flush right
-    /// after, which covers this write. A crash before that flush leaves the order *creating*
-    /// (durable since before the call), and recovery binds again — idempotently.
-    pub async fn bind_order_unflushed(
+    /// [`ActivityService::bind_order`] as one step of a change already running on the
+    /// store's writer thread (inside [`crate::store::Store::write`]): the in-process order
+    /// center binds inside the order's own write, and one flush covers both. Calling it
+    /// anywhere else could race another change.
+    pub fn bind_order_in_write(
         &self,
         binding: OrderBinding,
     ) -> Result<OrderCreateAnswer, ActivityError> {
-        self.locked_unflushed(move |store| {
-            let now = time::now_secs();
-            if store.is_tombstoned(&binding.order_no)? {
-                return Err(ActivityError::NotFound);
-            }
-            let mut bound: Vec<(Apply, Activity)> = Vec::new();
-            for line in binding.sku_slice.lines() {
-                if line.quantity != 1 {
-                    return Err(ActivityError::Invalid(
-                        "sku_slice 中每个报名的数量必须为 1".into(),
-                    ));
-                }
-                let apply_id: u64 = line.sku.parse().map_err(|_| ActivityError::NotFound)?;
-                let mut apply = store
-                    .apply(apply_id)?
-                    .filter(|a| a.owner == binding.owner)
-                    .ok_or(ActivityError::NotFound)?;
-                match apply.status {
-                    ApplyStatus::Pending => {
-                        apply.status = ApplyStatus::Ordered;
-                        apply.order_no = Some(binding.order_no.clone());
-                        apply.parent_order_no = Some(binding.parent_order_no.clone());
-                        apply.updated_at = now;
-                    }
-                    ApplyStatus::Ordered if apply.order_no.as_ref() == Some(&binding.order_no) => {}
-                    ApplyStatus::Ordered => {
-                        return Err(ActivityError::PendingOrder {
-                            parent_order_no: apply
-                                .parent_order_no
-                                .clone()
-                                .ok_or(ActivityError::NotFound)?,
-                            business_id: apply.business_id,
-                        })
-                    }
-                    ApplyStatus::Registered => return Err(ActivityError::AlreadyRegistered),
-                    ApplyStatus::Cancelled => return Err(ActivityError::NotFound),
-                }
-                let activity = store
-                    .activity(apply.activity_id)?
-                    .ok_or(ActivityError::NotFound)?;
-                bound.push((apply, activity));
-            }
-            store.write(ActivityWrite {
-                activities: vec![],
-                applies: bound.iter().map(|(a, _)| a).collect(),
-                tombstones: vec![],
-            })?;
-            let extra = bound
-                .first()
-                .map(|(apply, activity)| AnsweredExtra {
-                    stadium_name: activity.stadium_name.clone(),
-                    user_info: format!("{} {}", apply.name, apply.phone),
-                })
-                .unwrap_or_default();
-            let items = bound
-                .iter()
-                .map(|(apply, activity)| AnsweredItem {
-                    sku: apply.id.to_string(),
-                    sku_name: activity.name.clone(),
-                    sku_price: activity.price.0,
-                    sku_num: 1,
-                    sku_img: activity.image.clone(),
-                    sku_info: "1".into(),
-                })
-                .collect();
-            Ok(OrderCreateAnswer { items, extra })
-        })
-        .await
+        bind(&self.store, binding)
     }
 
     /// `applyOrderNotify`: paid → registered; closed or refunded → seat released.
@@ -607,4 +511,74 @@ impl ActivityService {
         })
         .await
     }
+}
+
+/// The binding of `applyOrderCreate`, on the writer thread: every apply in the slice must be
+/// the caller's and pending (or already bound to this very order: idempotent).
+fn bind(store: &ActivityStore, binding: OrderBinding) -> Result<OrderCreateAnswer, ActivityError> {
+    let now = time::now_secs();
+    if store.is_tombstoned(&binding.order_no)? {
+        return Err(ActivityError::NotFound);
+    }
+    let mut bound: Vec<(Apply, Activity)> = Vec::new();
+    for line in binding.sku_slice.lines() {
+        if line.quantity != 1 {
+            return Err(ActivityError::Invalid(
+                "sku_slice 中每个报名的数量必须为 1".into(),
+            ));
+        }
+        let apply_id: u64 = line.sku.parse().map_err(|_| ActivityError::NotFound)?;
+        let mut apply = store
+            .apply(apply_id)?
+            .filter(|a| a.owner == binding.owner)
+            .ok_or(ActivityError::NotFound)?;
+        match apply.status {
+            ApplyStatus::Pending => {
+                apply.status = ApplyStatus::Ordered;
+                apply.order_no = Some(binding.order_no.clone());
+                apply.parent_order_no = Some(binding.parent_order_no.clone());
+                apply.updated_at = now;
+            }
+            ApplyStatus::Ordered if apply.order_no.as_ref() == Some(&binding.order_no) => {}
+            ApplyStatus::Ordered => {
+                return Err(ActivityError::PendingOrder {
+                    parent_order_no: apply
+                        .parent_order_no
+                        .clone()
+                        .ok_or(ActivityError::NotFound)?,
+                    business_id: apply.business_id,
+                })
+            }
+            ApplyStatus::Registered => return Err(ActivityError::AlreadyRegistered),
+            ApplyStatus::Cancelled => return Err(ActivityError::NotFound),
+        }
+        let activity = store
+            .activity(apply.activity_id)?
+            .ok_or(ActivityError::NotFound)?;
+        bound.push((apply, activity));
+    }
+    store.write(ActivityWrite {
+        activities: vec![],
+        applies: bound.iter().map(|(a, _)| a).collect(),
+        tombstones: vec![],
+    })?;
+    let extra = bound
+        .first()
+        .map(|(apply, activity)| AnsweredExtra {
+            stadium_name: activity.stadium_name.clone(),
+            user_info: format!("{} {}", apply.name, apply.phone),
+        })
+        .unwrap_or_default();
+    let items = bound
+        .iter()
+        .map(|(apply, activity)| AnsweredItem {
+            sku: apply.id.to_string(),
+            sku_name: activity.name.clone(),
+            sku_price: activity.price.0,
+            sku_num: 1,
+            sku_img: activity.image.clone(),
+            sku_info: "1".into(),
+        })
+        .collect();
+    Ok(OrderCreateAnswer { items, extra })
 }

@@ -2,6 +2,7 @@
 //! messages one at a time. Every handler that changes the order is an [`AtomicResponse`], so
 //! nothing interleaves with a write in flight; the state it holds is always the durable one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -9,8 +10,9 @@ use actix::prelude::*;
 use super::messages::{Cancel, Expire, FinishCreate, Stopped};
 use super::{OrderError, SharedEnv, Snapshot};
 use crate::domain::{time, Fen, MemberRef, Order, OrderEvent, OrderItem, OrderStatus};
+use crate::store::orders::OrderWrite;
 use crate::store::outbox::OutboxEntry;
-use crate::subsystem::{OrderCreateAnswer, OrderCreateCall, SubsystemError};
+use crate::subsystem::{OrderCreateAnswer, OrderCreateCall, Subsystem, SubsystemError};
 
 /// First pause before retrying a close that failed (provider unreachable, write failed);
 /// doubled on each failure up to [`MAX_CLOSE_RETRY`].
@@ -209,7 +211,26 @@ pub(crate) fn notice(order: &Order, order_status: u8) -> OutboxEntry {
 /// (abandoned, with the subsystem told through the outbox) and the reason.
 async fn finish_create(
     env: SharedEnv,
+    order: Order,
+    record_creating: bool,
+) -> Result<Order, (Order, OrderError)> {
+    let business_type = order.request.business_type;
+    let Some(subsystem) = env.subsystems.get(business_type) else {
+        return Err((order, OrderError::UnknownBusinessType(business_type)));
+    };
+    if subsystem.in_store().is_some() {
+        return finish_create_in_store(env, order, subsystem, record_creating).await;
+    }
+    finish_create_remote(env, order, subsystem, record_creating).await
+}
+
+/// Creation with a subsystem across the network: *creating* is durable before the call
+/// (so a crash leaves a record that recovery finishes), `applyOrderCreate` is retried with
+/// the same `order_no`, and *created* (or the give-up) is durable before the answer.
+async fn finish_create_remote(
+    env: SharedEnv,
     mut order: Order,
+    subsystem: Arc<dyn Subsystem>,
     record_creating: bool,
 ) -> Result<Order, (Order, OrderError)> {
     if record_creating {
@@ -218,26 +239,19 @@ async fn finish_create(
         }
     }
     crate::failpoint::hit("create.after_creating");
-    let answer = match env.subsystems.get(order.request.business_type) {
-        Some(subsystem) => {
-            let call = create_call(&order);
-            let mut delay = env.settings.create_retry_base;
-            let mut attempt = 1;
-            loop {
-                match subsystem.order_create(&call).await {
-                    Err(SubsystemError::Unavailable(reason))
-                        if attempt < env.settings.create_attempts =>
-                    {
-                        tracing::warn!(attempt, %reason, "applyOrderCreate failed; retrying with the same order_no");
-                        tokio::time::sleep(delay).await;
-                        delay = delay.saturating_mul(2);
-                        attempt += 1;
-                    }
-                    outcome => break outcome.map_err(OrderError::from),
-                }
+    let call = create_call(&order);
+    let mut delay = env.settings.create_retry_base;
+    let mut attempt = 1;
+    let answer = loop {
+        match subsystem.order_create(&call).await {
+            Err(SubsystemError::Unavailable(reason)) if attempt < env.settings.create_attempts => {
+                tracing::warn!(attempt, %reason, "applyOrderCreate failed; retrying with the same order_no");
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+                attempt += 1;
             }
+            outcome => break outcome.map_err(OrderError::from),
         }
-        None => Err(OrderError::UnknownBusinessType(order.request.business_type)),
     };
     let now = time::now_secs();
     match answer.and_then(|answer| fill_from_answer(&mut order, answer)) {
@@ -253,16 +267,90 @@ async fn finish_create(
             }
         }
         Err(reason) => {
-            tracing::warn!(%reason, "creation given up; closing the order and telling the subsystem");
             let _ = order.apply(OrderEvent::CreateFailed, now);
-            let told = notice(&order, 2);
-            if let Err(error) = env.store.write_durable(order.clone(), Some(told)).await {
-                tracing::error!(%error, "could not record the abandoned creation");
-            }
-            env.outbox.wake();
-            Err((order, reason))
+            give_up(&env, order, reason).await
         }
     }
+}
+
+/// Creation with a subsystem in our own store, as one change on the writer thread:
+/// *creating*, the binding and *created* (or the give-up) are written in that order and one
+/// flush makes them durable together. A crash before that flush loses them all or leaves a
+/// prefix (*creating*, or *creating* and the binding), which recovery finishes like any
+/// order caught creating.
+async fn finish_create_in_store(
+    env: SharedEnv,
+    order: Order,
+    subsystem: Arc<dyn Subsystem>,
+    record_creating: bool,
+) -> Result<Order, (Order, OrderError)> {
+    let orders = env.store.clone();
+    let as_it_was = order.clone();
+    let written = env
+        .store
+        .store()
+        .write(move || {
+            let mut order = order;
+            let store = orders.store();
+            if record_creating {
+                orders.write(OrderWrite {
+                    order: &order,
+                    notify: None,
+                })?;
+            }
+            crate::failpoint::hit_flushed("create.after_creating", || {
+                let _ = store.flush_in_write();
+            });
+            let answer = match subsystem.in_store() {
+                Some(local) => local
+                    .order_create_in_write(&create_call(&order))
+                    .map_err(OrderError::from),
+                None => Err(OrderError::UnknownBusinessType(order.request.business_type)),
+            };
+            let now = time::now_secs();
+            match answer.and_then(|answer| fill_from_answer(&mut order, answer)) {
+                Ok(()) => {
+                    crate::failpoint::hit_flushed("create.after_bind", || {
+                        let _ = store.flush_in_write();
+                    });
+                    let _ = order.apply(OrderEvent::Created, now);
+                    orders.write(OrderWrite {
+                        order: &order,
+                        notify: None,
+                    })?;
+                    Ok(Ok(order))
+                }
+                Err(reason) => {
+                    let _ = order.apply(OrderEvent::CreateFailed, now);
+                    Ok(Err((order, reason)))
+                }
+            }
+        })
+        .await;
+    match written {
+        Ok(Ok(created)) => {
+            crate::failpoint::hit("create.after_created");
+            Ok(created)
+        }
+        Ok(Err((order, reason))) => give_up(&env, order, reason).await,
+        Err(error) => Err((as_it_was, error.into())),
+    }
+}
+
+/// Records a creation given up (the order abandoned, never shown) with the outbox notice
+/// that tells the subsystem to let go of anything it bound, and returns the reason.
+async fn give_up(
+    env: &SharedEnv,
+    order: Order,
+    reason: OrderError,
+) -> Result<Order, (Order, OrderError)> {
+    tracing::warn!(%reason, "creation given up; closing the order and telling the subsystem");
+    let told = notice(&order, 2);
+    if let Err(error) = env.store.write_durable(order.clone(), Some(told)).await {
+        tracing::error!(%error, "could not record the abandoned creation");
+    }
+    env.outbox.wake();
+    Err((order, reason))
 }
 
 fn create_call(order: &Order) -> OrderCreateCall {

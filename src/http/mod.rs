@@ -117,7 +117,7 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     use std::sync::atomic::Ordering::Relaxed;
     let orders = &state.orders;
-    let commits = orders.store().commit_stats();
+    let writer = orders.store().writer_stats();
     let live = orders.live_actors().await.unwrap_or(0);
     let poller = orders.poller_stats().await.unwrap_or_default();
     let body = format!(
@@ -126,13 +126,15 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
          # TYPE ordercenter_store_flushes_total counter\nordercenter_store_flushes_total {}\n\
          # TYPE ordercenter_store_durable_writes_total counter\nordercenter_store_durable_writes_total {}\n\
          # TYPE ordercenter_store_flush_seconds_total counter\nordercenter_store_flush_seconds_total {:.6}\n\
+         # TYPE ordercenter_store_apply_seconds_total counter\nordercenter_store_apply_seconds_total {:.6}\n\
          # TYPE ordercenter_poller_watched gauge\nordercenter_poller_watched {}\n\
          # TYPE ordercenter_poller_queries_total counter\nordercenter_poller_queries_total {}\n\
          # TYPE ordercenter_poller_confirmed_total counter\nordercenter_poller_confirmed_total {}\n",
         u8::from(orders.is_ready()),
-        commits.flushes.load(Relaxed),
-        commits.waiters.load(Relaxed),
-        commits.flush_micros.load(Relaxed) as f64 / 1e6,
+        writer.flushes.load(Relaxed),
+        writer.writes.load(Relaxed),
+        writer.flush_micros.load(Relaxed) as f64 / 1e6,
+        writer.apply_micros.load(Relaxed) as f64 / 1e6,
         poller.watched,
         poller.queries,
         poller.confirmed,

@@ -1,13 +1,10 @@
-//! The activity platform's trees. The platform serialises its read-check-write steps
-//! itself (one lock), so the writes here are plain multi-tree transactions.
+//! The activity platform's trees. The platform's read-check-write steps run on the store's
+//! writer thread, one at a time; each write here is one atomic [`Change`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
-
-use super::{be, decode, encode, read_be, Store, StoreError};
+use super::{be, decode, encode, read_be, Change, Store, StoreError};
 use crate::activity::model::{Activity, Apply, ApplyStatus};
 use crate::domain::{MemberRef, OrderNo};
 
@@ -174,7 +171,7 @@ impl ActivityStore {
 
     /// Writes activities and applies atomically, keeping the indexes: member → applies,
     /// the pending-deadline index (present exactly while an apply is pending) and order →
-    /// applies. Blocking; follow with [`Store::durable`] before acknowledging.
+    /// applies. Inside a [`Store::write`] change only (the writer thread).
     pub fn write(&self, change: ActivityWrite<'_>) -> Result<(), StoreError> {
         let activities = change
             .activities
@@ -203,32 +200,27 @@ impl ActivityStore {
             .into_iter()
             .map(|(no, ids)| Ok((no, encode(&ids)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        (
-            &self.activities,
-            &self.applies,
-            &self.member_applies,
-            &self.apply_deadlines,
-            &self.order_applies,
-        )
-            .transaction(|(activity_tree, apply_tree, members, deadlines, orders)| {
-                for (key, value) in &activities {
-                    activity_tree.insert(key, value.as_slice())?;
-                }
-                for (apply, value) in &applies {
-                    apply_tree.insert(&be(apply.id), value.as_slice())?;
-                    members.insert(member_key(apply.activity_id, apply.owner, apply.id), &[])?;
-                    let deadline = deadline_key(apply.expires_at, apply.id);
-                    if apply.status == ApplyStatus::Pending {
-                        deadlines.insert(&deadline, &[])?;
-                    } else {
-                        deadlines.remove(&deadline)?;
-                    }
-                }
-                for (order_no, ids) in &bindings {
-                    orders.insert(order_no.as_str(), ids.as_slice())?;
-                }
-                Ok::<(), ConflictableTransactionError<StoreError>>(())
-            })?;
-        Ok(())
+        let mut write = Change::new();
+        for (key, value) in activities {
+            write.insert(&self.activities, key, value);
+        }
+        for (apply, value) in applies {
+            write.insert(&self.applies, be(apply.id), value);
+            write.insert(
+                &self.member_applies,
+                member_key(apply.activity_id, apply.owner, apply.id),
+                Vec::new(),
+            );
+            let deadline = deadline_key(apply.expires_at, apply.id);
+            if apply.status == ApplyStatus::Pending {
+                write.insert(&self.apply_deadlines, deadline, Vec::new());
+            } else {
+                write.remove(&self.apply_deadlines, deadline);
+            }
+        }
+        for (order_no, ids) in bindings {
+            write.insert(&self.order_applies, order_no.as_str(), ids);
+        }
+        self.store.apply(write)
     }
 }

@@ -7,26 +7,36 @@
 //!   actor (creating, unpaid, or closed with a refund to confirm)
 //! - `outbox`:    big-endian sequence → bincode [`outbox::OutboxEntry`]
 //! - `idempotency`: company ‖ member ‖ key → parent_order_no and request fingerprint
-//! - `activities`, `applies`, `member_applies`, `apply_deadlines`: the activity platform
+//! - `activities`, `applies`, `member_applies`, `apply_deadlines`, `order_applies`: the
+//!   activity platform
 //! - `paysim_*`: the payment simulator's own state
+//! - `journal`: big-endian sequence → a multi-key [`Change`] not yet known to be on disk
 //!
-//! Every write goes through a blocking thread ([`Store::blocking`]) and is made durable by the
-//! single group committer ([`Store::durable`]) before anyone acknowledges it.
+//! Every durable change runs on the single writer thread ([`Store::write`]), which applies the
+//! changes that arrived together and flushes once for all of them (group commit) before anyone
+//! acknowledges them. Changes to several keys are journaled ([`Change`]), never sled
+//! transactions. Reads, and writes that need no acknowledgement, run on tokio's blocking pool
+//! ([`Store::blocking`]).
 
 pub mod activity;
-mod commit;
+mod journal;
 pub mod orders;
 pub mod outbox;
 pub mod paysim;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use commit::{CommitStats, Committer};
+pub use journal::Change;
+pub use writer::{Writer, WriterStats};
 
 /// Version of the on-disk layout described above. A store written by another version is
 /// refused rather than misread.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
+
+/// Layout 2 is layout 3 without the journal: opened as is, and marked 3.
+const UPGRADABLE_LAYOUT: u32 = 2;
 
 const META_LAYOUT: &[u8] = b"layout_version";
 
@@ -98,11 +108,12 @@ pub struct StoreConfig {
     pub cache_capacity: u64,
 }
 
-/// The database and its committer. Cheap to clone.
+/// The database and its writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
-    committer: Committer,
+    writer: Writer,
+    journal: Arc<journal::Journal>,
     dir: Arc<PathBuf>,
 }
 
@@ -124,7 +135,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, 
 
 impl Store {
     /// Opens (or creates) the store in `config.data_dir`, checks the layout version and
-    /// starts the committer. Blocking: call it from a blocking context or at startup.
+    /// starts the writer. Blocking: call it from a blocking context or at startup.
     pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
         let dir = config.data_dir.clone();
         let existed = dir.join("db").exists();
@@ -138,13 +149,19 @@ impl Store {
                 source,
             })?;
         check_layout(&db, &dir, existed)?;
-        let committer = Committer::start(db.clone())?;
+        let replayed = journal::replay(&db)?;
+        if replayed > 0 {
+            tracing::info!(replayed, "finished changes a crash interrupted");
+        }
+        let journal = Arc::new(journal::Journal::open(&db)?);
+        let writer = Writer::start(db.clone(), journal.clone())?;
         let store = Self {
             db,
-            committer,
+            writer,
+            journal,
             dir: Arc::new(dir),
         };
-        store.committer.durable_blocking()?;
+        store.durable_blocking()?;
         Ok(store)
     }
 
@@ -171,26 +188,64 @@ impl Store {
         }
     }
 
-    /// Waits until every write made before this call is on disk (group commit).
-    pub async fn durable(&self) -> Result<(), StoreError> {
-        self.committer.durable().await
+    /// Applies `change` on the writer thread and returns its result once it is on disk
+    /// (group commit). Changes run one at a time, so a change may read, check and write
+    /// without racing another; it must not wait for anything but sled.
+    pub async fn write<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.write(change).await
     }
 
-    /// The group committer's counters.
-    pub fn commit_stats(&self) -> &CommitStats {
-        self.committer.stats()
+    /// Blocking variant of [`Store::write`].
+    pub fn write_blocking<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.write_blocking(change)
+    }
+
+    /// Waits until every write made before this call is on disk.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        self.writer.write(|| Ok(())).await
     }
 
     /// Blocking variant of [`Store::durable`].
     pub fn durable_blocking(&self) -> Result<(), StoreError> {
-        self.committer.durable_blocking()
+        self.writer.write_blocking(|| Ok(()))
     }
 
-    /// Flushes everything and waits for the committer thread to end. Call at shutdown after
+    /// Writes `change` atomically (see [`Change`]): all its keys survive a crash or none.
+    /// Only from inside a [`Store::write`] change, on the writer thread.
+    pub fn apply(&self, change: Change) -> Result<(), StoreError> {
+        debug_assert_eq!(
+            std::thread::current().name(),
+            Some("sled-writer"),
+            "store changes are applied by the writer thread"
+        );
+        self.journal.apply(change)
+    }
+
+    /// Flushes now, from inside a change on the writer thread (crash points use it to put a
+    /// change's first steps on disk before aborting). Anywhere else, use [`Store::durable`].
+    pub fn flush_in_write(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The writer's counters.
+    pub fn writer_stats(&self) -> &WriterStats {
+        self.writer.stats()
+    }
+
+    /// Flushes everything and waits for the writer thread to end. Call at shutdown after
     /// every other user of the store has stopped.
     pub fn close(self) -> Result<(), StoreError> {
-        self.committer.durable_blocking()?;
-        let thread = self.committer.take_thread();
+        self.durable_blocking()?;
+        let thread = self.writer.take_thread();
         drop(self);
         if let Some(thread) = thread {
             // Other clones may still be alive (e.g. in a test); the thread then ends with them.
@@ -212,7 +267,9 @@ fn check_layout(db: &sled::Db, dir: &Path, existed: bool) -> Result<(), StoreErr
             let found = <[u8; 4]>::try_from(bytes.as_ref())
                 .map(u32::from_be_bytes)
                 .map_err(|_| StoreError::Corrupt("layout version".into()))?;
-            if found != LAYOUT_VERSION {
+            if found == UPGRADABLE_LAYOUT {
+                meta.insert(META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+            } else if found != LAYOUT_VERSION {
                 return Err(StoreError::Layout {
                     dir: dir.to_path_buf(),
                     found,

@@ -3,11 +3,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
-use sled::Transactional;
-
 use super::outbox::{OutboxEntry, OUTBOX_TREE};
-use super::{be, decode, encode, read_be, Store, StoreError};
+use super::{be, decode, encode, read_be, Change, Store, StoreError};
 use crate::domain::{MemberRef, Order, OrderNo, OrderStatus};
 
 const META_ORDER_NO_HIGH: &[u8] = b"order_no_high";
@@ -152,8 +149,9 @@ impl OrderStore {
     }
 
     /// Writes an order (and its outbox entry) atomically: the order, the child → parent
-    /// mapping, the deadline index (present exactly while the order is live), the row-id and
-    /// order-number high marks. Blocking; follow with [`Store::durable`] before acknowledging.
+    /// mapping (with the first record), the deadline index (present exactly while the order
+    /// is live), the row-id and order-number high marks. Blocking: call it inside a [`Store::write`] change (as
+    /// [`OrderStore::write_durable`] does), which makes it durable before anyone acknowledges it.
     pub fn write(&self, change: OrderWrite<'_>) -> Result<(), StoreError> {
         let order = change.order;
         let value = encode(order)?;
@@ -165,8 +163,8 @@ impl OrderStore {
             )),
             None => None,
         };
-        let row_high = be(self.next_row_id.load(Ordering::Relaxed).saturating_sub(1));
-        // The key is claimed with the *creating* record, in the same transaction.
+        let row_high = self.next_row_id.load(Ordering::Relaxed).saturating_sub(1);
+        // The key is claimed with the *creating* record, in the same change.
         let claim = match (&order.request.idempotency_key, order.status) {
             (Some(key), OrderStatus::Creating) => Some((
                 idempotency_key(order.request.owner, key),
@@ -178,39 +176,48 @@ impl OrderStore {
             )),
             _ => None,
         };
-        let body = order.parent_order_no.body();
-        (
-            &self.orders,
-            &self.order_nos,
-            &self.deadlines,
-            &self.outbox,
-            &self.meta,
-            &self.idempotency,
-        )
-            .transaction(
-                |(orders, order_nos, deadlines, outbox, meta, idempotency)| {
-                    if let Some((key, record)) = &claim {
-                        idempotency.insert(key.as_slice(), record.as_slice())?;
-                    }
-                    orders.insert(order.parent_order_no.as_str(), value.as_slice())?;
-                    order_nos.insert(order.order_no.as_str(), order.parent_order_no.as_str())?;
-                    if order.needs_actor() {
-                        deadlines.insert(deadline_key.as_slice(), &[])?;
-                    } else {
-                        deadlines.remove(deadline_key.as_slice())?;
-                    }
-                    if let Some((seq, entry)) = &outbox_value {
-                        outbox.insert(seq, entry.as_slice())?;
-                    }
-                    raise_high(meta, META_ORDER_NO_HIGH, body)?;
-                    raise_high(meta, META_ROW_ID, read_be(&row_high).unwrap_or(0))?;
-                    Ok::<(), ConflictableTransactionError<StoreError>>(())
-                },
-            )?;
+        let mut change = Change::new();
+        if let Some((key, record)) = claim {
+            change.insert(&self.idempotency, key, record);
+        }
+        change.insert(&self.orders, order.parent_order_no.as_str(), value);
+        if order.status == OrderStatus::Creating {
+            change.insert(
+                &self.order_nos,
+                order.order_no.as_str(),
+                order.parent_order_no.as_str().as_bytes(),
+            );
+        }
+        if order.needs_actor() {
+            change.insert(&self.deadlines, &deadline_key, Vec::new());
+        } else {
+            change.remove(&self.deadlines, &deadline_key);
+        }
+        if let Some((seq, entry)) = outbox_value {
+            change.insert(&self.outbox, seq, entry);
+        }
+        self.raise_high(
+            &mut change,
+            META_ORDER_NO_HIGH,
+            order.parent_order_no.body(),
+        )?;
+        self.raise_high(&mut change, META_ROW_ID, row_high)?;
+        self.store.apply(change)
+    }
+
+    /// Adds raising the high mark `key` to `value` to `change`, if it is higher.
+    fn raise_high(&self, change: &mut Change, key: &[u8], value: u64) -> Result<(), StoreError> {
+        let current = match self.meta.get(key)? {
+            Some(bytes) => read_be(&bytes)?,
+            None => 0,
+        };
+        if value > current {
+            change.insert(&self.meta, key, be(value).to_vec());
+        }
         Ok(())
     }
 
-    /// Writes and waits until the write is durable.
+    /// Writes on the writer thread and waits until the write is durable.
     pub async fn write_durable(
         &self,
         order: Order,
@@ -218,14 +225,13 @@ impl OrderStore {
     ) -> Result<(), StoreError> {
         let this = self.clone();
         self.store
-            .blocking(move || {
+            .write(move || {
                 this.write(OrderWrite {
                     order: &order,
                     notify,
                 })
             })
-            .await?;
-        self.store.durable().await
+            .await
     }
 
     /// Reads one order off the async worker.
@@ -242,19 +248,4 @@ fn deadline_key(deadline: u64, parent: &OrderNo) -> Vec<u8> {
     key.extend_from_slice(&be(deadline));
     key.extend_from_slice(parent.as_str().as_bytes());
     key
-}
-
-fn raise_high(
-    meta: &TransactionalTree,
-    key: &[u8],
-    value: u64,
-) -> Result<(), ConflictableTransactionError<StoreError>> {
-    let current = match meta.get(key)? {
-        Some(bytes) => read_be(&bytes).unwrap_or(0),
-        None => 0,
-    };
-    if value > current {
-        meta.insert(key, &be(value))?;
-    }
-    Ok(())
 }

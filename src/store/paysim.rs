@@ -12,11 +12,8 @@
 //! calls for the same order (pay racing close) are serialized; every change is durable before
 //! [`PaySimStore::update`] returns.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionError;
-use sled::{Transactional, Tree};
+use sled::Tree;
 
 use super::{be, decode, encode, read_be, Store, StoreError};
 
@@ -153,7 +150,6 @@ pub struct PaySimStore {
     prepays: Tree,
     notifies: Tree,
     meta: Tree,
-    write_lock: Arc<parking_lot::Mutex<()>>,
 }
 
 impl PaySimStore {
@@ -177,7 +173,6 @@ impl PaySimStore {
             prepays,
             notifies,
             meta,
-            write_lock: Arc::new(parking_lot::Mutex::new(())),
         })
     }
 
@@ -208,8 +203,8 @@ impl PaySimStore {
     }
 
     /// Reads the order, lets `decide` choose a change, writes it atomically (order, prepay
-    /// index, notify job) and waits until it is durable. Calls are serialized, so `decide`
-    /// sees the latest state.
+    /// index, notify job) and waits until it is durable. Runs on the store's writer thread,
+    /// so calls are serialized and `decide` sees the latest state.
     pub async fn update<T, F>(&self, mer_order_id: &str, decide: F) -> Result<T, StoreError>
     where
         F: FnOnce(Option<SimOrder>) -> Change<T> + Send + 'static,
@@ -217,27 +212,20 @@ impl PaySimStore {
     {
         let this = self.clone();
         let key = mer_order_id.as_bytes().to_vec();
-        let (output, wrote) = self
-            .store
-            .blocking(move || {
-                let _serialized = this.write_lock.lock();
+        self.store
+            .write(move || {
                 let current = this
                     .orders
                     .get(&key)?
                     .map(|bytes| decode::<SimOrder>(&bytes))
                     .transpose()?;
                 let change = decide(current);
-                let Some(order) = change.order else {
-                    return Ok((change.output, false));
-                };
-                this.write(&key, &order, change.notify.as_ref())?;
-                Ok((change.output, true))
+                if let Some(order) = &change.order {
+                    this.write(&key, order, change.notify.as_ref())?;
+                }
+                Ok(change.output)
             })
-            .await?;
-        if wrote {
-            self.store.durable().await?;
-        }
-        Ok(output)
+            .await
     }
 
     fn write(
@@ -251,17 +239,13 @@ impl PaySimStore {
         let job = job
             .map(|job| Ok::<_, StoreError>((notify_key(job), encode(job)?)))
             .transpose()?;
-        (&self.orders, &self.prepays, &self.notifies).transaction(
-            |(orders, prepays, notifies)| {
-                orders.insert(key, value.as_slice())?;
-                prepays.insert(prepay_key.as_slice(), key)?;
-                if let Some((job_key, job_value)) = &job {
-                    notifies.insert(job_key.as_slice(), job_value.as_slice())?;
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            },
-        )?;
-        Ok(())
+        let mut change = super::Change::new();
+        change.insert(&self.orders, key, value);
+        change.insert(&self.prepays, prepay_key, key);
+        if let Some((job_key, job_value)) = job {
+            change.insert(&self.notifies, job_key, job_value);
+        }
+        self.store.apply(change)
     }
 
     /// Up to `limit` notify jobs due at `now_ms`, earliest first.
@@ -311,12 +295,12 @@ impl PaySimStore {
             .transpose()?;
         self.store
             .blocking(move || {
-                let mut batch = sled::Batch::default();
-                batch.remove(old_key);
+                // The next attempt first: a crash in between leaves a duplicate job (a
+                // notify sent twice is harmless), never a lost one.
                 if let Some((key, value)) = next {
-                    batch.insert(key, value);
+                    notifies.insert(key, value)?;
                 }
-                notifies.apply_batch(batch)?;
+                notifies.remove(old_key)?;
                 Ok(())
             })
             .await
@@ -341,9 +325,8 @@ impl PaySimStore {
     /// (durable), so two processes racing on first start agree on one key.
     pub async fn keep_private_key_pem(&self, pem: String) -> Result<String, StoreError> {
         let meta = self.meta.clone();
-        let kept = self
-            .store
-            .blocking(move || {
+        self.store
+            .write(move || {
                 match meta.compare_and_swap(KEY_PEM, None as Option<&[u8]>, Some(pem.as_bytes()))? {
                     Ok(()) => Ok(pem),
                     Err(existing) => existing
@@ -354,9 +337,7 @@ impl PaySimStore {
                         .ok_or_else(|| StoreError::Corrupt("paysim key vanished".into())),
                 }
             })
-            .await?;
-        self.store.durable().await?;
-        Ok(kept)
+            .await
     }
 }
 

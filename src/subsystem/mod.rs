@@ -109,6 +109,23 @@ pub trait Subsystem: Send + Sync {
     ) -> Result<OrderCreateAnswer, SubsystemError>;
     /// `applyOrderNotify`. Idempotent; `Ok` is the acknowledgement.
     async fn order_notify(&self, call: &OrderNotifyCall) -> Result<(), SubsystemError>;
+
+    /// The same subsystem as a step of the order center's own store changes, when it keeps
+    /// its records in that store (in-process): `applyOrderCreate` then runs inside the
+    /// order's write, and one flush covers both. `None` for a subsystem across a network.
+    fn in_store(&self) -> Option<&dyn InStoreSubsystem> {
+        None
+    }
+}
+
+/// A subsystem whose records live in the order center's store (see [`Subsystem::in_store`]).
+pub trait InStoreSubsystem: Send + Sync {
+    /// `applyOrderCreate` as one step of a change running on the store's writer thread
+    /// (inside `crate::store::Store::write`); its writes become durable with that change.
+    fn order_create_in_write(
+        &self,
+        call: &OrderCreateCall,
+    ) -> Result<OrderCreateAnswer, SubsystemError>;
 }
 
 /// The subsystem of each `business_type`.
