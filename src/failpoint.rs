@@ -2,8 +2,10 @@
 //! `kill -9`: no flush, no goodbye) when it reaches the named point. Read once at start;
 //! unset, a point costs one comparison with `None`.
 //!
-//! Points: `create.after_creating`, `create.after_bind`, `create.after_created`,
-//! `expire.after_close`, `outbox.after_notify`, `pay.after_attempt`.
+//! Points: `create.after_creating`, `create.after_bind` (a subsystem over HTTP: the
+//! written-ahead order), `create.before_commit` (the in-process subsystem: order and binding
+//! staged, nothing written), `create.after_created`, `expire.after_close`,
+//! `outbox.after_notify`, `pay.after_attempt`.
 
 use std::sync::OnceLock;
 
@@ -23,15 +25,5 @@ pub fn hit(name: &str) {
     if is_armed(name) {
         eprintln!("ordercenter: crash point {name} reached; aborting");
         std::process::abort();
-    }
-}
-
-/// [`hit`] for a point inside a store change that has not been flushed yet: runs `flush`
-/// first, so the crash leaves exactly the writes made so far on disk (the prefix a crash
-/// between two of sled's log writes can leave), then aborts.
-pub fn hit_flushed(name: &str, flush: impl FnOnce()) {
-    if is_armed(name) {
-        flush();
-        hit(name);
     }
 }

@@ -24,8 +24,8 @@ use crate::subsystem::{
 
 /// The activity platform reached in-process, through the same interface as over HTTP.
 ///
-/// It shares the order center's store, so the order center binds the applies inside its own
-/// write of the order ([`InStoreSubsystem`]): one flush for the order and its binding.
+/// It shares the order center's store, so the order center binds the applies in the same
+/// atomic change that creates the order ([`InStoreSubsystem`]).
 #[derive(Clone)]
 pub struct InProcessSubsystem {
     service: ActivityService,
@@ -67,9 +67,10 @@ impl InStoreSubsystem for InProcessSubsystem {
     fn order_create_in_write(
         &self,
         call: &OrderCreateCall,
+        change: &mut crate::store::Change,
     ) -> Result<OrderCreateAnswer, SubsystemError> {
         self.service
-            .bind_order_in_write(OrderBinding::from_call(call)?)
+            .bind_order_in_write(OrderBinding::from_call(call)?, change)
             .map_err(SubsystemError::from)
     }
 }

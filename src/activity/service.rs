@@ -5,7 +5,7 @@
 use super::model::{Activity, Apply, ApplyStatus};
 use crate::domain::{time, Fen, MemberRef, OrderNo, SkuSlice};
 use crate::store::activity::{ActivityStore, ActivityWrite};
-use crate::store::StoreError;
+use crate::store::{Change, StoreError};
 use crate::subsystem::{
     AnsweredExtra, AnsweredItem, OrderCreateAnswer, OrderCreateCall, OrderNotifyCall,
     SubsystemError,
@@ -384,18 +384,25 @@ impl ActivityService {
         &self,
         binding: OrderBinding,
     ) -> Result<OrderCreateAnswer, ActivityError> {
-        self.locked(move |store| bind(store, binding)).await
+        self.locked(move |store| {
+            let mut change = Change::new();
+            let answer = bind(store, binding, &mut change)?;
+            store.store().apply(change)?;
+            Ok(answer)
+        })
+        .await
     }
 
-    /// [`ActivityService::bind_order`] as one step of a change already running on the
-    /// store's writer thread (inside [`crate::store::Store::write`]): the in-process order
-    /// center binds inside the order's own write, and one flush covers both. Calling it
-    /// anywhere else could race another change.
+    /// [`ActivityService::bind_order`] staged into `change`, on the store's writer thread
+    /// (inside [`crate::store::Store::write`]): the in-process order center binds in the
+    /// same atomic change as the order it creates. Calling it anywhere else could race
+    /// another change. On refusal nothing is staged.
     pub fn bind_order_in_write(
         &self,
         binding: OrderBinding,
+        change: &mut Change,
     ) -> Result<OrderCreateAnswer, ActivityError> {
-        bind(&self.store, binding)
+        bind(&self.store, binding, change)
     }
 
     /// `applyOrderNotify`: paid → registered; closed or refunded → seat released.
@@ -515,7 +522,11 @@ impl ActivityService {
 
 /// The binding of `applyOrderCreate`, on the writer thread: every apply in the slice must be
 /// the caller's and pending (or already bound to this very order: idempotent).
-fn bind(store: &ActivityStore, binding: OrderBinding) -> Result<OrderCreateAnswer, ActivityError> {
+fn bind(
+    store: &ActivityStore,
+    binding: OrderBinding,
+    change: &mut Change,
+) -> Result<OrderCreateAnswer, ActivityError> {
     let now = time::now_secs();
     if store.is_tombstoned(&binding.order_no)? {
         return Err(ActivityError::NotFound);
@@ -557,11 +568,14 @@ fn bind(store: &ActivityStore, binding: OrderBinding) -> Result<OrderCreateAnswe
             .ok_or(ActivityError::NotFound)?;
         bound.push((apply, activity));
     }
-    store.write(ActivityWrite {
-        activities: vec![],
-        applies: bound.iter().map(|(a, _)| a).collect(),
-        tombstones: vec![],
-    })?;
+    store.stage(
+        change,
+        ActivityWrite {
+            activities: vec![],
+            applies: bound.iter().map(|(a, _)| a).collect(),
+            tombstones: vec![],
+        },
+    )?;
     let extra = bound
         .first()
         .map(|(apply, activity)| AnsweredExtra {

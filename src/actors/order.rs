@@ -12,6 +12,7 @@ use super::{OrderError, SharedEnv, Snapshot};
 use crate::domain::{time, Fen, MemberRef, Order, OrderEvent, OrderItem, OrderStatus};
 use crate::store::orders::OrderWrite;
 use crate::store::outbox::OutboxEntry;
+use crate::store::Change;
 use crate::subsystem::{OrderCreateAnswer, OrderCreateCall, Subsystem, SubsystemError};
 
 /// First pause before retrying a close that failed (provider unreachable, write failed);
@@ -273,11 +274,10 @@ async fn finish_create_remote(
     }
 }
 
-/// Creation with a subsystem in our own store, as one change on the writer thread:
-/// *creating*, the binding and *created* (or the give-up) are written in that order and one
-/// flush makes them durable together. A crash before that flush loses them all or leaves a
-/// prefix (*creating*, or *creating* and the binding), which recovery finishes like any
-/// order caught creating.
+/// Creation with a subsystem in our own store: the binding and the *created* order are one
+/// atomic change on the writer thread, durable before the answer. A crash before it is on
+/// disk leaves nothing; a refusal writes nothing (an order recovered *creating* is given up
+/// as usual).
 async fn finish_create_in_store(
     env: SharedEnv,
     order: Order,
@@ -291,33 +291,27 @@ async fn finish_create_in_store(
         .store()
         .write(move || {
             let mut order = order;
-            let store = orders.store();
-            if record_creating {
-                orders.write(OrderWrite {
-                    order: &order,
-                    notify: None,
-                })?;
-            }
-            crate::failpoint::hit_flushed("create.after_creating", || {
-                let _ = store.flush_in_write();
-            });
+            let mut change = Change::new();
             let answer = match subsystem.in_store() {
                 Some(local) => local
-                    .order_create_in_write(&create_call(&order))
+                    .order_create_in_write(&create_call(&order), &mut change)
                     .map_err(OrderError::from),
                 None => Err(OrderError::UnknownBusinessType(order.request.business_type)),
             };
             let now = time::now_secs();
             match answer.and_then(|answer| fill_from_answer(&mut order, answer)) {
                 Ok(()) => {
-                    crate::failpoint::hit_flushed("create.after_bind", || {
-                        let _ = store.flush_in_write();
-                    });
                     let _ = order.apply(OrderEvent::Created, now);
-                    orders.write(OrderWrite {
-                        order: &order,
-                        notify: None,
-                    })?;
+                    orders.stage(
+                        &mut change,
+                        OrderWrite {
+                            order: &order,
+                            notify: None,
+                            first: record_creating,
+                        },
+                    )?;
+                    crate::failpoint::hit("create.before_commit");
+                    orders.store().apply(change)?;
                     Ok(Ok(order))
                 }
                 Err(reason) => {
@@ -332,6 +326,8 @@ async fn finish_create_in_store(
             crate::failpoint::hit("create.after_created");
             Ok(created)
         }
+        // A new order was never written: nothing to record.
+        Ok(Err((order, reason))) if record_creating => Err((order, reason)),
         Ok(Err((order, reason))) => give_up(&env, order, reason).await,
         Err(error) => Err((as_it_was, error.into())),
     }

@@ -173,6 +173,14 @@ impl ActivityStore {
     /// the pending-deadline index (present exactly while an apply is pending) and order →
     /// applies. Inside a [`Store::write`] change only (the writer thread).
     pub fn write(&self, change: ActivityWrite<'_>) -> Result<(), StoreError> {
+        let mut staged = Change::new();
+        self.stage(&mut staged, change)?;
+        self.store.apply(staged)
+    }
+
+    /// Adds what [`ActivityStore::write`] writes to `write`, for a caller that writes more
+    /// with it in one atomic change.
+    pub fn stage(&self, write: &mut Change, change: ActivityWrite<'_>) -> Result<(), StoreError> {
         let activities = change
             .activities
             .iter()
@@ -200,7 +208,6 @@ impl ActivityStore {
             .into_iter()
             .map(|(no, ids)| Ok((no, encode(&ids)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut write = Change::new();
         for (key, value) in activities {
             write.insert(&self.activities, key, value);
         }
@@ -221,6 +228,6 @@ impl ActivityStore {
         for (order_no, ids) in bindings {
             write.insert(&self.order_applies, order_no.as_str(), ids);
         }
-        self.store.apply(write)
+        Ok(())
     }
 }

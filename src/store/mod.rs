@@ -229,13 +229,6 @@ impl Store {
         self.journal.apply(change)
     }
 
-    /// Flushes now, from inside a change on the writer thread (crash points use it to put a
-    /// change's first steps on disk before aborting). Anywhere else, use [`Store::durable`].
-    pub fn flush_in_write(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
-    }
-
     /// The writer's counters.
     pub fn writer_stats(&self) -> &WriterStats {
         self.writer.stats()

@@ -49,6 +49,9 @@ pub struct OrderWrite<'a> {
     pub order: &'a Order,
     /// A notification for the business subsystem, written with the order (the outbox).
     pub notify: Option<OutboxEntry>,
+    /// The order's first record: also writes the child → parent mapping and claims the
+    /// request's `Idempotency-Key`.
+    pub first: bool,
 }
 
 impl OrderStore {
@@ -148,15 +151,24 @@ impl OrderStore {
         Ok(live)
     }
 
-    /// Writes an order (and its outbox entry) atomically: the order, the child → parent
-    /// mapping (with the first record), the deadline index (present exactly while the order
-    /// is live), the row-id and order-number high marks. Blocking: call it inside a [`Store::write`] change (as
-    /// [`OrderStore::write_durable`] does), which makes it durable before anyone acknowledges it.
+    /// Writes an order (and its outbox entry) atomically: the order, with its first record
+    /// the child → parent mapping and the `Idempotency-Key` claim, the deadline index
+    /// (present exactly while the order is live), the row-id and order-number high marks.
+    /// Inside a [`Store::write`] change only (as [`OrderStore::write_durable`] does), which
+    /// makes it durable before anyone acknowledges it.
     pub fn write(&self, change: OrderWrite<'_>) -> Result<(), StoreError> {
-        let order = change.order;
+        let mut staged = Change::new();
+        self.stage(&mut staged, change)?;
+        self.store.apply(staged)
+    }
+
+    /// Adds what [`OrderStore::write`] writes to `staged`, for a caller that writes more
+    /// with it in one atomic change.
+    pub fn stage(&self, staged: &mut Change, write: OrderWrite<'_>) -> Result<(), StoreError> {
+        let order = write.order;
         let value = encode(order)?;
         let deadline_key = deadline_key(order.deadline(), &order.parent_order_no);
-        let outbox_value = match &change.notify {
+        let outbox_value = match &write.notify {
             Some(entry) => Some((
                 be(self.next_outbox_seq.fetch_add(1, Ordering::Relaxed)),
                 encode(entry)?,
@@ -164,9 +176,9 @@ impl OrderStore {
             None => None,
         };
         let row_high = self.next_row_id.load(Ordering::Relaxed).saturating_sub(1);
-        // The key is claimed with the *creating* record, in the same change.
-        let claim = match (&order.request.idempotency_key, order.status) {
-            (Some(key), OrderStatus::Creating) => Some((
+        // The key is claimed with the order's first record, in the same change.
+        let claim = match (&order.request.idempotency_key, write.first) {
+            (Some(key), true) => Some((
                 idempotency_key(order.request.owner, key),
                 encode(&IdempotencyRecord {
                     parent_order_no: order.parent_order_no.clone(),
@@ -176,33 +188,28 @@ impl OrderStore {
             )),
             _ => None,
         };
-        let mut change = Change::new();
         if let Some((key, record)) = claim {
-            change.insert(&self.idempotency, key, record);
+            staged.insert(&self.idempotency, key, record);
         }
-        change.insert(&self.orders, order.parent_order_no.as_str(), value);
-        if order.status == OrderStatus::Creating {
-            change.insert(
+        staged.insert(&self.orders, order.parent_order_no.as_str(), value);
+        if write.first {
+            staged.insert(
                 &self.order_nos,
                 order.order_no.as_str(),
                 order.parent_order_no.as_str().as_bytes(),
             );
         }
         if order.needs_actor() {
-            change.insert(&self.deadlines, &deadline_key, Vec::new());
+            staged.insert(&self.deadlines, &deadline_key, Vec::new());
         } else {
-            change.remove(&self.deadlines, &deadline_key);
+            staged.remove(&self.deadlines, &deadline_key);
         }
         if let Some((seq, entry)) = outbox_value {
-            change.insert(&self.outbox, seq, entry);
+            staged.insert(&self.outbox, seq, entry);
         }
-        self.raise_high(
-            &mut change,
-            META_ORDER_NO_HIGH,
-            order.parent_order_no.body(),
-        )?;
-        self.raise_high(&mut change, META_ROW_ID, row_high)?;
-        self.store.apply(change)
+        self.raise_high(staged, META_ORDER_NO_HIGH, order.parent_order_no.body())?;
+        self.raise_high(staged, META_ROW_ID, row_high)?;
+        Ok(())
     }
 
     /// Adds raising the high mark `key` to `value` to `change`, if it is higher.
@@ -227,6 +234,7 @@ impl OrderStore {
         self.store
             .write(move || {
                 this.write(OrderWrite {
+                    first: order.status == OrderStatus::Creating,
                     order: &order,
                     notify,
                 })

@@ -111,8 +111,8 @@ pub trait Subsystem: Send + Sync {
     async fn order_notify(&self, call: &OrderNotifyCall) -> Result<(), SubsystemError>;
 
     /// The same subsystem as a step of the order center's own store changes, when it keeps
-    /// its records in that store (in-process): `applyOrderCreate` then runs inside the
-    /// order's write, and one flush covers both. `None` for a subsystem across a network.
+    /// its records in that store (in-process): `applyOrderCreate` then binds in the same
+    /// atomic change that creates the order. `None` for a subsystem across a network.
     fn in_store(&self) -> Option<&dyn InStoreSubsystem> {
         None
     }
@@ -120,11 +120,13 @@ pub trait Subsystem: Send + Sync {
 
 /// A subsystem whose records live in the order center's store (see [`Subsystem::in_store`]).
 pub trait InStoreSubsystem: Send + Sync {
-    /// `applyOrderCreate` as one step of a change running on the store's writer thread
-    /// (inside `crate::store::Store::write`); its writes become durable with that change.
+    /// `applyOrderCreate` on the store's writer thread (inside `crate::store::Store::write`),
+    /// its writes staged into `change`: the order center writes them in the same atomic
+    /// change as the order. Stages nothing when it refuses.
     fn order_create_in_write(
         &self,
         call: &OrderCreateCall,
+        change: &mut crate::store::Change,
     ) -> Result<OrderCreateAnswer, SubsystemError>;
 }
 

@@ -21,11 +21,24 @@ impl Server {
 
     /// Starts the binary with extra environment variables (e.g. a crash point).
     pub fn start_with_env(data_dir: &Path, ttl: u64, env: &[(&str, &str)]) -> Server {
+        Self::start_with(data_dir, ttl, env, "127.0.0.1:0", &[])
+    }
+
+    /// Starts the binary listening on `listen`, with extra environment variables and
+    /// arguments.
+    pub fn start_with(
+        data_dir: &Path,
+        ttl: u64,
+        env: &[(&str, &str)],
+        listen: &str,
+        args: &[String],
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ordercenter"))
             .envs(env.iter().copied())
+            .args(args)
             .args([
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--order-ttl",
                 &ttl.to_string(),
                 "--workers",

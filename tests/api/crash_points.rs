@@ -91,9 +91,49 @@ fn until<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T>) 
 }
 
 /// Runs member 1's flow into the crash `point`, restarts, and checks both sides agree.
+/// Where the order center finds the activity platform.
+#[derive(Clone, Copy, PartialEq)]
+enum Platform {
+    /// In-process: binding and order are one atomic change.
+    InProcess,
+    /// Over HTTP (the same binary's own endpoints): the written-ahead creation.
+    OverHttp,
+}
+
+/// Starts the binary on the same port each time, so a subsystem URL pointing at itself
+/// stays valid across the restart.
+fn start(dir: &std::path::Path, port: u16, platform: Platform, env: &[(&str, &str)]) -> Server {
+    let listen = format!("127.0.0.1:{port}");
+    let args = match platform {
+        Platform::InProcess => vec![],
+        Platform::OverHttp => vec![
+            "--subsystem-url".to_string(),
+            format!("3001=http://{listen}"),
+        ],
+    };
+    Server::start_with(dir, TTL, env, &listen, &args)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 fn crash_at(point: &str, pay: bool) {
+    crash_with(point, pay, Platform::InProcess);
+}
+
+fn crash_with(point: &str, pay: bool, platform: Platform) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start_with_env(dir.path(), TTL, &[("ORDERCENTER_FAILPOINT", point)]);
+    let port = free_port();
+    let mut server = start(
+        dir.path(),
+        port,
+        platform,
+        &[("ORDERCENTER_FAILPOINT", point)],
+    );
     let base = server.base.clone();
     let activity = save_activity(&base, SEATS);
     let applied = apply(&base, 1, activity);
@@ -126,7 +166,7 @@ fn crash_at(point: &str, pay: bool) {
     wait_dead(&mut server);
     drop(server);
 
-    let server = Server::start(dir.path(), TTL);
+    let server = start(dir.path(), port, platform, &[]);
     let base = server.base.clone();
     // Everything member 1 started ends closed, and its seat comes back exactly once.
     until(
@@ -168,18 +208,28 @@ fn crash_at(point: &str, pay: bool) {
 }
 
 #[test]
-fn crash_after_creating_is_recorded() {
-    crash_at("create.after_creating", false);
-}
-
-#[test]
-fn crash_after_the_subsystem_bound_the_apply() {
-    crash_at("create.after_bind", false);
+fn crash_before_the_order_and_its_binding_are_written() {
+    crash_at("create.before_commit", false);
 }
 
 #[test]
 fn crash_after_created_before_the_answer() {
     crash_at("create.after_created", false);
+}
+
+#[test]
+fn crash_after_creating_is_recorded_with_a_subsystem_over_http() {
+    crash_with("create.after_creating", false, Platform::OverHttp);
+}
+
+#[test]
+fn crash_after_a_subsystem_over_http_bound_the_apply() {
+    crash_with("create.after_bind", false, Platform::OverHttp);
+}
+
+#[test]
+fn crash_after_created_with_a_subsystem_over_http() {
+    crash_with("create.after_created", false, Platform::OverHttp);
 }
 
 #[test]
