@@ -213,13 +213,14 @@ impl ActivityStore {
         }
         for (apply, value) in applies {
             write.insert(&self.applies, be(apply.id), value);
-            write.insert(
-                &self.member_applies,
-                member_key(apply.activity_id, apply.owner, apply.id),
-                Vec::new(),
-            );
             let deadline = deadline_key(apply.expires_at, apply.id);
             if apply.status == ApplyStatus::Pending {
+                // The member index never changes: written while the apply is new (pending).
+                write.insert(
+                    &self.member_applies,
+                    member_key(apply.activity_id, apply.owner, apply.id),
+                    Vec::new(),
+                );
                 write.insert(&self.apply_deadlines, deadline, Vec::new());
             } else {
                 write.remove(&self.apply_deadlines, deadline);

@@ -9,6 +9,9 @@ use crate::domain::{MemberRef, Order, OrderNo, OrderStatus};
 
 const META_ORDER_NO_HIGH: &[u8] = b"order_no_high";
 const META_ROW_ID: &[u8] = b"row_id_high";
+/// Row ids are reserved in blocks: the persisted mark runs ahead of the ids handed out, so
+/// it is written once per block rather than with every order (a restart skips the rest).
+const ROW_ID_BLOCK: u64 = 4096;
 
 /// What an `Idempotency-Key` was first used for.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -41,6 +44,9 @@ pub struct OrderStore {
     meta: sled::Tree,
     next_outbox_seq: Arc<AtomicU64>,
     next_row_id: Arc<AtomicU64>,
+    /// The marks as last written to `meta` (the writer thread keeps them; no read per write).
+    persisted_order_no_high: Arc<AtomicU64>,
+    persisted_row_id_high: Arc<AtomicU64>,
 }
 
 /// A change to write with an order in one atomic, durable step.
@@ -63,6 +69,7 @@ impl OrderStore {
             None => 1,
         };
         let meta = store.tree("meta")?;
+        let persisted_order_no_high = order_no_high(&meta)?;
         let next_row_id = match meta.get(META_ROW_ID)? {
             Some(bytes) => read_be(&bytes)? + 1,
             None => 1,
@@ -77,6 +84,8 @@ impl OrderStore {
             meta,
             next_outbox_seq: Arc::new(AtomicU64::new(next_outbox_seq)),
             next_row_id: Arc::new(AtomicU64::new(next_row_id)),
+            persisted_order_no_high: Arc::new(AtomicU64::new(persisted_order_no_high)),
+            persisted_row_id_high: Arc::new(AtomicU64::new(next_row_id - 1)),
         })
     }
 
@@ -87,10 +96,7 @@ impl OrderStore {
 
     /// The highest order-number body ever recorded (0 on an empty store). Blocking.
     pub fn order_no_high(&self) -> Result<u64, StoreError> {
-        match self.meta.get(META_ORDER_NO_HIGH)? {
-            Some(bytes) => read_be(&bytes),
-            None => Ok(0),
-        }
+        order_no_high(&self.meta)
     }
 
     /// Reserves `count` row ids (for `id` fields). The high mark is written with the next
@@ -207,19 +213,16 @@ impl OrderStore {
         if let Some((seq, entry)) = outbox_value {
             staged.insert(&self.outbox, seq, entry);
         }
-        self.raise_high(staged, META_ORDER_NO_HIGH, order.parent_order_no.body())?;
-        self.raise_high(staged, META_ROW_ID, row_high)?;
-        Ok(())
-    }
-
-    /// Adds raising the high mark `key` to `value` to `change`, if it is higher.
-    fn raise_high(&self, change: &mut Change, key: &[u8], value: u64) -> Result<(), StoreError> {
-        let current = match self.meta.get(key)? {
-            Some(bytes) => read_be(&bytes)?,
-            None => 0,
-        };
-        if value > current {
-            change.insert(&self.meta, key, be(value).to_vec());
+        let body = order.parent_order_no.body();
+        if body > self.persisted_order_no_high.load(Ordering::Relaxed) {
+            staged.insert(&self.meta, META_ORDER_NO_HIGH, be(body).to_vec());
+            self.persisted_order_no_high.store(body, Ordering::Relaxed);
+        }
+        if row_high > self.persisted_row_id_high.load(Ordering::Relaxed) {
+            let reserved = row_high + ROW_ID_BLOCK;
+            staged.insert(&self.meta, META_ROW_ID, be(reserved).to_vec());
+            self.persisted_row_id_high
+                .store(reserved, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -248,6 +251,13 @@ impl OrderStore {
         self.store
             .blocking(move || this.get(&parent_order_no))
             .await
+    }
+}
+
+fn order_no_high(meta: &sled::Tree) -> Result<u64, StoreError> {
+    match meta.get(META_ORDER_NO_HIGH)? {
+        Some(bytes) => read_be(&bytes),
+        None => Ok(0),
     }
 }
 
