@@ -163,7 +163,7 @@ impl Orders {
             payment_way: 0,
             payment: None,
         };
-        let actor = self.supervisor.send(Spawn { order }).await?;
+        let actor = OrderActor::start_here(order, self.env.clone(), &self.supervisor);
         match actor
             .send(FinishCreate {
                 record_creating: true,

@@ -3,7 +3,7 @@
 use actix::prelude::*;
 
 use super::order::OrderActor;
-use super::OrderError;
+use super::{OrderError, Snapshot};
 use crate::domain::{MemberRef, Order, OrderNo};
 
 /// Order actor: finish a creation written ahead — record *creating* durably, call the
@@ -36,6 +36,21 @@ pub struct Expire;
 pub struct Spawn {
     /// The order as loaded or as about to be created.
     pub order: Order,
+}
+
+/// Supervisor: an actor started by its creator on the creator's own thread (a new order,
+/// on the HTTP worker that received it), to route to from now on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Register {
+    /// The order's number.
+    pub parent_order_no: OrderNo,
+    /// Its actor.
+    pub actor: Addr<OrderActor>,
+    /// Which actor of the order this is (see [`Stopped`]).
+    pub incarnation: u64,
+    /// What the actor publishes for readers.
+    pub snapshot: Snapshot,
 }
 
 /// Supervisor: the order's actor — the live one, or one activated from the store (read

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::messages::{Cancel, Expire, FinishCreate, Stopped};
+use super::messages::{Cancel, Expire, FinishCreate, Register, Stopped};
+use super::supervisor::Supervisor;
 use super::{OrderError, SharedEnv, Snapshot};
 use crate::domain::{time, Fen, MemberRef, Order, OrderEvent, OrderItem, OrderStatus};
 use crate::store::orders::OrderWrite;
@@ -36,7 +37,41 @@ pub struct OrderActor {
     close_retry: Duration,
 }
 
+/// Source of [`OrderActor`] incarnation numbers (unique in the process).
+static NEXT_INCARNATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl OrderActor {
+    /// A number no other actor of this process has.
+    pub fn next_incarnation() -> u64 {
+        NEXT_INCARNATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts the actor of a new `order` on the current thread (the HTTP worker creating it:
+    /// no hop through the supervisor's thread) and registers it with the supervisor. The
+    /// registration is queued before anyone can learn the order's number (that happens once
+    /// it is bound, after this), so the supervisor never activates a second actor for it.
+    pub fn start_here(order: Order, env: SharedEnv, supervisor: &Addr<Supervisor>) -> Addr<Self> {
+        let incarnation = Self::next_incarnation();
+        let parent_order_no = order.parent_order_no.clone();
+        let order = std::sync::Arc::new(order);
+        let snapshot: Snapshot = std::sync::Arc::new(parking_lot::RwLock::new(order.clone()));
+        let actor = Self::new(
+            order,
+            env,
+            supervisor.clone().recipient(),
+            incarnation,
+            snapshot.clone(),
+        )
+        .start();
+        supervisor.do_send(Register {
+            parent_order_no,
+            actor: actor.clone(),
+            incarnation,
+            snapshot,
+        });
+        actor
+    }
+
     /// An actor for `order`; `incarnation` tells the supervisor which actor stopped.
     pub fn new(
         order: std::sync::Arc<Order>,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use actix::prelude::*;
 
-use super::messages::{Activate, CountLive, Lookup, Routed, Spawn, Stopped};
+use super::messages::{Activate, CountLive, Lookup, Register, Routed, Spawn, Stopped};
 use super::order::OrderActor;
 use super::SharedEnv;
 use super::{OrderError, Snapshot};
@@ -18,7 +18,6 @@ pub struct Supervisor {
     live: HashMap<OrderNo, (Addr<OrderActor>, u64, Snapshot)>,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: usize,
-    next_incarnation: u64,
     env: SharedEnv,
 }
 
@@ -29,7 +28,6 @@ impl Supervisor {
             live: HashMap::new(),
             arbiters,
             next_arbiter: 0,
-            next_incarnation: 1,
             env,
         }
     }
@@ -62,8 +60,7 @@ impl Supervisor {
     /// Starts an actor for `order` on the next arbiter and registers it.
     fn start_actor(&mut self, order: Order, ctx: &mut Context<Self>) -> Addr<OrderActor> {
         let key = order.parent_order_no.clone();
-        let incarnation = self.next_incarnation;
-        self.next_incarnation += 1;
+        let incarnation = OrderActor::next_incarnation();
         let env = self.env.clone();
         let me = ctx.address().recipient();
         let order = std::sync::Arc::new(order);
@@ -95,6 +92,17 @@ impl Handler<Spawn> for Supervisor {
             return MessageResult(addr);
         }
         MessageResult(self.start_actor(msg.order, ctx))
+    }
+}
+
+impl Handler<Register> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Register, _ctx: &mut Context<Self>) {
+        self.live.insert(
+            msg.parent_order_no,
+            (msg.actor, msg.incarnation, msg.snapshot),
+        );
     }
 }
 
