@@ -25,7 +25,8 @@ use crate::subsystem::{
 /// The activity platform reached in-process, through the same interface as over HTTP.
 ///
 /// It shares the order center's store, so the order center binds the applies in the same
-/// atomic change that creates the order ([`InStoreSubsystem`]).
+/// atomic change that creates the order, and applies how an order ended in the same change
+/// that records it ([`InStoreSubsystem`]): no outbox round for in-process notices.
 #[derive(Clone)]
 pub struct InProcessSubsystem {
     service: ActivityService,
@@ -71,6 +72,16 @@ impl InStoreSubsystem for InProcessSubsystem {
     ) -> Result<OrderCreateAnswer, SubsystemError> {
         self.service
             .bind_order_in_write(OrderBinding::from_call(call)?, change)
+            .map_err(SubsystemError::from)
+    }
+
+    fn order_notify_in_write(
+        &self,
+        call: &OrderNotifyCall,
+        change: &mut crate::store::Change,
+    ) -> Result<(), SubsystemError> {
+        self.service
+            .order_notice_in_write(OrderNotice::from_call(call)?, change)
             .map_err(SubsystemError::from)
     }
 }

@@ -409,77 +409,23 @@ impl ActivityService {
     /// Idempotent; an order with no applies is acknowledged as is.
     pub async fn order_notice(&self, notice: OrderNotice) -> Result<(), ActivityError> {
         self.locked(move |store| {
-            let now = time::now_secs();
-            let mut changed: Vec<Apply> = Vec::new();
-            let mut activities: Vec<Activity> = Vec::new();
-            let bound = store.order_applies(&notice.order_no)?;
-            if bound.is_empty()
-                && notice.outcome != OrderOutcome::Paid
-                && !store.is_tombstoned(&notice.order_no)?
-            {
-                // Closed before anything was bound (e.g. creation given up while a bind was
-                // still on its way): refuse that bind if it comes.
-                store.write(ActivityWrite {
-                    tombstones: vec![&notice.order_no],
-                    ..ActivityWrite::default()
-                })?;
-                return Ok(());
-            }
-            for mut apply in bound {
-                let next = match (apply.status, notice.outcome) {
-                    (ApplyStatus::Ordered, OrderOutcome::Paid) => ApplyStatus::Registered,
-                    (ApplyStatus::Ordered, OrderOutcome::Closed | OrderOutcome::Refunded) => {
-                        ApplyStatus::Cancelled
-                    }
-                    (ApplyStatus::Registered, OrderOutcome::Refunded) => ApplyStatus::Cancelled,
-                    (status, outcome) => {
-                        if status != ApplyStatus::Cancelled || outcome == OrderOutcome::Paid {
-                            tracing::debug!(
-                                apply_id = apply.id,
-                                ?status,
-                                ?outcome,
-                                "notice changes nothing"
-                            );
-                        }
-                        continue;
-                    }
-                };
-                let index = match activities.iter().position(|a| a.id == apply.activity_id) {
-                    Some(index) => index,
-                    None => {
-                        activities.push(
-                            store
-                                .activity(apply.activity_id)?
-                                .ok_or(ActivityError::NotFound)?,
-                        );
-                        activities.len() - 1
-                    }
-                };
-                let activity = &mut activities[index];
-                match apply.status {
-                    ApplyStatus::Ordered => activity.reserved = activity.reserved.saturating_sub(1),
-                    ApplyStatus::Registered => {
-                        activity.registered = activity.registered.saturating_sub(1)
-                    }
-                    _ => {}
-                }
-                if next == ApplyStatus::Registered {
-                    activity.registered += 1;
-                }
-                apply.status = next;
-                apply.updated_at = now;
-                changed.push(apply);
-            }
-            if !changed.is_empty() {
-                store.write(ActivityWrite {
-                    activities: activities.iter().collect(),
-                    applies: changed.iter().collect(),
-                    tombstones: vec![],
-                })?;
-            }
+            let mut change = Change::new();
+            apply_notice(store, notice, &mut change)?;
+            store.store().apply(change)?;
             Ok(())
         })
         .await
+    }
+
+    /// [`ActivityService::order_notice`] staged into `change`, on the store's writer thread
+    /// (inside [`crate::store::Store::write`]): the in-process order center records how an
+    /// order ended and its effect on the seats in one atomic change.
+    pub fn order_notice_in_write(
+        &self,
+        notice: OrderNotice,
+        change: &mut Change,
+    ) -> Result<(), ActivityError> {
+        apply_notice(&self.store, notice, change)
     }
 
     /// Releases the seats of pending applies that got no order in time. Returns how many.
@@ -595,4 +541,87 @@ fn bind(
         })
         .collect();
     Ok(OrderCreateAnswer { items, extra })
+}
+
+/// How an order ended, applied to its applies and seats (staged into `change`): paid →
+/// registered; closed or refunded → released. Idempotent; an order with nothing bound is
+/// tombstoned (a late bind for it is refused) unless paid.
+fn apply_notice(
+    store: &ActivityStore,
+    notice: OrderNotice,
+    change: &mut Change,
+) -> Result<(), ActivityError> {
+    let now = time::now_secs();
+    let mut changed: Vec<Apply> = Vec::new();
+    let mut activities: Vec<Activity> = Vec::new();
+    let bound = store.order_applies(&notice.order_no)?;
+    if bound.is_empty()
+        && notice.outcome != OrderOutcome::Paid
+        && !store.is_tombstoned(&notice.order_no)?
+    {
+        // Closed before anything was bound (e.g. creation given up while a bind was
+        // still on its way): refuse that bind if it comes.
+        store.stage(
+            change,
+            ActivityWrite {
+                tombstones: vec![&notice.order_no],
+                ..ActivityWrite::default()
+            },
+        )?;
+        return Ok(());
+    }
+    for mut apply in bound {
+        let next = match (apply.status, notice.outcome) {
+            (ApplyStatus::Ordered, OrderOutcome::Paid) => ApplyStatus::Registered,
+            (ApplyStatus::Ordered, OrderOutcome::Closed | OrderOutcome::Refunded) => {
+                ApplyStatus::Cancelled
+            }
+            (ApplyStatus::Registered, OrderOutcome::Refunded) => ApplyStatus::Cancelled,
+            (status, outcome) => {
+                if status != ApplyStatus::Cancelled || outcome == OrderOutcome::Paid {
+                    tracing::debug!(
+                        apply_id = apply.id,
+                        ?status,
+                        ?outcome,
+                        "notice changes nothing"
+                    );
+                }
+                continue;
+            }
+        };
+        let index = match activities.iter().position(|a| a.id == apply.activity_id) {
+            Some(index) => index,
+            None => {
+                activities.push(
+                    store
+                        .activity(apply.activity_id)?
+                        .ok_or(ActivityError::NotFound)?,
+                );
+                activities.len() - 1
+            }
+        };
+        let activity = &mut activities[index];
+        match apply.status {
+            ApplyStatus::Ordered => activity.reserved = activity.reserved.saturating_sub(1),
+            ApplyStatus::Registered => activity.registered = activity.registered.saturating_sub(1),
+            _ => {}
+        }
+        if next == ApplyStatus::Registered {
+            activity.registered += 1;
+        }
+        apply.status = next;
+        apply.updated_at = now;
+        changed.push(apply);
+    }
+    if !changed.is_empty() {
+        store.stage(
+            change,
+            ActivityWrite {
+                activities: activities.iter().collect(),
+                applies: changed.iter().collect(),
+                tombstones: vec![],
+            },
+        )?;
+    }
+    Ok(())
 }

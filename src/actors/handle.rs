@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use super::messages::{
     Activate, Cancel, CountLive, FinishCreate, GetPollerStats, Lookup, PaidEvidence, Pay,
-    PaymentConfirmed, PollerStats, Routed, Spawn,
+    PaymentConfirmed, PollerStats, Recover, Routed,
 };
 use super::order::OrderActor;
 use super::supervisor::Supervisor;
@@ -363,29 +363,40 @@ impl Orders {
         Ok(self.env.poller.send(GetPollerStats).await?)
     }
 
+    /// A page of the orders that need an actor, after the deadline key `after`; `None` when
+    /// there are no more.
+    async fn live_page(
+        &self,
+        after: Option<Vec<u8>>,
+    ) -> Result<Option<(Vec<Order>, Option<Vec<u8>>)>, OrderError> {
+        const PAGE: usize = 8192;
+        let store = self.env.store.clone();
+        let (orders, next) = self
+            .env
+            .store
+            .store()
+            .blocking(move || store.live_orders_page(after.as_deref(), PAGE))
+            .await?;
+        Ok((!orders.is_empty()).then_some((orders, next)))
+    }
+
     /// Restores every live order after a start: actors and timers with their original
     /// deadlines (a deadline that passed while down fires at once), and creations caught
     /// midway finished or closed. Then the service is ready.
     pub async fn recover(&self) -> Result<RecoveryReport, OrderError> {
-        let store = self.env.store.clone();
-        let live = self
-            .env
-            .store
-            .store()
-            .blocking(move || store.live_orders())
-            .await?;
         let mut report = RecoveryReport::default();
-        for order in live {
-            let creating = order.status == OrderStatus::Creating;
-            let actor = self.supervisor.send(Spawn { order }).await?;
-            if creating {
-                report.creating += 1;
-                actor.do_send(FinishCreate {
-                    record_creating: false,
-                });
-            } else {
-                report.unpaid += 1;
-            }
+        let mut page = self.live_page(None).await?;
+        // Read the next page while the supervisor starts the actors of this one.
+        while let Some((orders, next)) = page {
+            let started = self.supervisor.send(Recover { orders });
+            let (started, next_page) = match next {
+                Some(after) => futures::join!(started, self.live_page(Some(after))),
+                None => (started.await, Ok(None)),
+            };
+            let started = started?;
+            report.unpaid += started.unpaid;
+            report.creating += started.creating;
+            page = next_page?;
         }
         self.ready.store(true, Ordering::Release);
         Ok(report)

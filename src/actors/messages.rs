@@ -30,12 +30,13 @@ pub struct Cancel {
 #[rtype(result = "()")]
 pub struct Expire;
 
-/// Supervisor: start (or return) the actor for an order.
+/// Supervisor: start actors for orders just read from the store at startup (a page of
+/// them at a time), and finish the creations among them.
 #[derive(Message)]
-#[rtype(result = "Addr<OrderActor>")]
-pub struct Spawn {
-    /// The order as loaded or as about to be created.
-    pub order: Order,
+#[rtype(result = "super::handle::RecoveryReport")]
+pub struct Recover {
+    /// Orders that need an actor.
+    pub orders: Vec<Order>,
 }
 
 /// Supervisor: an actor started by its creator on the creator's own thread (a new order,

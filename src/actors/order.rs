@@ -14,7 +14,9 @@ use crate::domain::{time, Fen, MemberRef, Order, OrderEvent, OrderItem, OrderSta
 use crate::store::orders::OrderWrite;
 use crate::store::outbox::OutboxEntry;
 use crate::store::Change;
-use crate::subsystem::{OrderCreateAnswer, OrderCreateCall, Subsystem, SubsystemError};
+use crate::subsystem::{
+    OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, Subsystem, SubsystemError,
+};
 
 /// First pause before retrying a close that failed (provider unreachable, write failed);
 /// doubled on each failure up to [`MAX_CLOSE_RETRY`].
@@ -233,7 +235,7 @@ impl OrderActor {
 }
 
 /// The outbox notice for the subsystem: `order_status` 1 paid, 2 closed, 3 refunded.
-pub(crate) fn notice(order: &Order, order_status: u8) -> OutboxEntry {
+fn notice(order: &Order, order_status: u8) -> OutboxEntry {
     OutboxEntry {
         business_type: order.request.business_type,
         order_no: order.order_no.clone(),
@@ -241,6 +243,64 @@ pub(crate) fn notice(order: &Order, order_status: u8) -> OutboxEntry {
         order_status,
         created_at: time::now_secs(),
     }
+}
+
+/// Writes `order` durably with the notice of how it ended (`order_status` 1 paid, 2
+/// closed, 3 refunded): applied in the same change when its subsystem lives in our store,
+/// else (or if that fails) queued in the outbox, written with the order, for delivery.
+pub(crate) async fn write_ended(
+    env: &SharedEnv,
+    order: Order,
+    order_status: u8,
+) -> Result<(), crate::store::StoreError> {
+    let told = notice(&order, order_status);
+    let in_store = env
+        .subsystems
+        .get(order.request.business_type)
+        .filter(|subsystem| subsystem.in_store().is_some());
+    let Some(subsystem) = in_store else {
+        env.store.write_durable(order, Some(told)).await?;
+        env.outbox.wake();
+        return Ok(());
+    };
+    let orders = env.store.clone();
+    let queued = env
+        .store
+        .store()
+        .write(move || {
+            let call = OrderNotifyCall {
+                order_no: told.order_no.to_string(),
+                parent_order_no: told.parent_order_no.to_string(),
+                order_status,
+            };
+            let mut change = Change::new();
+            let told_here = match subsystem.in_store() {
+                Some(local) => match local.order_notify_in_write(&call, &mut change) {
+                    Ok(()) => true,
+                    Err(error) => {
+                        tracing::warn!(%error, "in-process notice failed; queued in the outbox");
+                        change = Change::new();
+                        false
+                    }
+                },
+                None => false,
+            };
+            orders.stage(
+                &mut change,
+                OrderWrite {
+                    order: &order,
+                    notify: (!told_here).then_some(told),
+                    first: false,
+                },
+            )?;
+            orders.store().apply(change)?;
+            Ok(!told_here)
+        })
+        .await?;
+    if queued {
+        env.outbox.wake();
+    }
+    Ok(())
 }
 
 /// The written-ahead creation (SPEC §3). On failure returns the order as it was left
@@ -376,11 +436,9 @@ async fn give_up(
     reason: OrderError,
 ) -> Result<Order, (Order, OrderError)> {
     tracing::warn!(%reason, "creation given up; closing the order and telling the subsystem");
-    let told = notice(&order, 2);
-    if let Err(error) = env.store.write_durable(order.clone(), Some(told)).await {
+    if let Err(error) = write_ended(env, order.clone(), 2).await {
         tracing::error!(%error, "could not record the abandoned creation");
     }
-    env.outbox.wake();
     Err((order, reason))
 }
 

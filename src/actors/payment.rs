@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::messages::{CheckRefund, PaidEvidence, Pay, PaymentConfirmed, Unwatch, Watch};
-use super::order::{notice, OrderActor};
+use super::order::{write_ended, OrderActor};
 use super::{OrderError, SharedEnv};
 use crate::domain::{time, Fen, Order, OrderEvent, OrderStatus, Payment, Prepay, Refund};
 use crate::provider::{ProviderError, RefundStatus, UnifiedOrder};
@@ -203,10 +203,7 @@ pub(super) async fn mark_paid(
     if let Some(payment) = order.payment.as_mut() {
         payment.target_order_id = evidence.target_order_id.clone();
     }
-    env.store
-        .write_durable(order.clone(), Some(notice(&order, 1)))
-        .await?;
-    env.outbox.wake();
+    write_ended(env, order.clone(), 1).await?;
     tracing::info!(order_no = %order.parent_order_no, source = evidence.source, "order paid");
     Ok(order)
 }
@@ -244,11 +241,8 @@ pub(super) async fn close_order(
     order
         .apply(event, time::now_secs())
         .map_err(|_| OrderError::Closed)?;
-    env.store
-        .write_durable(order.clone(), Some(notice(&order, 2)))
-        .await?;
+    write_ended(&env, order.clone(), 2).await?;
     crate::failpoint::hit("expire.after_close");
-    env.outbox.wake();
     // How long after its deadline the order was closed (durably): the expiry lateness.
     let late_ms = time::now_millis().saturating_sub(order.deadline().saturating_mul(1000));
     tracing::info!(order_no = %order.parent_order_no, ?event, deadline = order.deadline(), late_ms, "order closed");
@@ -360,14 +354,9 @@ async fn refund_step(
             if let Err(error) = order.apply(OrderEvent::Refunded, time::now_secs()) {
                 return Err((order, OrderError::Mismatch(error.to_string())));
             }
-            if let Err(error) = env
-                .store
-                .write_durable(order.clone(), Some(notice(&order, 3)))
-                .await
-            {
+            if let Err(error) = write_ended(&env, order.clone(), 3).await {
                 return Err((order, error.into()));
             }
-            env.outbox.wake();
             tracing::info!(order_no = %order.parent_order_no, "late payment refunded");
             Ok(RefundStep::Done(order))
         }

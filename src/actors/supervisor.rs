@@ -6,12 +6,15 @@ use std::collections::HashMap;
 
 use actix::prelude::*;
 
-use super::messages::{Activate, CountLive, Lookup, Register, Routed, Spawn, Stopped};
+use super::handle::RecoveryReport;
+use super::messages::{
+    Activate, CountLive, FinishCreate, Lookup, Recover, Register, Routed, Stopped,
+};
 use super::order::OrderActor;
 use super::SharedEnv;
 use super::{OrderError, Snapshot};
-use crate::domain::Order;
 use crate::domain::OrderNo;
+use crate::domain::{Order, OrderStatus};
 
 /// Routes messages to order actors, starting them round-robin on the arbiters.
 pub struct Supervisor {
@@ -83,15 +86,27 @@ impl Supervisor {
     }
 }
 
-impl Handler<Spawn> for Supervisor {
-    type Result = MessageResult<Spawn>;
+impl Handler<Recover> for Supervisor {
+    type Result = MessageResult<Recover>;
 
-    /// For orders not yet in the store (create) or just read at startup (recovery).
-    fn handle(&mut self, msg: Spawn, ctx: &mut Context<Self>) -> Self::Result {
-        if let Some(addr) = self.live_actor(&msg.order.parent_order_no) {
-            return MessageResult(addr);
+    fn handle(&mut self, msg: Recover, ctx: &mut Context<Self>) -> Self::Result {
+        let mut report = RecoveryReport::default();
+        for order in msg.orders {
+            if self.live_actor(&order.parent_order_no).is_some() {
+                continue;
+            }
+            let creating = order.status == OrderStatus::Creating;
+            let actor = self.start_actor(order, ctx);
+            if creating {
+                report.creating += 1;
+                actor.do_send(FinishCreate {
+                    record_creating: false,
+                });
+            } else {
+                report.unpaid += 1;
+            }
         }
-        MessageResult(self.start_actor(msg.order, ctx))
+        MessageResult(report)
     }
 }
 

@@ -137,11 +137,21 @@ impl OrderStore {
             .await
     }
 
-    /// Every order that needs an actor (creating, unpaid, or a refund to confirm), by
-    /// deadline. Blocking.
-    pub fn live_orders(&self) -> Result<Vec<Order>, StoreError> {
-        let mut live = Vec::new();
-        for entry in self.deadlines.iter() {
+    /// Up to `limit` orders that need an actor (creating, unpaid, or a refund to confirm), by
+    /// deadline, after the index key `after` (from the start for `None`), and the key to
+    /// continue after (`None` at the end). Blocking.
+    pub fn live_orders_page(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(Vec<Order>, Option<Vec<u8>>), StoreError> {
+        use std::ops::Bound;
+        let from = match after {
+            Some(key) => Bound::Excluded(key.to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut live = Vec::with_capacity(limit.min(8192));
+        for entry in self.deadlines.range::<Vec<u8>, _>((from, Bound::Unbounded)) {
             let (key, _) = entry?;
             let parent = key
                 .get(8..)
@@ -153,8 +163,11 @@ impl OrderStore {
                 // A stale index entry (its order moved on): dropped on the next write.
                 _ => {}
             }
+            if live.len() >= limit {
+                return Ok((live, Some(key.to_vec())));
+            }
         }
-        Ok(live)
+        Ok((live, None))
     }
 
     /// Writes an order (and its outbox entry) atomically: the order, with its first record

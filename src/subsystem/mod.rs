@@ -128,6 +128,14 @@ pub trait InStoreSubsystem: Send + Sync {
         call: &OrderCreateCall,
         change: &mut crate::store::Change,
     ) -> Result<OrderCreateAnswer, SubsystemError>;
+
+    /// `applyOrderNotify` on the store's writer thread, its writes staged into `change`:
+    /// the order center records how the order ended in the same atomic change.
+    fn order_notify_in_write(
+        &self,
+        call: &OrderNotifyCall,
+        change: &mut crate::store::Change,
+    ) -> Result<(), SubsystemError>;
 }
 
 /// The subsystem of each `business_type`.
