@@ -114,7 +114,7 @@ async fn start_payment(
     let amount = order.total();
     let open_id = pay.open_id.unwrap_or_else(|| placeholder_open_id(&order));
     if order.payment.is_none() {
-        order.payment = Some(Payment {
+        order.payment = Some(Box::new(Payment {
             payment_way: pay.payment_way,
             started_at: now,
             amount,
@@ -122,7 +122,7 @@ async fn start_payment(
             prepay: None,
             target_order_id: None,
             refund: None,
-        });
+        }));
     }
     order.payment_way = pay.payment_way;
     if amount == Fen::ZERO {
