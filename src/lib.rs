@@ -3,10 +3,11 @@
 //! Module map (one folder per part of the picture in SPEC.md §1):
 //! - [`domain`]: orders, money in fen, order numbers, `sku_slice`, the status machine — plain
 //!   Rust, no actix, no sled, no HTTP.
-//! - [`store`]: every sled call and the key layout; one writer thread applies
-//!   durable changes and flushes once per batch (group commit).
+//! - [`store`]: every sled call and the key layout; one writer thread applies durable
+//!   changes (multi-key ones journaled, never sled transactions) and a flusher makes each
+//!   batch durable with one `flush()` (group commit).
 //! - [`actors`]: the supervisor (router/registry), one actor per live order with its expiry
-//!   timer, and the outbox that notifies business subsystems.
+//!   timer, the trade poller, and the outbox that notifies subsystems over HTTP.
 //! - [`activity`]: the activity platform (business subsystem 3001): activities, seats, applies,
 //!   and the subsystem interface the order center calls (in-process or over HTTP).
 //! - [`subsystem`]: business subsystems as the order center sees them — one interface, over

@@ -19,8 +19,10 @@ use crate::subsystem::{
 };
 
 /// First pause before retrying a close that failed (provider unreachable, write failed);
-/// doubled on each failure up to [`MAX_CLOSE_RETRY`].
-const FIRST_CLOSE_RETRY: Duration = Duration::from_secs(1);
+/// doubled on each failure up to [`MAX_CLOSE_RETRY`]. Short: an order past its deadline
+/// should close promptly when the provider only hiccups (three failures in a row cost
+/// 1.75 s; with a 1 s start they cost 7 s, which the chaos run flagged under injected faults).
+const FIRST_CLOSE_RETRY: Duration = Duration::from_millis(250);
 /// Longest pause between attempts at closing.
 const MAX_CLOSE_RETRY: Duration = Duration::from_secs(30);
 

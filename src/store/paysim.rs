@@ -8,9 +8,9 @@
 //! - `paysim_notifies`: big-endian due time (Unix ms) ‖ merOrderId → bincode [`NotifyJob`]
 //! - `paysim_meta`:     `rsa_private_key_pem` → the signing key generated on first start
 //!
-//! Read-modify-write of an order runs under one lock on a blocking thread, so concurrent
-//! calls for the same order (pay racing close) are serialized; every change is durable before
-//! [`PaySimStore::update`] returns.
+//! Read-modify-write of an order runs on the store's writer thread, so concurrent calls for
+//! the same order (pay racing close) are serialized; every change is one atomic journaled
+//! change, durable before [`PaySimStore::update`] returns.
 
 use serde::{Deserialize, Serialize};
 use sled::Tree;
