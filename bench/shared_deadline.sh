@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Expiry lateness with ORDERS orders sharing ONE deadline:
+#   bench/shared_deadline.sh [ORDERS] [LEAD_SECS]
+# Seeds a fresh data dir with ORDERS unpaid orders whose deadline is LEAD_SECS from now
+# (examples/seed_orders.rs: the in-process create's own change, creation time set back),
+# starts the server on it (recovery restores each order's actor and timer), and reports the
+# lateness the server logs for each close (now − deadline, once the close is durable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ORDERS=${1:-100000}
+LEAD=${2:-60}
+PORT=${PORT:-18183}
+DIR=$(mktemp -d)
+PID=
+trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$DIR"' EXIT
+cargo build --release --quiet --bin ordercenter --example seed_orders
+DEADLINE=$(( $(date +%s) + LEAD ))
+target/release/examples/seed_orders "$DIR/data" "$ORDERS" "$DEADLINE"
+START=$(date +%s%N)
+RUST_LOG=info target/release/ordercenter --listen 127.0.0.1:$PORT --data-dir "$DIR/data" >/dev/null 2>"$DIR/log" &
+PID=$!
+until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
+READY=$(date +%s%N)
+LEFT=$(( DEADLINE - $(date +%s) ))
+echo "ready in $(( (READY - START) / 1000000 )) ms; deadline in ${LEFT} s"
+if [ "$LEFT" -lt 2 ]; then echo "deadline too close: raise LEAD_SECS" >&2; exit 1; fi
+until [ "$(grep -c 'order closed' "$DIR/log")" -ge "$ORDERS" ]; do sleep 1; done
+sed 's/\x1b\[[0-9;]*m//g' "$DIR/log" | grep 'order closed' | sed -n 's/.*late_ms=\([0-9]*\).*/\1/p' | sort -n | awk '
+  { v[NR] = $1 }
+  END {
+    n = NR
+    printf "closed %d orders; lateness ms: p50 %d  p90 %d  p99 %d  max %d\n", n, v[int(n*0.5)], v[int(n*0.9)], v[int(n*0.99)], v[n]
+  }'
+sed 's/\x1b\[[0-9;]*m//g' "$DIR/log" | grep 'order closed' | sed -n 's/.*deadline=\([0-9]*\).*/\1/p' | sort | uniq -c | sort -rn | awk '
+  { n++; if ($1 > most) most = $1 }
+  END { printf "%d distinct deadlines; at most %d orders shared one\n", n, most }'
