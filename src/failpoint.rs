@@ -27,3 +27,13 @@ pub fn hit(name: &str) {
         std::process::abort();
     }
 }
+
+/// [`hit`] for a point inside a store change: runs `flush` first, so the crash leaves
+/// exactly what was written so far on disk (the prefix a crash between two of sled's log
+/// writes can leave), then aborts.
+pub fn hit_flushed(name: &str, flush: impl FnOnce()) {
+    if is_armed(name) {
+        flush();
+        hit(name);
+    }
+}

@@ -238,7 +238,8 @@ impl ActivityService {
         outcome
     }
 
-    /// Reads on a blocking thread (reads see whole transactions).
+    /// Reads on a blocking thread. A read can see a change half-written (its keys land one
+    /// by one); what needs a consistent view runs on the writer thread instead.
     async fn read<R, F>(&self, step: F) -> Result<R, ActivityError>
     where
         F: FnOnce(&ActivityStore) -> Result<R, ActivityError> + Send + 'static,

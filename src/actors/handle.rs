@@ -202,19 +202,21 @@ impl Orders {
 
     /// The caller's order, as it is now: the state its live actor published (never waiting
     /// behind the actor's mailbox), else the store's.
-    pub async fn get(&self, parent_order_no: OrderNo, who: MemberRef) -> Result<Order, OrderError> {
+    pub async fn get(
+        &self,
+        parent_order_no: OrderNo,
+        who: MemberRef,
+    ) -> Result<Arc<Order>, OrderError> {
         let published = self
             .supervisor
             .send(Lookup {
                 parent_order_no: parent_order_no.clone(),
             })
             .await?;
+        // The published snapshot is shared, not copied: the frontend polls this every second.
         let order = match published {
-            Some(snapshot) => {
-                let shared = snapshot.read().clone();
-                Some((*shared).clone())
-            }
-            None => self.env.store.load(parent_order_no).await?,
+            Some(snapshot) => Some(snapshot.read().clone()),
+            None => self.env.store.load(parent_order_no).await?.map(Arc::new),
         };
         order
             .filter(|o| o.status.is_visible() && o.is_owned_by(who))
@@ -262,6 +264,11 @@ impl Orders {
         parent_order_no: OrderNo,
         who: MemberRef,
     ) -> Result<Order, OrderError> {
+        // Not while recovery is starting actors: one activated now could finish and stop,
+        // and recovery would start another from the copy it read before.
+        if !self.is_ready() {
+            return Err(OrderError::NotReady);
+        }
         self.with_actor(
             &parent_order_no,
             || Cancel { who },
@@ -310,6 +317,11 @@ impl Orders {
         parent_order_no: OrderNo,
         evidence: PaidEvidence,
     ) -> Result<Order, OrderError> {
+        // Not during recovery (see `cancel`): the provider retries its notify, the poller
+        // its query.
+        if !self.is_ready() {
+            return Err(OrderError::NotReady);
+        }
         let amount = evidence.amount;
         let message = || PaymentConfirmed {
             evidence: evidence.clone(),

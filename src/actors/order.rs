@@ -408,6 +408,7 @@ async fn finish_create_in_store(
                         },
                     )?;
                     crate::failpoint::hit("create.before_commit");
+                    change.crash_point("create.after_journal_record");
                     orders.store().apply(change)?;
                     Ok(Ok(order))
                 }

@@ -12,7 +12,7 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use super::messages::{GetPollerStats, PaidEvidence, PollerStats, ReportTo, Unwatch, Watch};
-use super::Orders;
+use super::{OrderError, Orders};
 use crate::domain::{time, OrderNo};
 use crate::provider::{QueryResponse, UmsClient};
 
@@ -104,8 +104,24 @@ impl TradePoller {
                 let evidence = PaidEvidence::from_query(&answer, "query");
                 if let Some(orders) = self.orders.clone() {
                     actix::spawn(async move {
-                        if let Err(error) = orders.confirm_payment(parent.clone(), evidence).await {
-                            tracing::error!(order_no = %parent, %error, "paid order could not take the payment");
+                        // While recovery is still starting actors the order center is not
+                        // ready: wait for it rather than drop what the provider said.
+                        let mut attempts = 0;
+                        loop {
+                            match orders
+                                .confirm_payment(parent.clone(), evidence.clone())
+                                .await
+                            {
+                                Err(OrderError::NotReady) if attempts < 300 => {
+                                    attempts += 1;
+                                    tokio::time::sleep(Duration::from_millis(100)).await;
+                                }
+                                Err(error) => {
+                                    tracing::error!(order_no = %parent, %error, "paid order could not take the payment");
+                                    break;
+                                }
+                                Ok(_) => break,
+                            }
                         }
                     });
                 }

@@ -5,17 +5,17 @@ use serde::Serialize;
 
 /// `{"code": …, "data": …, "message": …}`.
 #[derive(Serialize)]
-pub struct Envelope {
+pub struct Envelope<T = serde_json::Value> {
     /// 200 or a business code.
     pub code: u64,
     /// The payload, or `null`.
-    pub data: serde_json::Value,
+    pub data: T,
     /// `SUCCESS` or what went wrong.
     pub message: String,
 }
 
 /// HTTP 200 with `code` 200, `message` `SUCCESS`.
-pub fn success(data: serde_json::Value) -> HttpResponse {
+pub fn success(data: impl Serialize) -> HttpResponse {
     HttpResponse::Ok().json(Envelope {
         code: 200,
         data,

@@ -10,7 +10,7 @@
 //! a flush has covered their keys ([`Journal::trim`]). Replaying every remaining record in
 //! order leaves each key with its latest value: the records left are always the newest ones.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::{be, decode, encode, read_be, StoreError};
 
@@ -28,6 +28,10 @@ struct Op {
 #[derive(Default)]
 pub struct Change {
     ops: Vec<Op>,
+    /// Run once every key is written (e.g. caches of what is on disk).
+    after: Vec<Box<dyn FnOnce() + Send>>,
+    /// A crash point between the record and the keys (see [`crate::failpoint`]).
+    crash_point: Option<&'static str>,
 }
 
 /// A [`Change`] as journaled: (tree name, key, value or `None` for a removal).
@@ -57,6 +61,18 @@ impl Change {
         });
     }
 
+    /// Runs `then` once the change is written (not if writing it fails): for in-memory
+    /// caches of what is on disk.
+    pub fn after_apply(&mut self, then: impl FnOnce() + Send + 'static) {
+        self.after.push(Box::new(then));
+    }
+
+    /// Names the crash point between this change's journal record and its keys: the crash
+    /// leaves exactly the record on disk, which the next open must replay.
+    pub fn crash_point(&mut self, name: &'static str) {
+        self.crash_point = Some(name);
+    }
+
     fn record(&self) -> Record {
         self.ops
             .iter()
@@ -65,7 +81,8 @@ impl Change {
     }
 }
 
-/// The journal tree and its counters. Written by the writer thread only.
+/// The journal tree and its counters. Records are written by the writer thread and removed
+/// by the flusher.
 pub struct Journal {
     tree: sled::Tree,
     /// Sequence number of the next record.
@@ -74,6 +91,9 @@ pub struct Journal {
     durable_upto: AtomicU64,
     /// Records up to this one are removed.
     trimmed_upto: AtomicU64,
+    /// A change failed after its record was written: the keys on disk are half of it, so no
+    /// more changes are taken and no record is trimmed (the next open replays it whole).
+    poisoned: AtomicBool,
 }
 
 impl Journal {
@@ -84,22 +104,38 @@ impl Journal {
             next: AtomicU64::new(1),
             durable_upto: AtomicU64::new(0),
             trimmed_upto: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
         })
     }
 
     /// Writes `change`: its record, then its keys. On the writer thread only.
     pub fn apply(&self, change: Change) -> Result<(), StoreError> {
+        if self.poisoned.load(Ordering::Relaxed) {
+            return Err(StoreError::Poisoned);
+        }
         if change.ops.is_empty() {
+            change.after.into_iter().for_each(|then| then());
             return Ok(());
         }
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         self.tree.insert(be(seq), encode(&change.record())?)?;
-        for op in change.ops {
-            match op.value {
-                Some(value) => op.tree.insert(op.key, value)?,
-                None => op.tree.remove(op.key)?,
-            };
+        if let Some(name) = change.crash_point {
+            crate::failpoint::hit_flushed(name, || {
+                let _ = self.tree.flush();
+            });
         }
+        for op in change.ops {
+            let written = match op.value {
+                Some(value) => op.tree.insert(op.key, value),
+                None => op.tree.remove(op.key),
+            };
+            if let Err(error) = written {
+                self.poisoned.store(true, Ordering::Relaxed);
+                tracing::error!(%error, seq, "a store change failed half-way; refusing further changes until a restart replays it");
+                return Err(error.into());
+            }
+        }
+        change.after.into_iter().for_each(|then| then());
         Ok(())
     }
 
@@ -113,8 +149,12 @@ impl Journal {
         self.durable_upto.fetch_max(upto, Ordering::Relaxed);
     }
 
-    /// Removes the records whose keys are on disk. On the writer thread only.
+    /// Removes the records whose keys are on disk (on the flusher, right after the flush
+    /// that covered them; only the flusher trims).
     pub fn trim(&self) -> Result<(), StoreError> {
+        if self.poisoned.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let durable = self.durable_upto.load(Ordering::Relaxed);
         let mut trimmed = self.trimmed_upto.load(Ordering::Relaxed);
         while trimmed < durable {

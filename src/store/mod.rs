@@ -88,6 +88,9 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("store is closed")]
     Closed,
+    /// A change failed half-way; no more are taken until a restart replays it.
+    #[error("the store refuses changes after a failed write; restart the service")]
+    Poisoned,
 }
 
 impl From<sled::transaction::TransactionError<StoreError>> for StoreError {

@@ -226,16 +226,23 @@ impl OrderStore {
         if let Some((seq, entry)) = outbox_value {
             staged.insert(&self.outbox, seq, entry);
         }
+        // The cached marks move only once the change is written: a change that fails must
+        // not make the next ones skip writing a mark that never reached the disk.
         let body = order.parent_order_no.body();
         if body > self.persisted_order_no_high.load(Ordering::Relaxed) {
             staged.insert(&self.meta, META_ORDER_NO_HIGH, be(body).to_vec());
-            self.persisted_order_no_high.store(body, Ordering::Relaxed);
+            let cached = self.persisted_order_no_high.clone();
+            staged.after_apply(move || {
+                cached.fetch_max(body, Ordering::Relaxed);
+            });
         }
         if row_high > self.persisted_row_id_high.load(Ordering::Relaxed) {
             let reserved = row_high + ROW_ID_BLOCK;
             staged.insert(&self.meta, META_ROW_ID, be(reserved).to_vec());
-            self.persisted_row_id_high
-                .store(reserved, Ordering::Relaxed);
+            let cached = self.persisted_row_id_high.clone();
+            staged.after_apply(move || {
+                cached.fetch_max(reserved, Ordering::Relaxed);
+            });
         }
         Ok(())
     }

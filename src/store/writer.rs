@@ -92,8 +92,8 @@ impl Writer {
     }
 
     /// Applies `change` on the writer thread and returns its result once it is on disk. A
-    /// change that fails is answered after the same flush (it may have written part of its
-    /// work; a change that must be all-or-nothing uses a sled transaction).
+    /// change that fails is answered after the same flush; keys that must change together
+    /// go in one journaled [`super::Change`].
     pub async fn write<T, F>(&self, change: F) -> Result<T, StoreError>
     where
         F: FnOnce() -> Result<T, StoreError> + Send + 'static,
@@ -161,11 +161,9 @@ fn apply_loop(
     journal: &Journal,
     stats: &WriterStats,
 ) {
+    // Records are trimmed by the flusher, right after the flush that covered them.
     while let Ok(first) = inbox.recv() {
         let applying = Instant::now();
-        if let Err(error) = journal.trim() {
-            tracing::warn!(%error, "could not trim the store journal (retried next round)");
-        }
         let mut replies: Vec<Reply> = Vec::with_capacity(64);
         replies.push(first());
         while replies.len() < MAX_BATCH {
@@ -212,7 +210,12 @@ fn flush_loop(
             .flush_micros
             .fetch_add(flushing.elapsed().as_micros() as u64, Ordering::Relaxed);
         match &flushed {
-            Ok(()) => journal.mark_durable(journal_upto),
+            Ok(()) => {
+                journal.mark_durable(journal_upto);
+                if let Err(error) = journal.trim() {
+                    tracing::warn!(%error, "could not trim the store journal (retried after the next flush)");
+                }
+            }
             Err(error) => tracing::error!(%error, "flush failed"),
         }
         for reply in replies {

@@ -90,7 +90,6 @@ fn until<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T>) 
     }
 }
 
-/// Runs member 1's flow into the crash `point`, restarts, and checks both sides agree.
 /// Where the order center finds the activity platform.
 #[derive(Clone, Copy, PartialEq)]
 enum Platform {
@@ -121,6 +120,8 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Runs member 1's flow into the crash `point` (in-process platform), restarts, and checks
+/// both sides agree.
 fn crash_at(point: &str, pay: bool) {
     crash_with(point, pay, Platform::InProcess);
 }
@@ -247,4 +248,67 @@ fn crash_after_a_subsystem_over_http_acknowledged_a_notice() {
 #[test]
 fn crash_after_the_payment_attempt_was_recorded() {
     crash_at("pay.after_attempt", true);
+}
+
+/// The crash the store journal exists for: a create's change has its journal record on disk
+/// but none of its keys. The restart must replay it whole — the apply bound to an order that
+/// exists, unpaid — and that order then ends like any other: closed at its deadline, seat back.
+#[test]
+fn a_create_torn_after_its_journal_record_is_replayed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start(
+        dir.path(),
+        port,
+        Platform::InProcess,
+        &[("ORDERCENTER_FAILPOINT", "create.after_journal_record")],
+    );
+    let base = server.base.clone();
+    let activity = save_activity(&base, SEATS);
+    let applied = apply(&base, 1, activity);
+    let apply_id = applied["data"]["apply_info"]["apply_id"]
+        .as_u64()
+        .expect("apply id");
+    let sku_slice = applied["data"]["sku_slice"].as_str().unwrap().to_owned();
+    let answer = client()
+        .post(format!("{base}/shop/order/create"))
+        .form(&crate::helpers::TestApp::create_form(1, &sku_slice))
+        .send();
+    assert!(answer.is_err(), "the create must crash before answering");
+    wait_dead(&mut server);
+    drop(server);
+
+    let server = start(dir.path(), port, Platform::InProcess, &[]);
+    let base = server.base.clone();
+    let info: Value = client()
+        .get(format!(
+            "{base}/activityPlatform/wxActivity/applyInfo?apply_id={apply_id}&member_id=1&company_id=421"
+        ))
+        .send()
+        .expect("applyInfo")
+        .json()
+        .expect("json");
+    let parent = info["data"]["parent_order_no"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(parent.len(), 19, "the binding was replayed: {info}");
+    let state = post(
+        &client(),
+        format!("{base}/shop/order/state"),
+        &form(1, &[("parent_order_no", parent.clone())]),
+    );
+    assert_eq!(
+        state["data"]["transaction_status"], "0",
+        "the order was replayed, unpaid: {state}"
+    );
+    until(
+        Duration::from_secs(TTL + 10),
+        "the replayed order to close and release its apply",
+        || (apply_status(&base, 1, apply_id) == "cancelled").then_some(()),
+    );
+    until(Duration::from_secs(5), "the seat to return", || {
+        let detail = detail(&base, activity);
+        (detail["seats_left"] == SEATS && detail["reserved"] == 0).then_some(())
+    });
 }

@@ -105,6 +105,24 @@ struct Record {
     closed_seen_ms: u64,
 }
 
+/// What members experienced per step, across the crashes (a request sent while the server
+/// is down is retried until it answers, and its latency includes the wait).
+struct ChaosSteps {
+    apply: crate::Step,
+    create: crate::Step,
+    pay: crate::Step,
+    state: crate::Step,
+}
+
+/// `Ok` for an answer with code 200, else the code (for the report's error counts).
+fn outcome(status: u16, body: &Value) -> Result<(), String> {
+    match body["code"].as_u64() {
+        Some(200) => Ok(()),
+        Some(code) => Err(code.to_string()),
+        None => Err(format!("http_{status}")),
+    }
+}
+
 fn now_ms() -> u64 {
     ordercenter::domain::time::now_millis()
 }
@@ -141,12 +159,14 @@ async fn member(
     client: reqwest::Client,
     base: Base,
     settings: Arc<ChaosSettings>,
+    steps: Arc<ChaosSteps>,
     activity: u64,
     member: u64,
 ) -> Record {
     let who = |extra: &[(&'static str, String)]| crate::member_form(member, extra);
     let mut record = Record::default();
-    let (_, applied) = post_retrying(
+    let started = Instant::now();
+    let (status, applied) = post_retrying(
         &client,
         &base,
         "/activityPlatform/wxActivity/apply",
@@ -158,6 +178,7 @@ async fn member(
         None,
     )
     .await;
+    steps.apply.record(started, outcome(status, &applied));
     let sku = applied["data"]["sku_slice"]
         .as_str()
         .unwrap_or_default()
@@ -170,6 +191,7 @@ async fn member(
         ("request_id", "chaos".into()),
         ("handle_info", r#"{"platform_id":3}"#.into()),
     ]);
+    let started = Instant::now();
     let (status, created) = post_retrying(
         &client,
         &base,
@@ -178,6 +200,7 @@ async fn member(
         Some(&key),
     )
     .await;
+    steps.create.record(started, outcome(status, &created));
     if status != 200 {
         return record;
     }
@@ -187,7 +210,8 @@ async fn member(
         .to_owned();
     record.deadline = created["data"]["expire_time"].as_u64().unwrap_or_default();
     record.parent = Some(parent.clone());
-    let (status, _) = post_retrying(
+    let started = Instant::now();
+    let (status, paid) = post_retrying(
         &client,
         &base,
         "/shop/order/pay",
@@ -198,6 +222,7 @@ async fn member(
         None,
     )
     .await;
+    steps.pay.record(started, outcome(status, &paid));
     let pays = status == 200 && rand::thread_rng().gen_bool(settings.pay_ratio);
     if pays {
         let think = rand::thread_rng().gen_range(0..1500);
@@ -220,6 +245,7 @@ async fn member(
     // Poll until final.
     let give_up = Instant::now() + Duration::from_secs(settings.ttl * 4 + 60);
     loop {
+        let started = Instant::now();
         let (status, state) = post_retrying(
             &client,
             &base,
@@ -228,6 +254,7 @@ async fn member(
             None,
         )
         .await;
+        steps.state.record(started, outcome(status, &state));
         let now = now_ms();
         let transaction = state["data"]["transaction_status"]
             .as_str()
@@ -276,6 +303,12 @@ pub async fn run(settings: ChaosSettings, quiet: bool) -> Result<Value, String> 
         .as_u64()
         .ok_or("no activity id")?;
     let settings = Arc::new(settings);
+    let steps = Arc::new(ChaosSteps {
+        apply: crate::Step::new(),
+        create: crate::Step::new(),
+        pay: crate::Step::new(),
+        state: crate::Step::new(),
+    });
     let started = Instant::now();
     let last_restart = Arc::new(AtomicU64::new(0));
     // The killer: SIGKILL at random moments, restart on the same data dir.
@@ -311,21 +344,23 @@ pub async fn run(settings: ChaosSettings, quiet: bool) -> Result<Value, String> 
     };
     let records = Arc::new(Mutex::new(Vec::new()));
     {
-        let (client, base, settings2, records) = (
+        let (client, base, settings2, steps2, records) = (
             client.clone(),
             base.clone(),
             settings.clone(),
+            steps.clone(),
             records.clone(),
         );
         crate::drive(settings.members, None, settings.concurrency, move |i| {
-            let (client, base, settings, records) = (
+            let (client, base, settings, steps, records) = (
                 client.clone(),
                 base.clone(),
                 settings2.clone(),
+                steps2.clone(),
                 records.clone(),
             );
             async move {
-                let record = member(client, base, settings, activity, 5_000_000 + i).await;
+                let record = member(client, base, settings, steps, activity, 5_000_000 + i).await;
                 records.lock().push(record);
             }
         })
@@ -408,13 +443,30 @@ pub async fn run(settings: ChaosSettings, quiet: bool) -> Result<Value, String> 
     let mut guard = server.lock().await;
     let _ = guard.child.start_kill();
     let _ = std::fs::remove_dir_all(&dir);
+    let completed = records.len();
+    let elapsed = started.elapsed();
+    let mut errors = std::collections::BTreeMap::new();
+    for step in [&steps.apply, &steps.create, &steps.pay, &steps.state] {
+        for (code, count) in step.errors.lock().iter() {
+            *errors.entry(code.clone()).or_insert(0u64) += count;
+        }
+    }
     Ok(json!({
         "scenario": "chaos",
         "members": settings.members,
         "rounds": settings.rounds,
+        "completed": completed,
+        "throughput_per_s": (completed as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0,
         "acknowledged_orders": records.iter().filter(|r| r.parent.is_some()).count(),
         "paid": charged,
-        "elapsed_s": started.elapsed().as_secs(),
+        "elapsed_s": elapsed.as_secs(),
+        "errors": errors,
+        "latency_ms": {
+            "apply": steps.apply.summary(),
+            "create": steps.create.summary(),
+            "pay": steps.pay.summary(),
+            "state": steps.state.summary(),
+        },
         "violations": violations,
     }))
 }
