@@ -19,12 +19,4 @@ until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.01; done
 target/release/loadgen --target http://127.0.0.1:$PORT --scenario create --members "$ORDERS" --concurrency "$CONC" --json > "$DIR/create.json"
 echo "created: $(cat "$DIR/create.json")"
 until [ "$(grep -c 'order closed' "$DIR/log")" -ge "$ORDERS" ]; do sleep 1; done
-sed 's/\x1b\[[0-9;]*m//g' "$DIR/log" | grep 'order closed' | sed -n 's/.*late_ms=\([0-9]*\).*/\1/p' | sort -n | awk '
-  { v[NR] = $1 }
-  END {
-    n = NR
-    printf "closed %d orders; lateness ms: p50 %d  p90 %d  p99 %d  max %d\n", n, v[int(n*0.5)], v[int(n*0.9)], v[int(n*0.99)], v[n]
-  }'
-sed 's/\x1b\[[0-9;]*m//g' "$DIR/log" | grep 'order closed' | sed -n 's/.*deadline=\([0-9]*\).*/\1/p' | sort | uniq -c | sort -rn | awk '
-  { n++; if ($1 > most) most = $1 }
-  END { printf "%d distinct deadlines; at most %d orders shared one\n", n, most }'
+bash bench/lateness_report.sh "$DIR/log"

@@ -25,12 +25,4 @@ LEFT=$(( DEADLINE - $(date +%s) ))
 echo "ready in $(( (READY - START) / 1000000 )) ms; deadline in ${LEFT} s"
 if [ "$LEFT" -lt 2 ]; then echo "deadline too close: raise LEAD_SECS" >&2; exit 1; fi
 until [ "$(grep -c 'order closed' "$DIR/log")" -ge "$ORDERS" ]; do sleep 1; done
-sed 's/\x1b\[[0-9;]*m//g' "$DIR/log" | grep 'order closed' | sed -n 's/.*late_ms=\([0-9]*\).*/\1/p' | sort -n | awk '
-  { v[NR] = $1 }
-  END {
-    n = NR
-    printf "closed %d orders; lateness ms: p50 %d  p90 %d  p99 %d  max %d\n", n, v[int(n*0.5)], v[int(n*0.9)], v[int(n*0.99)], v[n]
-  }'
-sed 's/\x1b\[[0-9;]*m//g' "$DIR/log" | grep 'order closed' | sed -n 's/.*deadline=\([0-9]*\).*/\1/p' | sort | uniq -c | sort -rn | awk '
-  { n++; if ($1 > most) most = $1 }
-  END { printf "%d distinct deadlines; at most %d orders shared one\n", n, most }'
+bash bench/lateness_report.sh "$DIR/log"

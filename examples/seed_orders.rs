@@ -15,10 +15,11 @@ use std::process::ExitCode;
 
 use futures::future::join_all;
 use ordercenter::activity::{ActivityService, ApplyCommand, NewActivity, OrderBinding};
+use ordercenter::actors::order::fill_from_answer;
 use ordercenter::domain::order::CreateRequest;
 use ordercenter::domain::{
-    time, Fen, MemberRef, Order, OrderEvent, OrderExtra, OrderItem, OrderNo, OrderNoGenerator,
-    OrderStatus, SkuSlice,
+    time, Fen, MemberRef, Order, OrderEvent, OrderExtra, OrderNo, OrderNoGenerator, OrderStatus,
+    SkuSlice,
 };
 use ordercenter::store::activity::ActivityStore;
 use ordercenter::store::orders::{OrderStore, OrderWrite};
@@ -201,25 +202,7 @@ fn write_created(
             &mut change,
         )
         .map_err(|error| corrupt(error.to_string()))?;
-    order.items = answer
-        .items
-        .into_iter()
-        .enumerate()
-        .map(|(index, item)| OrderItem {
-            id: order.id + 1 + index as u64,
-            order_item_no: order.order_no.item_no(index as u16 + 1),
-            sku: item.sku,
-            sku_name: item.sku_name,
-            sku_price: Fen(item.sku_price),
-            sku_num: item.sku_num,
-            sku_img: item.sku_img,
-            sku_info: item.sku_info,
-        })
-        .collect();
-    order.extra = OrderExtra {
-        stadium_name: answer.extra.stadium_name,
-        user_info: answer.extra.user_info,
-    };
+    fill_from_answer(&mut order, answer).map_err(|error| corrupt(error.to_string()))?;
     let created_at = order.c_time;
     order
         .apply(OrderEvent::Created, created_at)

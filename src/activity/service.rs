@@ -438,17 +438,7 @@ impl ActivityService {
                 if apply.status != ApplyStatus::Pending {
                     continue;
                 }
-                let index = match activities.iter().position(|a| a.id == apply.activity_id) {
-                    Some(index) => index,
-                    None => {
-                        activities.push(
-                            store
-                                .activity(apply.activity_id)?
-                                .ok_or(ActivityError::NotFound)?,
-                        );
-                        activities.len() - 1
-                    }
-                };
+                let index = loaded(store, &mut activities, apply.activity_id)?;
                 activities[index].reserved = activities[index].reserved.saturating_sub(1);
                 apply.status = ApplyStatus::Cancelled;
                 apply.updated_at = now;
@@ -590,17 +580,7 @@ fn apply_notice(
                 continue;
             }
         };
-        let index = match activities.iter().position(|a| a.id == apply.activity_id) {
-            Some(index) => index,
-            None => {
-                activities.push(
-                    store
-                        .activity(apply.activity_id)?
-                        .ok_or(ActivityError::NotFound)?,
-                );
-                activities.len() - 1
-            }
-        };
+        let index = loaded(store, &mut activities, apply.activity_id)?;
         let activity = &mut activities[index];
         match apply.status {
             ApplyStatus::Ordered => activity.reserved = activity.reserved.saturating_sub(1),
@@ -625,4 +605,18 @@ fn apply_notice(
         )?;
     }
     Ok(())
+}
+
+/// Where activity `id` is in `activities`, reading it from the store the first time: one
+/// change may touch an activity's seat counts many times, and writes it once.
+fn loaded(
+    store: &ActivityStore,
+    activities: &mut Vec<Activity>,
+    id: u64,
+) -> Result<usize, ActivityError> {
+    if let Some(index) = activities.iter().position(|a| a.id == id) {
+        return Ok(index);
+    }
+    activities.push(store.activity(id)?.ok_or(ActivityError::NotFound)?);
+    Ok(activities.len() - 1)
 }

@@ -459,7 +459,7 @@ fn create_call(order: &Order) -> OrderCreateCall {
 
 /// Fills items and extras from the subsystem's answer, after checking it answers for
 /// exactly the SKUs and quantities ordered (prices always come from the subsystem).
-fn fill_from_answer(order: &mut Order, answer: OrderCreateAnswer) -> Result<(), OrderError> {
+pub fn fill_from_answer(order: &mut Order, answer: OrderCreateAnswer) -> Result<(), OrderError> {
     let lines = order.request.sku_slice.lines();
     let matches = answer.items.len() == lines.len()
         && answer

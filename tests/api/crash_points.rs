@@ -63,6 +63,18 @@ fn apply_status(base: &str, member: u64, apply_id: u64) -> String {
         .to_owned()
 }
 
+/// An activity with [`SEATS`] seats and member 1's apply to it: (activity, apply id, the
+/// `sku_slice` to order it).
+fn member_one_applies(base: &str) -> (u64, u64, String) {
+    let activity = save_activity(base, SEATS);
+    let applied = apply(base, 1, activity);
+    let apply_id = applied["data"]["apply_info"]["apply_id"]
+        .as_u64()
+        .expect("apply id");
+    let sku_slice = applied["data"]["sku_slice"].as_str().unwrap().to_owned();
+    (activity, apply_id, sku_slice)
+}
+
 /// Waits for the child to die at its crash point.
 fn wait_dead(server: &mut Server) {
     let until = Instant::now() + Duration::from_secs(TTL + 10);
@@ -136,12 +148,7 @@ fn crash_with(point: &str, pay: bool, platform: Platform) {
         &[("ORDERCENTER_FAILPOINT", point)],
     );
     let base = server.base.clone();
-    let activity = save_activity(&base, SEATS);
-    let applied = apply(&base, 1, activity);
-    let apply_id = applied["data"]["apply_info"]["apply_id"]
-        .as_u64()
-        .expect("apply id");
-    let sku_slice = applied["data"]["sku_slice"].as_str().unwrap().to_owned();
+    let (activity, apply_id, sku_slice) = member_one_applies(&base);
 
     // Drive the flow; the request that hits the crash point gets no answer.
     let created = client()
@@ -264,12 +271,7 @@ fn a_create_torn_after_its_journal_record_is_replayed_whole() {
         &[("ORDERCENTER_FAILPOINT", "create.after_journal_record")],
     );
     let base = server.base.clone();
-    let activity = save_activity(&base, SEATS);
-    let applied = apply(&base, 1, activity);
-    let apply_id = applied["data"]["apply_info"]["apply_id"]
-        .as_u64()
-        .expect("apply id");
-    let sku_slice = applied["data"]["sku_slice"].as_str().unwrap().to_owned();
+    let (activity, apply_id, sku_slice) = member_one_applies(&base);
     let answer = client()
         .post(format!("{base}/shop/order/create"))
         .form(&crate::helpers::TestApp::create_form(1, &sku_slice))

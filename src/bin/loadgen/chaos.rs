@@ -445,12 +445,7 @@ pub async fn run(settings: ChaosSettings, quiet: bool) -> Result<Value, String> 
     let _ = std::fs::remove_dir_all(&dir);
     let completed = records.len();
     let elapsed = started.elapsed();
-    let mut errors = std::collections::BTreeMap::new();
-    for step in [&steps.apply, &steps.create, &steps.pay, &steps.state] {
-        for (code, count) in step.errors.lock().iter() {
-            *errors.entry(code.clone()).or_insert(0u64) += count;
-        }
-    }
+    let errors = crate::errors_by_code(&[&steps.apply, &steps.create, &steps.pay, &steps.state]);
     Ok(json!({
         "scenario": "chaos",
         "members": settings.members,

@@ -321,12 +321,7 @@ pub async fn run(
         .await
         .saturating_sub(queries_before);
     let completed = steps.completed.load(Ordering::Relaxed);
-    let mut errors = std::collections::BTreeMap::new();
-    for step in [&steps.apply, &steps.create, &steps.pay, &steps.state] {
-        for (code, count) in step.errors.lock().iter() {
-            *errors.entry(code.clone()).or_insert(0u64) += count;
-        }
-    }
+    let errors = crate::errors_by_code(&[&steps.apply, &steps.create, &steps.pay, &steps.state]);
     let violations = steps.violations.lock().clone();
     Ok(json!({
         "scenario": "flow",

@@ -114,6 +114,17 @@ impl Step {
     }
 }
 
+/// Errors of all `steps`, counted by code (the report's `errors`).
+pub(crate) fn errors_by_code(steps: &[&Step]) -> BTreeMap<String, u64> {
+    let mut errors = BTreeMap::new();
+    for step in steps {
+        for (code, count) in step.errors.lock().iter() {
+            *errors.entry(code.clone()).or_insert(0u64) += count;
+        }
+    }
+    errors
+}
+
 pub(crate) async fn envelope_code(response: reqwest::Response) -> Result<Value, String> {
     let status = response.status();
     let body: Value = response
