@@ -202,21 +202,8 @@ impl Store {
         self.writer.write(change).await
     }
 
-    /// Blocking variant of [`Store::write`].
-    pub fn write_blocking<T, F>(&self, change: F) -> Result<T, StoreError>
-    where
-        F: FnOnce() -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.writer.write_blocking(change)
-    }
-
-    /// Waits until every write made before this call is on disk.
-    pub async fn durable(&self) -> Result<(), StoreError> {
-        self.writer.write(|| Ok(())).await
-    }
-
-    /// Blocking variant of [`Store::durable`].
+    /// Waits, blocking, until every write made before this call is on disk (at open and at
+    /// shutdown; everything else acknowledges through [`Store::write`]).
     pub fn durable_blocking(&self) -> Result<(), StoreError> {
         self.writer.write_blocking(|| Ok(()))
     }
