@@ -63,6 +63,7 @@ async fn seed(
     let config = StoreConfig {
         data_dir: dir.into(),
         cache_capacity: 256 << 20,
+        disk_reserve_bytes: ordercenter::store::DEFAULT_DISK_RESERVE_BYTES,
     };
     let store = tokio::task::spawn_blocking(move || Store::open(&config)).await??;
     let opened = store.clone();

@@ -59,6 +59,11 @@ pub struct Config {
     #[arg(long, env = "ORDERCENTER_CACHE_MB", default_value_t = 256)]
     pub cache_mb: u64,
 
+    /// Free space (MiB) on the data dir's filesystem under which writes are refused with
+    /// 503 and the service is not ready, until space is freed; 0 turns the guard off.
+    #[arg(long, env = "ORDERCENTER_DISK_RESERVE_MB", default_value_t = 64)]
+    pub disk_reserve_mb: u64,
+
     /// Base URL of the payment provider (UMS open platform). Without it the embedded payment
     /// simulator is mounted on this server and used.
     #[arg(long, env = "ORDERCENTER_PROVIDER_URL")]
@@ -74,31 +79,31 @@ pub struct Config {
     pub paysim_key_file: Option<PathBuf>,
 
     /// The base URL the provider reaches this server at, for `notifyUrl`
-    /// (default: `http://` + the listening address).
+    /// (default: `http://` + the listening address; required with `--provider-url`).
     #[arg(long, env = "ORDERCENTER_PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// UMS appId (default: the simulator's).
+    /// UMS appId (default: the simulator's; required with `--provider-url`).
     #[arg(long, env = "ORDERCENTER_UMS_APP_ID")]
     pub ums_app_id: Option<String>,
 
-    /// UMS appKey (default: the simulator's).
+    /// UMS appKey (default: the simulator's; required with `--provider-url`).
     #[arg(long, env = "ORDERCENTER_UMS_APP_KEY", hide_env_values = true)]
     pub ums_app_key: Option<String>,
 
-    /// UMS merchant number `mid` (default: the simulator's).
+    /// UMS merchant number `mid` (default: the simulator's; required with `--provider-url`).
     #[arg(long, env = "ORDERCENTER_UMS_MID")]
     pub ums_mid: Option<String>,
 
-    /// UMS terminal number `tid` (default: the simulator's).
+    /// UMS terminal number `tid` (default: the simulator's; required with `--provider-url`).
     #[arg(long, env = "ORDERCENTER_UMS_TID")]
     pub ums_tid: Option<String>,
 
-    /// UMS communication key that signs notifies (default: the simulator's).
+    /// UMS communication key that signs notifies (default: the simulator's; required with `--provider-url`).
     #[arg(long, env = "ORDERCENTER_UMS_NOTIFY_KEY", hide_env_values = true)]
     pub ums_notify_key: Option<String>,
 
-    /// The mini-program appId (`subAppId`) (default: the simulator's).
+    /// The mini-program appId (`subAppId`) (default: the simulator's; required with `--provider-url`).
     #[arg(long, env = "ORDERCENTER_MINI_APP_ID")]
     pub mini_app_id: Option<String>,
 
@@ -137,6 +142,32 @@ impl Config {
         set(&mut provider.notify_key, &self.ums_notify_key);
         set(&mut provider.sub_app_id, &self.mini_app_id);
         provider
+    }
+
+    /// Against a real provider (`--provider-url` set), the settings that are missing: the
+    /// embedded defaults are the simulator's, public in this repository, so a production
+    /// start with any of them would let anyone sign a payment notify or call admin
+    /// endpoints. Each entry names the environment variable to set. Empty in the embedded
+    /// default (no provider URL), which needs no configuration.
+    pub fn missing_production_settings(&self) -> Vec<&'static str> {
+        if self.provider_url.is_none() {
+            return Vec::new();
+        }
+        let given = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
+        [
+            ("ORDERCENTER_UMS_APP_ID", given(&self.ums_app_id)),
+            ("ORDERCENTER_UMS_APP_KEY", given(&self.ums_app_key)),
+            ("ORDERCENTER_UMS_MID", given(&self.ums_mid)),
+            ("ORDERCENTER_UMS_TID", given(&self.ums_tid)),
+            ("ORDERCENTER_UMS_NOTIFY_KEY", given(&self.ums_notify_key)),
+            ("ORDERCENTER_MINI_APP_ID", given(&self.mini_app_id)),
+            ("ORDERCENTER_PUBLIC_URL", given(&self.public_url)),
+            ("ORDERCENTER_ADMIN_TOKEN", given(&self.admin_token)),
+        ]
+        .into_iter()
+        .filter(|(_, present)| !present)
+        .map(|(name, _)| name)
+        .collect()
     }
 
     /// Whether the embedded payment simulator is mounted.

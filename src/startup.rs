@@ -74,9 +74,17 @@ impl Application {
     /// starts recovery (`/readyz` turns 200 when it finished). Must run inside an actix
     /// `System`.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let missing = config.missing_production_settings();
+        if !missing.is_empty() {
+            return Err(StartupError::Config(format!(
+                "a real payment provider is configured (ORDERCENTER_PROVIDER_URL) but these settings are missing: {}; the built-in defaults are the simulator's public test keys and are never used against a real provider",
+                missing.join(", ")
+            )));
+        }
         let store_config = StoreConfig {
             data_dir: config.data_dir.clone(),
             cache_capacity: config.cache_mb.saturating_mul(1 << 20),
+            disk_reserve_bytes: config.disk_reserve_mb.saturating_mul(1 << 20),
         };
         let store = tokio::task::spawn_blocking(move || Store::open(&store_config))
             .await

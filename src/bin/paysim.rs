@@ -120,6 +120,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let store_config = StoreConfig {
         data_dir: args.data_dir,
         cache_capacity: 64 * 1024 * 1024,
+        disk_reserve_bytes: ordercenter::store::DEFAULT_DISK_RESERVE_BYTES,
     };
     let store = tokio::task::spawn_blocking(move || Store::open(&store_config)).await??;
     let sim = PaySim::start(&store, config).await?;

@@ -150,8 +150,15 @@ impl ResponseError for ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// A store that cannot write now (disk full, failed write) is 503: nothing was written,
+    /// retry later. Anything else is an internal error.
     fn from(error: StoreError) -> Self {
-        ApiError::Internal(error.to_string())
+        if error.is_unavailable() {
+            tracing::warn!(%error, "storage unavailable");
+            ApiError::Unavailable
+        } else {
+            ApiError::Internal(error.to_string())
+        }
     }
 }
 
@@ -182,7 +189,7 @@ impl From<OrderError> for ApiError {
             }
             OrderError::Mismatch(cause) => ApiError::Internal(cause),
             OrderError::Mailbox(_) => ApiError::Unavailable,
-            OrderError::Store(inner) => ApiError::Internal(inner.to_string()),
+            OrderError::Store(inner) => inner.into(),
         }
     }
 }
@@ -191,7 +198,7 @@ impl From<ActivityError> for ApiError {
     fn from(error: ActivityError) -> Self {
         match error {
             ActivityError::Invalid(text) => ApiError::Invalid(text),
-            ActivityError::Store(inner) => ApiError::Internal(inner.to_string()),
+            ActivityError::Store(inner) => inner.into(),
             other => ApiError::Business {
                 code: other.code(),
                 message: other.user_message(),

@@ -118,6 +118,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     use std::sync::atomic::Ordering::Relaxed;
     let orders = &state.orders;
     let writer = orders.store().writer_stats();
+    let health = orders.store().health();
     let live = orders.live_actors().await.unwrap_or(0);
     let poller = orders.poller_stats().await.unwrap_or_default();
     let body = format!(
@@ -129,8 +130,12 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
          # TYPE ordercenter_store_apply_seconds_total counter\nordercenter_store_apply_seconds_total {:.6}\n\
          # TYPE ordercenter_poller_watched gauge\nordercenter_poller_watched {}\n\
          # TYPE ordercenter_poller_queries_total counter\nordercenter_poller_queries_total {}\n\
-         # TYPE ordercenter_poller_confirmed_total counter\nordercenter_poller_confirmed_total {}\n",
-        u8::from(orders.is_ready()),
+         # TYPE ordercenter_poller_confirmed_total counter\nordercenter_poller_confirmed_total {}\n\
+         # TYPE ordercenter_storage_writable gauge\nordercenter_storage_writable {}\n\
+         # TYPE ordercenter_storage_broken gauge\nordercenter_storage_broken {}\n\
+         # TYPE ordercenter_storage_free_bytes gauge\nordercenter_storage_free_bytes {}\n\
+         # TYPE ordercenter_storage_refused_writes_total counter\nordercenter_storage_refused_writes_total {}\n",
+        u8::from(readiness(&state).is_ok()),
         writer.flushes.load(Relaxed),
         writer.writes.load(Relaxed),
         writer.flush_micros.load(Relaxed) as f64 / 1e6,
@@ -138,6 +143,10 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         poller.watched,
         poller.queries,
         poller.confirmed,
+        u8::from(health.is_writable()),
+        u8::from(health.is_broken()),
+        health.free_bytes(),
+        health.refused(),
     );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
@@ -149,13 +158,24 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// `GET /readyz`: recovery finished and orders are accepted.
+/// Whether orders are accepted: recovery finished and the store takes writes (a full disk
+/// or a failed store is never reported ready).
+fn readiness(state: &AppState) -> Result<(), String> {
+    if !state.orders.is_ready() {
+        return Err("recovering".into());
+    }
+    match state.orders.store().health().refusal() {
+        Some(refusal) => Err(refusal.to_string()),
+        None => Ok(()),
+    }
+}
+
+/// `GET /readyz`: recovery finished, orders are accepted and the store takes writes.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if state.orders.is_ready() {
-        HttpResponse::Ok().content_type("text/plain").body("ready")
-    } else {
-        HttpResponse::ServiceUnavailable()
+    match readiness(&state) {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
+        Err(why) => HttpResponse::ServiceUnavailable()
             .content_type("text/plain")
-            .body("recovering")
+            .body(why),
     }
 }

@@ -139,6 +139,11 @@ impl Journal {
         Ok(())
     }
 
+    /// Whether a change failed after its record was written (see `poisoned`).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Relaxed)
+    }
+
     /// The last record written so far (0 for none).
     pub fn last_written(&self) -> u64 {
         self.next.load(Ordering::Relaxed) - 1

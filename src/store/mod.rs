@@ -11,6 +11,11 @@
 //!   activity platform
 //! - `paysim_*`: the payment simulator's own state
 //! - `journal`: big-endian sequence → a multi-key [`Change`] not yet known to be on disk
+//! - `meta`: the layout version, the *durable mark* of the last batch written (checked
+//!   against the `witness` file beside sled's files at open: [`witness`]), id high marks
+//!
+//! A store behind its witness lost acknowledged writes and is refused; a disk that is nearly
+//! full or a store that failed a write answers 503 and is not ready ([`health`]).
 //!
 //! Every durable change runs on the single writer thread ([`Store::write`]), which applies the
 //! changes that arrived together and flushes once for all of them (group commit) before anyone
@@ -19,16 +24,20 @@
 //! ([`Store::blocking`]).
 
 pub mod activity;
+pub mod health;
 mod journal;
 pub mod orders;
 pub mod outbox;
 pub mod paysim;
+pub mod witness;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use health::StorageHealth;
 pub use journal::Change;
+use witness::{Found, Witness, META_DURABLE_MARK};
 pub use writer::{Writer, WriterStats};
 
 /// Version of the on-disk layout described above. A store written by another version is
@@ -57,6 +66,31 @@ pub enum StoreError {
         /// The data directory.
         dir: PathBuf,
     },
+    /// The store holds less than it acknowledged (its witness is ahead of it): truncated or
+    /// damaged files, or `db` replaced. Refused rather than run on what is left.
+    #[error("the store in {dir} is behind what it acknowledged (the witness file {witness} says durable change {acknowledged} was written; the store holds {found}): its files were truncated, damaged or replaced, and acknowledged orders are missing. Nothing was wiped; restore the data dir from a backup")]
+    Behind {
+        /// The data directory.
+        dir: PathBuf,
+        /// The witness file.
+        witness: PathBuf,
+        /// The mark the witness recorded.
+        acknowledged: u64,
+        /// The mark the store holds (0: none).
+        found: u64,
+    },
+    /// The witness file exists but cannot be read.
+    #[error("the store in {dir} has an unreadable witness file {witness}: it was damaged or replaced, so the store cannot be checked against what it acknowledged. Nothing was wiped; restore the data dir from a backup")]
+    WitnessUnreadable {
+        /// The data directory.
+        dir: PathBuf,
+        /// The witness file.
+        witness: PathBuf,
+    },
+    /// The store cannot take writes now (disk nearly full, or a write failed); nothing was
+    /// written.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// The store was written with another layout version.
     #[error("the store in {dir} has layout version {found}, this build reads version {expected}")]
     Layout {
@@ -93,14 +127,24 @@ pub enum StoreError {
     Poisoned,
 }
 
-impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
-    fn from(error: sled::transaction::TransactionError<StoreError>) -> Self {
-        match error {
-            sled::transaction::TransactionError::Abort(inner) => inner,
-            sled::transaction::TransactionError::Storage(inner) => StoreError::Sled(inner),
+impl StoreError {
+    /// Whether the failure is the storage's (disk full, write or flush failed, closing):
+    /// answered 503 (retry later), not 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_)
+            | StoreError::Flush(_)
+            | StoreError::Poisoned
+            | StoreError::Closed => true,
+            StoreError::Sled(error) => matches!(error, sled::Error::Io(_)),
+            _ => false,
         }
     }
 }
+
+/// The default [`StoreConfig::disk_reserve_bytes`]: room for sled to finish the segments
+/// it is writing and for a flush-time burst of changes.
+pub const DEFAULT_DISK_RESERVE_BYTES: u64 = 64 << 20;
 
 /// Settings for opening the store.
 #[derive(Clone, Debug)]
@@ -109,6 +153,9 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// sled's page cache, in bytes.
     pub cache_capacity: u64,
+    /// Free space under which writes are refused (503) before sled could fail on a full
+    /// disk ([`health`]); 0 turns the guard off.
+    pub disk_reserve_bytes: u64,
 }
 
 /// The database and its writer thread. Cheap to clone.
@@ -117,6 +164,8 @@ pub struct Store {
     db: sled::Db,
     writer: Writer,
     journal: Arc<journal::Journal>,
+    health: Arc<StorageHealth>,
+    witness: Arc<Witness>,
     dir: Arc<PathBuf>,
 }
 
@@ -137,11 +186,17 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, 
 }
 
 impl Store {
-    /// Opens (or creates) the store in `config.data_dir`, checks the layout version and
-    /// starts the writer. Blocking: call it from a blocking context or at startup.
+    /// Opens (or creates) the store in `config.data_dir`, checks it against its witness and
+    /// its layout version, and starts the writer and the disk guard. Blocking: call it from
+    /// a blocking context or at startup.
     pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
         let dir = config.data_dir.clone();
         let existed = dir.join("db").exists();
+        // Read before sled touches the directory.
+        let witnessed = Witness::read(&dir).map_err(|error| StoreError::Open {
+            dir: dir.clone(),
+            source: sled::Error::Io(error),
+        })?;
         let db = sled::Config::new()
             .path(&dir)
             .cache_capacity(config.cache_capacity)
@@ -151,21 +206,66 @@ impl Store {
                 dir: dir.clone(),
                 source,
             })?;
+        let meta = db.open_tree("meta")?;
+        let held = match meta.get(META_DURABLE_MARK)? {
+            Some(bytes) => read_be(&bytes)?,
+            None => 0,
+        };
+        let witness_path = dir.join(witness::WITNESS_FILE);
+        match witnessed {
+            Found::Mark(acknowledged) if acknowledged > held => {
+                return Err(StoreError::Behind {
+                    dir,
+                    witness: witness_path,
+                    acknowledged,
+                    found: held,
+                })
+            }
+            Found::Unreadable => {
+                return Err(StoreError::WitnessUnreadable {
+                    dir,
+                    witness: witness_path,
+                })
+            }
+            Found::Mark(_) | Found::None => {}
+        }
         check_layout(&db, &dir, existed)?;
         let replayed = journal::replay(&db)?;
         if replayed > 0 {
             tracing::info!(replayed, "finished changes a crash interrupted");
         }
+        let witness = Arc::new(Witness::open(&dir, held).map_err(|error| StoreError::Open {
+            dir: dir.clone(),
+            source: sled::Error::Io(error),
+        })?);
         let journal = Arc::new(journal::Journal::open(&db)?);
-        let writer = Writer::start(db.clone(), journal.clone())?;
+        let health = Arc::new(StorageHealth::new(dir.clone(), config.disk_reserve_bytes));
+        health::start_guard(health.clone())?;
+        let writer = Writer::start(
+            db.clone(),
+            writer::WriterParts {
+                journal: journal.clone(),
+                health: health.clone(),
+                witness: witness.clone(),
+                meta,
+                last_mark: held,
+            },
+        )?;
         let store = Self {
             db,
             writer,
             journal,
+            health,
+            witness,
             dir: Arc::new(dir),
         };
         store.durable_blocking()?;
         Ok(store)
+    }
+
+    /// Whether the store takes writes now, and why not.
+    pub fn health(&self) -> &StorageHealth {
+        &self.health
     }
 
     /// The data directory.
@@ -227,7 +327,12 @@ impl Store {
     /// Flushes everything and waits for the writer thread to end. Call at shutdown after
     /// every other user of the store has stopped.
     pub fn close(self) -> Result<(), StoreError> {
+        self.health.close();
         self.durable_blocking()?;
+        self.witness.sync().map_err(|error| StoreError::Open {
+            dir: self.dir.to_path_buf(),
+            source: sled::Error::Io(error),
+        })?;
         let thread = self.writer.take_thread();
         drop(self);
         if let Some(thread) = thread {

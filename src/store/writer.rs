@@ -19,13 +19,16 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
+use super::health::StorageHealth;
 use super::journal::Journal;
-use super::StoreError;
+use super::witness::{Witness, META_DURABLE_MARK};
+use super::{be, StoreError};
 
 /// How a flush ended, handed to each change it covered.
 type Flushed = Result<(), Arc<sled::Error>>;
-/// A change to apply; returns what to do once the flush covering it is over.
-type Job = Box<dyn FnOnce() -> Reply + Send>;
+/// A change to apply, or to refuse with the error given (nothing written); returns what to
+/// do once the flush covering it is over.
+type Job = Box<dyn FnOnce(Option<StoreError>) -> Reply + Send>;
 /// Answers the caller of one change.
 type Reply = Box<dyn FnOnce(Flushed) + Send>;
 
@@ -34,6 +37,22 @@ struct Applied {
     replies: Vec<Reply>,
     /// The last journal record they wrote (see [`Journal`]).
     journal_upto: u64,
+    /// The durable mark written with them (see [`Witness`]); 0 when nothing was applied.
+    mark: u64,
+}
+
+/// What the writer threads share besides the database.
+pub struct WriterParts {
+    /// Multi-key changes.
+    pub journal: Arc<Journal>,
+    /// Whether changes are taken.
+    pub health: Arc<StorageHealth>,
+    /// Where durable marks are copied after each flush.
+    pub witness: Arc<Witness>,
+    /// sled's `meta` tree, which holds the durable mark.
+    pub meta: sled::Tree,
+    /// The mark of the last batch before this start.
+    pub last_mark: u64,
 }
 
 /// Most changes applied before one flush, so a flood of writers cannot delay the first
@@ -63,22 +82,26 @@ pub struct WriterStats {
 }
 
 impl Writer {
-    /// Starts the writer threads for `db` and its `journal`.
-    pub fn start(db: sled::Db, journal: Arc<Journal>) -> Result<Self, StoreError> {
+    /// Starts the writer threads for `db`.
+    pub fn start(db: sled::Db, parts: WriterParts) -> Result<Self, StoreError> {
         let (jobs, inbox) = mpsc::channel::<Job>();
         let (to_flusher, applied) = mpsc::channel::<Applied>();
-        let flushed_journal = journal.clone();
         let stats = Arc::new(WriterStats::default());
         let counters = stats.clone();
+        let flushed = FlushSide {
+            journal: parts.journal.clone(),
+            health: parts.health.clone(),
+            witness: parts.witness.clone(),
+        };
         let flusher = std::thread::Builder::new()
             .name("sled-flusher".into())
-            .spawn(move || flush_loop(db, applied, &flushed_journal, &counters))
+            .spawn(move || flush_loop(db, applied, &flushed, &counters))
             .map_err(|error| StoreError::Thread(error.to_string()))?;
         let counters = stats.clone();
         let thread = std::thread::Builder::new()
             .name("sled-writer".into())
             .spawn(move || {
-                apply_loop(inbox, to_flusher, &journal, &counters);
+                apply_loop(inbox, to_flusher, &parts, &counters);
                 // The applier is done (every handle dropped); the flusher ends after a final
                 // flush once it has answered everything handed to it.
                 let _ = flusher.join();
@@ -124,10 +147,13 @@ impl Writer {
         F: FnOnce() -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        let job: Job = Box::new(move || {
-            // A panicking change must not take the writer (and every later write) down.
-            let applied = std::panic::catch_unwind(AssertUnwindSafe(change))
-                .unwrap_or_else(|_| Err(StoreError::Thread("a store change panicked".into())));
+        let job: Job = Box::new(move |refused: Option<StoreError>| {
+            let applied = match refused {
+                Some(error) => Err(error),
+                // A panicking change must not take the writer (and every later write) down.
+                None => std::panic::catch_unwind(AssertUnwindSafe(change))
+                    .unwrap_or_else(|_| Err(StoreError::Thread("a store change panicked".into()))),
+            };
             Box::new(move |flushed: Flushed| {
                 let outcome = match (applied, flushed) {
                     (Ok(value), Ok(())) => Ok(value),
@@ -154,33 +180,62 @@ impl Writer {
 
 /// The applier: applies changes as they come and hands their replies to the flusher. It
 /// never waits for a flush, so the next changes are applied while the last ones are being
-/// made durable.
+/// made durable. While the store cannot write ([`StorageHealth::refusal`]), changes are
+/// answered with the refusal and nothing reaches sled. Each batch that applied anything
+/// ends with its durable mark.
 fn apply_loop(
     inbox: mpsc::Receiver<Job>,
     flusher: mpsc::Sender<Applied>,
-    journal: &Journal,
+    parts: &WriterParts,
     stats: &WriterStats,
 ) {
+    let mut mark = parts.last_mark;
     // Records are trimmed by the flusher, right after the flush that covered them.
     while let Ok(first) = inbox.recv() {
         let applying = Instant::now();
         let mut replies: Vec<Reply> = Vec::with_capacity(64);
-        replies.push(first());
+        let mut applied = 0usize;
+        let mut run = |job: Job, replies: &mut Vec<Reply>| match parts.health.refusal() {
+            Some(refusal) => {
+                parts.health.count_refused();
+                replies.push(job(Some(refusal)));
+            }
+            None => {
+                applied += 1;
+                replies.push(job(None));
+            }
+        };
+        run(first, &mut replies);
         while replies.len() < MAX_BATCH {
             match inbox.try_recv() {
-                Ok(next) => replies.push(next()),
+                Ok(next) => run(next, &mut replies),
                 Err(_) => break,
             }
         }
-        stats
-            .writes
-            .fetch_add(replies.len() as u64, Ordering::Relaxed);
+        if parts.journal.is_poisoned() {
+            parts
+                .health
+                .mark_broken("a change failed half-way through its keys".into());
+        }
+        let batch_mark = if applied > 0 {
+            mark += 1;
+            if let Err(error) = parts.meta.insert(META_DURABLE_MARK, &be(mark)) {
+                parts
+                    .health
+                    .mark_broken(format!("writing the durable mark failed: {error}"));
+            }
+            mark
+        } else {
+            0
+        };
+        stats.writes.fetch_add(applied as u64, Ordering::Relaxed);
         stats
             .apply_micros
             .fetch_add(applying.elapsed().as_micros() as u64, Ordering::Relaxed);
         let batch = Applied {
             replies,
-            journal_upto: journal.last_written(),
+            journal_upto: parts.journal.last_written(),
+            mark: batch_mark,
         };
         if flusher.send(batch).is_err() {
             return;
@@ -188,20 +243,31 @@ fn apply_loop(
     }
 }
 
+/// What the flusher needs besides the database.
+struct FlushSide {
+    journal: Arc<Journal>,
+    health: Arc<StorageHealth>,
+    witness: Arc<Witness>,
+}
+
 /// The flusher: every `flush()` of the database. Each flush covers every change whose reply
-/// arrived before it began (the applier sends a reply only after applying the change).
+/// arrived before it began (the applier sends a reply only after applying the change). A
+/// flush that succeeded moves the witness to the batches it covered; one that failed
+/// breaks the store (sled 0.34 does not recover from a failed write in-process).
 fn flush_loop(
     db: sled::Db,
     applied: mpsc::Receiver<Applied>,
-    journal: &Journal,
+    side: &FlushSide,
     stats: &WriterStats,
 ) {
     while let Ok(first) = applied.recv() {
         let mut replies = first.replies;
         let mut journal_upto = first.journal_upto;
+        let mut mark = first.mark;
         while let Ok(more) = applied.try_recv() {
             replies.extend(more.replies);
             journal_upto = more.journal_upto;
+            mark = mark.max(more.mark);
         }
         let flushing = Instant::now();
         let flushed = db.flush().map(|_| ()).map_err(Arc::new);
@@ -211,18 +277,31 @@ fn flush_loop(
             .fetch_add(flushing.elapsed().as_micros() as u64, Ordering::Relaxed);
         match &flushed {
             Ok(()) => {
-                journal.mark_durable(journal_upto);
-                if let Err(error) = journal.trim() {
+                side.journal.mark_durable(journal_upto);
+                if let Err(error) = side.journal.trim() {
                     tracing::warn!(%error, "could not trim the store journal (retried after the next flush)");
                 }
+                if let Err(error) = side.witness.record(mark) {
+                    side.health.mark_broken(format!(
+                        "writing {} failed: {error}",
+                        side.witness.path().display()
+                    ));
+                }
             }
-            Err(error) => tracing::error!(%error, "flush failed"),
+            Err(error) => side.health.mark_broken(format!("flush failed: {error}")),
         }
         for reply in replies {
             reply(flushed.clone());
         }
     }
-    if let Err(error) = db.flush() {
-        tracing::error!(%error, "final flush failed");
+    if !side.health.is_broken() {
+        match db.flush() {
+            Ok(_) => {
+                if let Err(error) = side.witness.sync() {
+                    tracing::error!(%error, "final sync of the store witness failed");
+                }
+            }
+            Err(error) => tracing::error!(%error, "final flush failed"),
+        }
     }
 }

@@ -116,6 +116,7 @@ async fn open_store(path: std::path::PathBuf) -> Store {
         let config = StoreConfig {
             data_dir: path.clone(),
             cache_capacity: 8 * 1024 * 1024,
+            disk_reserve_bytes: ordercenter::store::DEFAULT_DISK_RESERVE_BYTES,
         };
         match tokio::task::spawn_blocking(move || Store::open(&config)).await {
             Ok(Ok(store)) => return store,

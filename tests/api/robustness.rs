@@ -6,7 +6,7 @@ use crate::crash::{client, post, Server};
 use crate::helpers::spawn_app;
 
 /// Starts the binary on `dir` and expects it to refuse, naming the dir.
-fn expect_refusal(dir: &std::path::Path) {
+pub fn expect_refusal(dir: &std::path::Path) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ordercenter"))
         .args(["--listen", "127.0.0.1:0"])
         .arg("--data-dir")
