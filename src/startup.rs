@@ -182,6 +182,11 @@ impl Application {
             },
             provider,
             poller: poller.clone(),
+            provider_calls: Arc::new(tokio::sync::Semaphore::new(
+                crate::actors::MAX_PROVIDER_CALLS,
+            )),
+            provider_calls_peak: Default::default(),
+            needing_attention: Default::default(),
         });
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())

@@ -304,6 +304,17 @@ impl ActivityService {
             .await
     }
 
+    /// How many index entries an apply for `activity_id` by `owner` reads (see
+    /// [`ActivityStore::member_index_len`]).
+    pub async fn member_index_len(
+        &self,
+        activity_id: u64,
+        owner: MemberRef,
+    ) -> Result<usize, ActivityError> {
+        self.read(move |store| Ok(store.member_index_len(activity_id, owner)?))
+            .await
+    }
+
     /// One apply, if `owner` made it.
     pub async fn apply_info(
         &self,

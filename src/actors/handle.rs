@@ -17,6 +17,7 @@ use super::supervisor::Supervisor;
 use super::{OrderError, SharedEnv};
 use crate::domain::order::CreateRequest;
 use crate::domain::{time, MemberRef, Order, OrderExtra, OrderNo, OrderNoGenerator, OrderStatus};
+use crate::store::orders::IdempotencyRecord;
 
 /// `shop/order/create`, validated.
 pub type CreateOrder = CreateRequest;
@@ -163,41 +164,52 @@ impl Orders {
             payment_way: 0,
             payment: None,
         };
+        let key = order.request.idempotency_key.clone();
+        let fingerprint = order.request.fingerprint();
         let actor = OrderActor::start_here(order, self.env.clone(), &self.supervisor);
-        match actor
+        let outcome = actor
             .send(FinishCreate {
                 record_creating: true,
             })
-            .await?
-        {
-            Err(OrderError::Rejected {
+            .await?;
+        let Err(OrderError::Rejected {
+            code: PENDING_ORDER_CODE,
+            message,
+            data,
+        }) = outcome
+        else {
+            return outcome;
+        };
+        // The SKUs are bound to the caller's unpaid order: answer with it, as the real
+        // client expects, and record the key (if any) as having answered with it.
+        let existing = data
+            .as_ref()
+            .and_then(|d| d.get("parent_order_no"))
+            .and_then(|v| v.as_str())
+            .and_then(|text| OrderNo::parse(text).ok());
+        let unpaid = match existing {
+            Some(parent) => match self.get_settled(parent, who).await {
+                Ok(order) if order.status == OrderStatus::Unpaid => Some(order),
+                _ => None,
+            },
+            None => None,
+        };
+        let Some(order) = unpaid else {
+            return Err(OrderError::Rejected {
                 code: PENDING_ORDER_CODE,
                 message,
                 data,
-            }) => {
-                let existing = data
-                    .as_ref()
-                    .and_then(|d| d.get("parent_order_no"))
-                    .and_then(|v| v.as_str())
-                    .and_then(|text| OrderNo::parse(text).ok());
-                match existing {
-                    Some(parent) => match self.get_settled(parent, who).await {
-                        Ok(order) if order.status == OrderStatus::Unpaid => Ok(order),
-                        _ => Err(OrderError::Rejected {
-                            code: PENDING_ORDER_CODE,
-                            message,
-                            data,
-                        }),
-                    },
-                    None => Err(OrderError::Rejected {
-                        code: PENDING_ORDER_CODE,
-                        message,
-                        data,
-                    }),
-                }
-            }
-            outcome => outcome,
+            });
+        };
+        if let Some(key) = key {
+            let record = IdempotencyRecord {
+                parent_order_no: order.parent_order_no.clone(),
+                fingerprint,
+                created_at: time::now_secs(),
+            };
+            self.env.store.claim_idempotency(who, key, record).await?;
         }
+        Ok(order)
     }
 
     /// The caller's order, as it is now: the state its live actor published (never waiting
@@ -329,7 +341,7 @@ impl Orders {
         self.with_actor(&parent_order_no, message, |order| match order.status {
             _ if !order.status.is_visible() => Err(OrderError::NotFound),
             _ if amount != order.total().0 => Err(OrderError::Mismatch("amount".into())),
-            OrderStatus::Paid | OrderStatus::Refunded => Ok(order),
+            OrderStatus::Paid | OrderStatus::Refunded | OrderStatus::RefundRefused => Ok(order),
             _ => Err(OrderError::Mismatch(
                 "no payment was started for this order".into(),
             )),
@@ -358,6 +370,20 @@ impl Orders {
         } else {
             Err(OrderError::NotFound)
         }
+    }
+
+    /// Provider answers so far that need a person (see [`super::OrderEnv`]).
+    pub fn needing_attention(&self) -> u64 {
+        self.env
+            .needing_attention
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Most provider calls of the order actors in flight at once so far.
+    pub fn provider_calls_peak(&self) -> usize {
+        self.env
+            .provider_calls_peak
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The store (for its counters).

@@ -106,6 +106,9 @@ pub struct PaidEvidence {
     pub target_order_id: Option<String>,
     /// `notify` or `query`, for the logs.
     pub source: &'static str,
+    /// The provider says the payment was refunded since (a query's `TRADE_REFUND`, e.g. a
+    /// refund made in the provider's console): the order is settled as refunded.
+    pub refunded: bool,
 }
 
 impl PaidEvidence {
@@ -124,17 +127,21 @@ impl PaidEvidence {
             paid_at,
             target_order_id,
             source,
+            refunded: false,
         }
     }
 
-    /// Evidence from a query answer that says `TRADE_SUCCESS`.
+    /// Evidence from a query answer that says `TRADE_SUCCESS` or `TRADE_REFUND`.
     pub fn from_query(answer: &crate::provider::QueryResponse, source: &'static str) -> Self {
-        Self::new(
-            answer.total_amount.unwrap_or_default(),
-            answer.pay_time.as_deref(),
-            answer.target_order_id.clone(),
-            source,
-        )
+        Self {
+            refunded: answer.status == crate::provider::TradeStatus::TradeRefund,
+            ..Self::new(
+                answer.total_amount.unwrap_or_default(),
+                answer.pay_time.as_deref(),
+                answer.target_order_id.clone(),
+                source,
+            )
+        }
     }
 }
 

@@ -55,6 +55,34 @@ pub struct OrderEnv {
     pub provider: crate::provider::UmsClient,
     /// Follows open payments.
     pub poller: actix::Addr<poller::TradePoller>,
+    /// Bounds the order actors' provider calls (closes, refunds) in flight at once.
+    pub provider_calls: Arc<tokio::sync::Semaphore>,
+    /// Most provider calls of the order actors in flight at once so far (for `/metrics`).
+    pub provider_calls_peak: std::sync::atomic::AtomicUsize,
+    /// Provider answers that need a person (a close refused for good, a refund the
+    /// provider will not make): logged at error level, counted here for `/metrics`.
+    pub needing_attention: std::sync::atomic::AtomicU64,
+}
+
+/// Order actors' provider calls in flight at once (the poller's queries have their own
+/// bound, [`poller::MAX_IN_FLIGHT`]).
+pub const MAX_PROVIDER_CALLS: usize = 16;
+
+impl OrderEnv {
+    /// Waits for a turn at the provider (see [`OrderEnv::provider_calls`]).
+    pub async fn provider_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        let permit = self.provider_calls.acquire().await.ok();
+        let in_flight = MAX_PROVIDER_CALLS.saturating_sub(self.provider_calls.available_permits());
+        self.provider_calls_peak
+            .fetch_max(in_flight, std::sync::atomic::Ordering::Relaxed);
+        permit
+    }
+
+    /// Counts a provider answer that needs a person.
+    pub fn count_needing_attention(&self) {
+        self.needing_attention
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The last durable state of a live order, published by its actor for readers (state

@@ -39,6 +39,8 @@ pub struct OrderActor {
     snapshot: Snapshot,
     /// Pause before the next attempt at closing when the last one failed.
     close_retry: Duration,
+    /// Pause before the next attempt at a refund when the last one failed.
+    pub(super) refund_retry: Duration,
 }
 
 /// Source of [`OrderActor`] incarnation numbers (unique in the process).
@@ -93,6 +95,45 @@ impl OrderActor {
             refund_accepted: false,
             snapshot,
             close_retry: FIRST_CLOSE_RETRY,
+            refund_retry: super::payment::FIRST_REFUND_RETRY,
+        }
+    }
+
+    /// Answers a message at once, then stops the actor if its order needs none: an actor
+    /// activated for an ended order (a pay or cancel after its close, say) must not stay.
+    pub(super) fn answer_now<T: 'static>(&self, answer: T) -> AtomicResponse<Self, T> {
+        AtomicResponse::new(Box::pin(fut::ready(answer).map(
+            |answer, actor: &mut Self, ctx| {
+                actor.stop_if_done(ctx);
+                answer
+            },
+        )))
+    }
+
+    /// Takes the outcome of a step that may have changed the order: a new order is adopted
+    /// ([`OrderActor::adopt`]); after a failure the actor still stops if its order needs
+    /// none (an ended order activated for a message that changed nothing).
+    pub(super) fn settle(
+        &mut self,
+        outcome: Result<Order, OrderError>,
+        ctx: &mut Context<Self>,
+    ) -> Result<Order, OrderError> {
+        match outcome {
+            Ok(order) => {
+                self.adopt(order.clone(), ctx);
+                Ok(order)
+            }
+            Err(error) => {
+                self.stop_if_done(ctx);
+                Err(error)
+            }
+        }
+    }
+
+    /// Stops the actor once its order needs none ([`Order::needs_actor`]).
+    pub(super) fn stop_if_done(&self, ctx: &mut Context<Self>) {
+        if !self.order.needs_actor() {
+            ctx.stop();
         }
     }
 
@@ -123,11 +164,7 @@ impl OrderActor {
         Box::pin(
             super::payment::close_order(env, order, event)
                 .into_actor(self)
-                .map(|outcome, actor, ctx| {
-                    let order = outcome?;
-                    actor.adopt(order.clone(), ctx);
-                    Ok(order)
-                }),
+                .map(|outcome, actor, ctx| actor.settle(outcome, ctx)),
         )
     }
 }
@@ -165,7 +202,7 @@ impl Handler<FinishCreate> for OrderActor {
             } else {
                 Err(OrderError::NotFound)
             };
-            return AtomicResponse::new(Box::pin(fut::ready(done)));
+            return self.answer_now(done);
         }
         let env = self.env.clone();
         let order = (*self.order).clone();
@@ -199,7 +236,7 @@ impl Handler<Cancel> for OrderActor {
             OrderStatus::Paid => Err(OrderError::AlreadyPaid),
             _ => Ok((*self.order).clone()),
         };
-        AtomicResponse::new(Box::pin(fut::ready(answer)))
+        self.answer_now(answer)
     }
 }
 
@@ -210,18 +247,19 @@ impl Handler<Expire> for OrderActor {
     fn handle(&mut self, _msg: Expire, ctx: &mut Context<Self>) -> Self::Result {
         self.timer = None;
         if self.order.status != OrderStatus::Unpaid {
-            return AtomicResponse::new(Box::pin(fut::ready(())));
+            return self.answer_now(());
         }
         if time::now_millis() < self.order.deadline().saturating_mul(1000) {
             self.arm_timer(ctx);
-            return AtomicResponse::new(Box::pin(fut::ready(())));
+            return self.answer_now(());
         }
         AtomicResponse::new(Box::pin(self.close(OrderEvent::Expired).map(
             |outcome, actor, ctx| {
                 if let Err(error) = outcome {
-                    // The order stays "0" and unpayable until the close is confirmed.
-                    let pause = actor.close_retry;
-                    actor.close_retry = (pause * 2).min(MAX_CLOSE_RETRY);
+                    // The order stays "0" and unpayable until the close is confirmed. The
+                    // jitter spreads the retries of orders that shared a deadline.
+                    let pause = jittered(actor.close_retry);
+                    actor.close_retry = (actor.close_retry * 2).min(MAX_CLOSE_RETRY);
                     tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "expiry not confirmed yet; retrying");
                     ctx.run_later(pause, |_, ctx| ctx.notify(Expire));
                 }
@@ -234,6 +272,13 @@ impl OrderActor {
     fn is_visible_to(&self, who: MemberRef) -> bool {
         self.order.status.is_visible() && self.order.is_owned_by(who)
     }
+}
+
+/// `pause` ± 25 %, so retries of many orders that failed together do not come back in
+/// lockstep.
+pub(super) fn jittered(pause: Duration) -> Duration {
+    use rand::Rng;
+    pause.mul_f64(rand::thread_rng().gen_range(0.75..1.25))
 }
 
 /// The outbox notice for the subsystem: `order_status` 1 paid, 2 closed, 3 refunded.

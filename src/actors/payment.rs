@@ -3,6 +3,12 @@
 //!
 //! The I/O of each step is an async function over a copy of the order; the actor applies the
 //! result in [`OrderActor::adopt`], so its state is always what is on disk.
+//!
+//! Every provider answer ends in a final state or a bounded retry: an outage
+//! ([`ProviderError::is_retryable`]) is retried with backoff and jitter; a final refusal is
+//! settled by what a query says (paid, refunded at the provider, closed), and what no query
+//! can settle — a refund the provider will not make — is an error log, a count on
+//! `/metrics` and [`OrderStatus::RefundRefused`], for a person.
 
 use std::time::Duration;
 
@@ -12,12 +18,17 @@ use super::messages::{CheckRefund, PaidEvidence, Pay, PaymentConfirmed, Unwatch,
 use super::order::{write_ended, OrderActor};
 use super::{OrderError, SharedEnv};
 use crate::domain::{time, Fen, Order, OrderEvent, OrderStatus, Payment, Prepay, Refund};
-use crate::provider::{ProviderError, RefundStatus, UnifiedOrder};
+use crate::provider::{ProviderError, QueryResponse, RefundStatus, TradeStatus, UnifiedOrder};
 
 /// Pause before asking about a pending refund again.
 const REFUND_RECHECK: Duration = Duration::from_secs(2);
-/// Pause before retrying a refund the provider failed or could not take.
-const REFUND_RETRY: Duration = Duration::from_secs(10);
+/// First pause before retrying a refund the provider could not take (an outage); doubled
+/// on each failure up to [`MAX_REFUND_RETRY`].
+pub(super) const FIRST_REFUND_RETRY: Duration = Duration::from_secs(10);
+/// Longest pause between attempts at a refund.
+const MAX_REFUND_RETRY: Duration = Duration::from_secs(600);
+/// Refunds the provider answered `FAIL` before it is left to a person.
+const MAX_REFUND_ATTEMPTS: u32 = 3;
 
 fn provider_failed(error: ProviderError) -> OrderError {
     OrderError::ProviderFailed(error.to_string())
@@ -70,7 +81,7 @@ impl Handler<Pay> for OrderActor {
             _ => Some(OrderError::Closed),
         };
         if let Some(error) = refused {
-            return AtomicResponse::new(Box::pin(fut::ready(Err(error))));
+            return self.answer_now(Err(error));
         }
         if self
             .order
@@ -79,7 +90,7 @@ impl Handler<Pay> for OrderActor {
             .is_some_and(|p| p.prepay.is_some())
         {
             // Paying again while a payment is open returns the same prepay.
-            return AtomicResponse::new(Box::pin(fut::ready(Ok((*self.order).clone()))));
+            return self.answer_now(Ok((*self.order).clone()));
         }
         let env = self.env.clone();
         let order = (*self.order).clone();
@@ -131,6 +142,7 @@ async fn start_payment(
             paid_at: Some(now),
             target_order_id: None,
             source: "zero price",
+            refunded: false,
         };
         let unchanged = order.clone();
         return mark_paid(&env, order, evidence)
@@ -209,39 +221,73 @@ pub(super) async fn mark_paid(
 }
 
 /// Closes the order (expiry or cancel). With a payment started, the provider closes it
-/// first; if the provider says it is paid, the order becomes paid instead.
+/// first (one of a bounded number of provider calls at once, so a shared deadline does not
+/// fire every close together); if the provider says it is paid, or refuses the close for
+/// good, its query decides: paid → paid, paid and refunded → refunded, closed → closed.
 pub(super) async fn close_order(
     env: SharedEnv,
-    mut order: Order,
+    order: Order,
     event: OrderEvent,
 ) -> Result<Order, OrderError> {
     if order.payment.is_some() {
         let parent = order.parent_order_no.to_string();
-        match env.provider.close(&parent).await {
+        let closed = {
+            let _slot = env.provider_slot().await;
+            env.provider.close(&parent).await
+        };
+        match closed {
             Ok(_) => {}
             Err(error) if error.is_no_order() || error.is_order_closed() => {}
-            Err(error) if error.is_order_paid() => {
-                let answer = env
-                    .provider
-                    .query_checked(&parent, order.total().0)
-                    .await
-                    .map_err(provider_failed)?;
-                if answer.status != crate::provider::TradeStatus::TradeSuccess {
-                    return Err(OrderError::ProviderFailed(format!(
-                        "close says paid, query says {}",
-                        answer.status.as_str()
-                    )));
+            Err(error) if error.is_retryable() => return Err(provider_failed(error)),
+            Err(error) => {
+                if !error.is_order_paid() {
+                    tracing::error!(%error, "the provider refused to close the payment; asking its query instead");
+                    env.count_needing_attention();
                 }
-                let evidence = PaidEvidence::from_query(&answer, "close");
-                return mark_paid(&env, order, evidence).await;
+                return settle_by_query(&env, order, event).await;
             }
-            Err(error) => return Err(provider_failed(error)),
         }
     }
+    close_here(&env, order, event).await
+}
+
+/// Settles a close the provider did not simply take, by what its query says.
+async fn settle_by_query(
+    env: &SharedEnv,
+    order: Order,
+    event: OrderEvent,
+) -> Result<Order, OrderError> {
+    let answer = {
+        let _slot = env.provider_slot().await;
+        env.provider
+            .query_checked(order.parent_order_no.as_str(), order.total().0)
+            .await
+            .map_err(provider_failed)?
+    };
+    match answer.status {
+        TradeStatus::TradeSuccess => {
+            let evidence = PaidEvidence::from_query(&answer, "close");
+            mark_paid(env, order, evidence).await
+        }
+        TradeStatus::TradeRefund => mark_refunded_at_provider(env, order, &answer).await,
+        TradeStatus::TradeClosed => close_here(env, order, event).await,
+        other => Err(OrderError::ProviderFailed(format!(
+            "the close was refused and the query says {}",
+            other.as_str()
+        ))),
+    }
+}
+
+/// Closes the order here, durably, with the notice that releases its seat.
+async fn close_here(
+    env: &SharedEnv,
+    mut order: Order,
+    event: OrderEvent,
+) -> Result<Order, OrderError> {
     order
         .apply(event, time::now_secs())
         .map_err(|_| OrderError::Closed)?;
-    write_ended(&env, order.clone(), 2).await?;
+    write_ended(env, order.clone(), 2).await?;
     crate::failpoint::hit("expire.after_close");
     // How long after its deadline the order was closed (durably): the expiry lateness.
     let late_ms = time::now_millis().saturating_sub(order.deadline().saturating_mul(1000));
@@ -255,26 +301,55 @@ impl Handler<PaymentConfirmed> for OrderActor {
     #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no, source = msg.evidence.source))]
     fn handle(&mut self, msg: PaymentConfirmed, _ctx: &mut Context<Self>) -> Self::Result {
         let total = self.order.total().0;
+        let settled_refund = msg.evidence.refunded
+            && matches!(
+                self.order.status,
+                OrderStatus::Unpaid
+                    | OrderStatus::Paid
+                    | OrderStatus::Closed
+                    | OrderStatus::RefundRefused
+            )
+            && self.order.payment.is_some()
+            && msg.evidence.amount == total;
+        if settled_refund {
+            // Paid and refunded at the provider: settled as refunded, whatever we thought.
+            let env = self.env.clone();
+            let order = (*self.order).clone();
+            let evidence = msg.evidence;
+            return AtomicResponse::new(Box::pin(
+                async move { refunded_at_provider(&env, order, &evidence).await }
+                    .into_actor(self)
+                    .map(|outcome, actor, ctx| actor.settle(outcome, ctx)),
+            ));
+        }
         let ready = match self.order.status {
-            OrderStatus::Paid | OrderStatus::Refunded => Some(Ok((*self.order).clone())),
+            OrderStatus::Paid | OrderStatus::Refunded | OrderStatus::RefundRefused => {
+                Some(Ok((*self.order).clone()))
+            }
             OrderStatus::Creating | OrderStatus::Abandoned => Some(Err(OrderError::NotFound)),
             _ if msg.evidence.amount != total => Some(Err(OrderError::Mismatch(format!(
                 "paid {} fen, order is {total} fen",
                 msg.evidence.amount
             )))),
+            // No provider order can exist without a payment attempt: never legitimate.
+            _ if self.order.payment.is_none() => Some(Err(OrderError::Mismatch(
+                "no payment was started for this order".into(),
+            ))),
             OrderStatus::Closed => {
-                // Money reached the provider for an order closed here: record the refund
-                // (durable) before acknowledging, then give the money back.
+                // Money may have reached the provider for an order closed here: once the
+                // provider's own query confirms it, record the refund (durable) before
+                // acknowledging, then give the money back.
                 let env = self.env.clone();
                 let order = (*self.order).clone();
                 return AtomicResponse::new(Box::pin(
-                    async move { record_refund(&env, order).await }
+                    async move { late_payment(&env, order, msg.evidence).await }
                         .into_actor(self)
                         .map(|outcome, actor, ctx| {
-                            let order = outcome?;
-                            tracing::warn!("payment for a closed order; refunding");
-                            actor.adopt(order.clone(), ctx);
-                            ctx.notify(CheckRefund);
+                            let order = actor.settle(outcome, ctx)?;
+                            if order.refund_pending() {
+                                tracing::warn!("payment for a closed order; refunding");
+                                ctx.notify(CheckRefund);
+                            }
                             Ok(order)
                         }),
                 ));
@@ -282,20 +357,87 @@ impl Handler<PaymentConfirmed> for OrderActor {
             OrderStatus::Unpaid => None,
         };
         if let Some(answer) = ready {
-            return AtomicResponse::new(Box::pin(fut::ready(answer)));
+            return self.answer_now(answer);
         }
         let env = self.env.clone();
         let order = (*self.order).clone();
         AtomicResponse::new(Box::pin(
             async move { mark_paid(&env, order, msg.evidence).await }
                 .into_actor(self)
-                .map(|outcome, actor, ctx| {
-                    let order = outcome?;
-                    actor.adopt(order.clone(), ctx);
-                    Ok(order)
-                }),
+                .map(|outcome, actor, ctx| actor.settle(outcome, ctx)),
         ))
     }
+}
+
+/// A payment reported for an order closed here. A notify is only believed once the
+/// provider's query says the same (a stray or replayed notify must not start a refund the
+/// provider would refuse); a query answer is. Paid → the refund is recorded; refunded at
+/// the provider already → settled as refunded; anything else changes nothing.
+async fn late_payment(
+    env: &SharedEnv,
+    order: Order,
+    evidence: PaidEvidence,
+) -> Result<Order, OrderError> {
+    if evidence.source == "notify" {
+        let answer = {
+            let _slot = env.provider_slot().await;
+            env.provider
+                .query_checked(order.parent_order_no.as_str(), order.total().0)
+                .await
+                .map_err(provider_failed)?
+        };
+        match answer.status {
+            TradeStatus::TradeSuccess => {}
+            TradeStatus::TradeRefund => {
+                return mark_refunded_at_provider(env, order, &answer).await
+            }
+            other => {
+                tracing::warn!(
+                    status = other.as_str(),
+                    "notify of a payment the provider's query does not confirm; ignored"
+                );
+                return Err(OrderError::Mismatch(format!(
+                    "the provider's query says {}",
+                    other.as_str()
+                )));
+            }
+        }
+    }
+    record_refund(env, order).await
+}
+
+/// The order was paid and then refunded at the provider (a query said `TRADE_REFUND`).
+async fn mark_refunded_at_provider(
+    env: &SharedEnv,
+    order: Order,
+    answer: &QueryResponse,
+) -> Result<Order, OrderError> {
+    refunded_at_provider(env, order, &PaidEvidence::from_query(answer, "query")).await
+}
+
+/// The order was paid and then refunded at the provider (e.g. from its console): settled
+/// as refunded, with the seat released, in one durable change.
+async fn refunded_at_provider(
+    env: &SharedEnv,
+    mut order: Order,
+    evidence: &PaidEvidence,
+) -> Result<Order, OrderError> {
+    let now = time::now_secs();
+    if order.status == OrderStatus::Unpaid {
+        order
+            .apply(OrderEvent::Paid, now)
+            .map_err(|error| OrderError::Mismatch(error.to_string()))?;
+        order.payment_time = evidence.paid_at.filter(|t| *t > 0).unwrap_or(now);
+        if let Some(payment) = order.payment.as_mut() {
+            payment.target_order_id = evidence.target_order_id.clone();
+        }
+    }
+    order
+        .apply(OrderEvent::Refunded, now)
+        .map_err(|error| OrderError::Mismatch(error.to_string()))?;
+    write_ended(env, order.clone(), 3).await?;
+    tracing::warn!(order_no = %order.parent_order_no, "the provider says paid and refunded (a refund made outside the order center); settled as refunded");
+    Ok(order)
 }
 
 /// Where a refund stands after one step.
@@ -324,7 +466,9 @@ async fn record_refund(env: &SharedEnv, mut order: Order) -> Result<Order, Order
 }
 
 /// Records the refund (durable) if new, then asks the provider (refund, idempotent on the
-/// derived `refundOrderId`, or refund-query once accepted) and records a final success.
+/// derived `refundOrderId`, or refund-query once accepted) and records a final answer:
+/// success → refunded; `FAIL` → a new attempt, up to [`MAX_REFUND_ATTEMPTS`]; a final
+/// refusal → what the query says, else [`OrderStatus::RefundRefused`].
 async fn refund_step(
     env: SharedEnv,
     order: Order,
@@ -342,12 +486,15 @@ async fn refund_step(
         .unwrap_or_else(|| order.refund_order_id(1));
     let amount = order.total();
     let parent = order.parent_order_no.to_string();
-    let answer = if accepted {
-        env.provider.refund_query(&parent, &refund_order_id).await
-    } else {
-        env.provider
-            .refund(&parent, &refund_order_id, amount.0)
-            .await
+    let answer = {
+        let _slot = env.provider_slot().await;
+        if accepted {
+            env.provider.refund_query(&parent, &refund_order_id).await
+        } else {
+            env.provider
+                .refund(&parent, &refund_order_id, amount.0)
+                .await
+        }
     };
     match answer {
         Ok(answer) if answer.refund_status == RefundStatus::Success => {
@@ -368,6 +515,10 @@ async fn refund_step(
                 .as_ref()
                 .and_then(|p| p.refund.as_ref())
                 .map_or(2, |r| r.attempt + 1);
+            if next > MAX_REFUND_ATTEMPTS {
+                return refund_refused(&env, order, "the provider failed every refund attempt")
+                    .await;
+            }
             let next_id = order.refund_order_id(next);
             if let Some(refund) = order.payment.as_mut().and_then(|p| p.refund.as_mut()) {
                 refund.attempt = next;
@@ -380,8 +531,43 @@ async fn refund_step(
             Err((order, OrderError::ProviderFailed("refund failed".into())))
         }
         Ok(_) => Ok(RefundStep::Pending(order)),
-        Err(error) => Err((order, provider_failed(error))),
+        Err(error) if error.is_retryable() => Err((order, provider_failed(error))),
+        Err(error) => {
+            // A final refusal (e.g. REFUND_NOT_ALLOWED). Refunded already? Then settled.
+            let queried = {
+                let _slot = env.provider_slot().await;
+                env.provider.query_checked(&parent, amount.0).await
+            };
+            match queried {
+                Ok(answer) if answer.status == TradeStatus::TradeRefund => {
+                    match mark_refunded_at_provider(&env, order.clone(), &answer).await {
+                        Ok(refunded) => Ok(RefundStep::Done(refunded)),
+                        Err(error) => Err((order, error)),
+                    }
+                }
+                Ok(_) => refund_refused(&env, order, &error.to_string()).await,
+                Err(query) => Err((order, provider_failed(query))),
+            }
+        }
     }
+}
+
+/// The provider will not refund: recorded as [`OrderStatus::RefundRefused`] (durable; no
+/// actor, nothing retried), logged at error level and counted for a person.
+async fn refund_refused(
+    env: &SharedEnv,
+    mut order: Order,
+    reason: &str,
+) -> Result<RefundStep, (Order, OrderError)> {
+    if let Err(error) = order.apply(OrderEvent::RefundRefused, time::now_secs()) {
+        return Err((order, OrderError::Mismatch(error.to_string())));
+    }
+    if let Err(error) = env.store.write_durable(order.clone(), None).await {
+        return Err((order, error.into()));
+    }
+    env.count_needing_attention();
+    tracing::error!(order_no = %order.parent_order_no, %reason, "the provider refused to refund a late payment; a person must refund it");
+    Ok(RefundStep::Done(order))
 }
 
 impl Handler<CheckRefund> for OrderActor {
@@ -390,7 +576,7 @@ impl Handler<CheckRefund> for OrderActor {
     #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
     fn handle(&mut self, _msg: CheckRefund, _ctx: &mut Context<Self>) -> Self::Result {
         if self.order.status != OrderStatus::Closed || self.order.payment.is_none() {
-            return AtomicResponse::new(Box::pin(fut::ready(())));
+            return self.answer_now(());
         }
         let env = self.env.clone();
         let order = (*self.order).clone();
@@ -402,14 +588,17 @@ impl Handler<CheckRefund> for OrderActor {
                     Ok(RefundStep::Done(order)) => actor.adopt(order, ctx),
                     Ok(RefundStep::Pending(order)) => {
                         actor.refund_accepted = true;
+                        actor.refund_retry = FIRST_REFUND_RETRY;
                         actor.adopt(order, ctx);
                         ctx.run_later(REFUND_RECHECK, |_, ctx| ctx.notify(CheckRefund));
                     }
                     Err((order, error)) => {
-                        tracing::warn!(%error, "refund not confirmed yet; retrying");
+                        let pause = super::order::jittered(actor.refund_retry);
+                        actor.refund_retry = (actor.refund_retry * 2).min(MAX_REFUND_RETRY);
+                        tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "refund not confirmed yet; retrying");
                         actor.refund_accepted = false;
                         actor.adopt(order, ctx);
-                        ctx.run_later(REFUND_RETRY, |_, ctx| ctx.notify(CheckRefund));
+                        ctx.run_later(pause, |_, ctx| ctx.notify(CheckRefund));
                     }
                 }),
         ))

@@ -98,7 +98,9 @@ impl TradePoller {
         outcome: Result<QueryResponse, crate::provider::ProviderError>,
     ) {
         match outcome {
-            Ok(answer) if answer.status == crate::provider::TradeStatus::TradeSuccess => {
+            // Paid, or paid and refunded since (e.g. from the provider's console): both settle
+            // the order, so both are reported.
+            Ok(answer) if answer.status.was_paid() => {
                 self.watched.remove(&parent);
                 self.stats.confirmed += 1;
                 let evidence = PaidEvidence::from_query(&answer, "query");

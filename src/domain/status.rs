@@ -2,9 +2,13 @@
 //!
 //! ```text
 //! Creating ──Created──▶ Unpaid ──Paid──▶ Paid ──Refunded──▶ Refunded
-//!    │                    │                                   ▲
-//!    └─CreateFailed─▶ Abandoned   └─Expired/Cancelled─▶ Closed ─Refunded┘ (late payment)
+//!    │                    │                                   ▲  ▲
+//!    └─CreateFailed─▶ Abandoned   └─Expired/Cancelled─▶ Closed ─Refunded┘  │ (late payment)
+//!                                                         │              │
+//!                                                  RefundRefused ─▶ RefundRefused ─Refunded┘
 //! ```
+//! `RefundRefused` is a late payment the provider will not refund (its answer is final, not
+//! an outage): it needs a person, and nothing more is tried automatically.
 //! `Creating` and `Abandoned` are never shown to a frontend: the order number was not given
 //! out yet (create is written ahead, SPEC §3).
 
@@ -25,6 +29,10 @@ pub enum OrderStatus {
     Refunded,
     /// Creation gave up (the subsystem refused or stayed unreachable); never shown.
     Abandoned,
+    /// Closed here, paid late at the provider, and the provider refused the refund for good
+    /// (e.g. `REFUND_NOT_ALLOWED`): needs a person (`order_status` 2). Last, so that stored
+    /// statuses keep their bincode index.
+    RefundRefused,
 }
 
 /// Something that happens to an order.
@@ -42,6 +50,8 @@ pub enum OrderEvent {
     Cancelled,
     /// The provider confirmed a refund.
     Refunded,
+    /// The provider refused a refund with a final answer.
+    RefundRefused,
 }
 
 /// An event that the status machine does not allow in the current status.
@@ -64,7 +74,8 @@ impl OrderStatus {
             (S::Creating, E::CreateFailed) => Ok(S::Abandoned),
             (S::Unpaid, E::Paid) => Ok(S::Paid),
             (S::Unpaid, E::Expired | E::Cancelled) => Ok(S::Closed),
-            (S::Paid | S::Closed, E::Refunded) => Ok(S::Refunded),
+            (S::Paid | S::Closed | S::RefundRefused, E::Refunded) => Ok(S::Refunded),
+            (S::Closed, E::RefundRefused) => Ok(S::RefundRefused),
             (from, event) => Err(IllegalTransition { from, event }),
         }
     }
@@ -74,7 +85,7 @@ impl OrderStatus {
         match self {
             OrderStatus::Creating | OrderStatus::Unpaid => 0,
             OrderStatus::Paid => 1,
-            OrderStatus::Closed | OrderStatus::Abandoned => 2,
+            OrderStatus::Closed | OrderStatus::Abandoned | OrderStatus::RefundRefused => 2,
             OrderStatus::Refunded => 3,
         }
     }
@@ -96,13 +107,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const EVENTS: [OrderEvent; 6] = [
+    const EVENTS: [OrderEvent; 7] = [
         OrderEvent::Created,
         OrderEvent::CreateFailed,
         OrderEvent::Paid,
         OrderEvent::Expired,
         OrderEvent::Cancelled,
         OrderEvent::Refunded,
+        OrderEvent::RefundRefused,
     ];
 
     /// The rules of SPEC §3 written as facts about whole histories.
@@ -113,6 +125,7 @@ mod tests {
         closed: bool,
         refunded: bool,
         abandoned: bool,
+        refund_refused: bool,
     }
 
     impl Model {
@@ -122,6 +135,8 @@ mod tests {
                 OrderEvent::Created | OrderEvent::CreateFailed => !self.created && !self.abandoned,
                 OrderEvent::Paid | OrderEvent::Expired | OrderEvent::Cancelled => open,
                 OrderEvent::Refunded => (self.paid || self.closed) && !self.refunded,
+                // Only a late payment's refund (of a closed order) can be refused, once.
+                OrderEvent::RefundRefused => self.closed && !self.refunded && !self.refund_refused,
             }
         }
 
@@ -132,13 +147,14 @@ mod tests {
                 OrderEvent::Paid => self.paid = true,
                 OrderEvent::Expired | OrderEvent::Cancelled => self.closed = true,
                 OrderEvent::Refunded => self.refunded = true,
+                OrderEvent::RefundRefused => self.refund_refused = true,
             }
         }
     }
 
     proptest! {
         #[test]
-        fn the_machine_agrees_with_the_rules(events in proptest::collection::vec(0usize..6, 0..40)) {
+        fn the_machine_agrees_with_the_rules(events in proptest::collection::vec(0usize..7, 0..40)) {
             let mut status = OrderStatus::Creating;
             let mut model = Model::default();
             for index in events {

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use super::envelope::success;
-use super::error::ApiError;
+use super::error::{ApiError, Token};
 use super::input::Fields;
 use super::orders::{location, member};
 use super::AppState;
@@ -18,16 +18,19 @@ const ACTIVITY_SYS_ID: u64 = 30;
 /// `business_type` of the activity platform.
 const ACTIVITY_BUSINESS_TYPE: u16 = 3001;
 
-fn require_token(expected: Option<&str>, fields: &Fields) -> Result<(), ApiError> {
+/// Checks the token of an admin call (`activity/save`) or of the order center's own calls
+/// (`applyOrderCreate`, `applyOrderNotify`), given as `Authorization: Bearer …` or as the
+/// field the kind names.
+fn require_token(kind: Token, expected: Option<&str>, fields: &Fields) -> Result<(), ApiError> {
     let Some(expected) = expected else {
         return Ok(());
     };
-    let given = fields
-        .header("authorization")
+    let header = fields.header("authorization").ok().flatten();
+    let given = header
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .map(str::to_owned)
-        .or(fields.optional_text("admin_token", 256).ok().flatten());
+        .or(fields.optional_text(kind.field(), 256).ok().flatten());
     let matches = given.is_some_and(|g| {
         use subtle::ConstantTimeEq;
         g.len() == expected.len() && bool::from(g.as_bytes().ct_eq(expected.as_bytes()))
@@ -35,7 +38,7 @@ fn require_token(expected: Option<&str>, fields: &Fields) -> Result<(), ApiError
     if matches {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized)
+        Err(ApiError::Unauthorized(kind))
     }
 }
 
@@ -68,7 +71,7 @@ fn activity_view(activity: &Activity) -> serde_json::Value {
 
 /// `POST activityPlatform/activity/save` (admin): creates an activity; `price` in fen.
 pub async fn save(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
-    require_token(state.admin_token.as_deref(), &fields)?;
+    require_token(Token::Admin, state.admin_token.as_deref(), &fields)?;
     let new = NewActivity {
         name: fields.required_text("name", 64)?,
         price: Fen(fields
@@ -164,7 +167,7 @@ pub async fn apply_order_create(
     state: web::Data<AppState>,
     fields: Fields,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(state.internal_token.as_deref(), &fields)?;
+    require_token(Token::Internal, state.internal_token.as_deref(), &fields)?;
     let call = OrderCreateCall {
         order_no: fields.required_text("order_no", 64)?,
         parent_order_no: fields.required_text("parent_order_no", 64)?,
@@ -188,7 +191,7 @@ pub async fn apply_order_notify(
     state: web::Data<AppState>,
     fields: Fields,
 ) -> Result<HttpResponse, ApiError> {
-    require_token(state.internal_token.as_deref(), &fields)?;
+    require_token(Token::Internal, state.internal_token.as_deref(), &fields)?;
     let call = OrderNotifyCall {
         order_no: fields.required_text("order_no", 64)?,
         parent_order_no: fields

@@ -9,15 +9,34 @@ use crate::activity::ActivityError;
 use crate::actors::OrderError;
 use crate::store::StoreError;
 
+/// Which token a call needs (its refusal names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// `ORDERCENTER_ADMIN_TOKEN`, for admin calls (`activity/save`).
+    Admin,
+    /// `ORDERCENTER_INTERNAL_TOKEN`, for the order center's calls to a subsystem.
+    Internal,
+}
+
+impl Token {
+    /// The form field that may carry it instead of `Authorization: Bearer …`.
+    pub fn field(self) -> &'static str {
+        match self {
+            Token::Admin => "admin_token",
+            Token::Internal => "internal_token",
+        }
+    }
+}
+
 /// Every failure an endpoint can answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A field is missing or malformed; the message names it.
     #[error("{0}")]
     Invalid(String),
-    /// The admin token is missing or wrong.
-    #[error("admin token required")]
-    Unauthorized,
+    /// The admin or internal token is missing or wrong.
+    #[error("{0:?} token required")]
+    Unauthorized(Token),
     /// No such order, or not the caller's.
     #[error("order not found")]
     OrderNotFound,
@@ -81,7 +100,7 @@ impl ApiError {
     pub fn code(&self) -> u64 {
         match self {
             ApiError::Invalid(_) => 4_000_000_001,
-            ApiError::Unauthorized => 4_010_000_000,
+            ApiError::Unauthorized(_) => 4_010_000_000,
             ApiError::OrderNotFound => 4_040_000_001,
             ApiError::OrderClosed => 4_090_000_001,
             ApiError::OrderPaid => 4_090_000_002,
@@ -101,7 +120,10 @@ impl ApiError {
     fn user_message(&self) -> String {
         match self {
             ApiError::Invalid(text) => text.clone(),
-            ApiError::Unauthorized => "需要管理员令牌".into(),
+            ApiError::Unauthorized(Token::Admin) => "需要管理员令牌（admin token）".into(),
+            ApiError::Unauthorized(Token::Internal) => {
+                "需要订单中心的内部令牌（internal token），此接口仅供订单中心调用".into()
+            }
             ApiError::OrderNotFound => "订单不存在".into(),
             ApiError::OrderClosed => "订单已关闭，无法支付".into(),
             ApiError::OrderPaid => "订单已支付".into(),

@@ -31,7 +31,9 @@ enum Value {
 #[derive(Debug, Clone, Default)]
 pub struct Fields {
     values: HashMap<String, Value>,
-    headers: HashMap<String, String>,
+    /// The headers handlers read; `None` for one that was sent but is not visible ASCII
+    /// (refused when read, never silently ignored).
+    headers: HashMap<String, Option<String>>,
 }
 
 impl Fields {
@@ -168,12 +170,14 @@ impl Fields {
         Ok(text)
     }
 
-    /// A request header, or a field of the same meaning (e.g. `Idempotency-Key` /
-    /// `idempotency_key`).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+    /// A request header (`None` when absent). One that is not visible ASCII (e.g. UTF-8
+    /// bytes) is refused with the field named, never taken as absent.
+    pub fn header(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        match self.headers.get(&name.to_ascii_lowercase()) {
+            None => Ok(None),
+            Some(Some(value)) => Ok(Some(value.as_str())),
+            Some(None) => Err(ApiError::malformed(name, "应为可见 ASCII 字符")),
+        }
     }
 }
 
@@ -306,15 +310,13 @@ impl FromRequest for Fields {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
-        let headers: HashMap<String, String> = req
+        let headers: HashMap<String, Option<String>> = req
             .headers()
             .iter()
             .filter(|(name, _)| matches!(name.as_str(), "idempotency-key" | "authorization"))
-            .filter_map(|(name, value)| {
-                value
-                    .to_str()
-                    .ok()
-                    .map(|v| (name.as_str().to_owned(), v.trim().to_owned()))
+            .map(|(name, value)| {
+                let text = value.to_str().ok().map(|v| v.trim().to_owned());
+                (name.as_str().to_owned(), text)
             })
             .collect();
         let payload = payload.take();

@@ -131,6 +131,8 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
          # TYPE ordercenter_poller_watched gauge\nordercenter_poller_watched {}\n\
          # TYPE ordercenter_poller_queries_total counter\nordercenter_poller_queries_total {}\n\
          # TYPE ordercenter_poller_confirmed_total counter\nordercenter_poller_confirmed_total {}\n\
+         # TYPE ordercenter_order_provider_calls_peak gauge\nordercenter_order_provider_calls_peak {}\n\
+         # TYPE ordercenter_provider_answers_needing_attention_total counter\nordercenter_provider_answers_needing_attention_total {}\n\
          # TYPE ordercenter_storage_writable gauge\nordercenter_storage_writable {}\n\
          # TYPE ordercenter_storage_broken gauge\nordercenter_storage_broken {}\n\
          # TYPE ordercenter_storage_free_bytes gauge\nordercenter_storage_free_bytes {}\n\
@@ -143,6 +145,8 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         poller.watched,
         poller.queries,
         poller.confirmed,
+        orders.provider_calls_peak(),
+        orders.needing_attention(),
         u8::from(health.is_writable()),
         u8::from(health.is_broken()),
         health.free_bytes(),

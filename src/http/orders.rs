@@ -44,7 +44,7 @@ pub(super) fn parent_order_no(fields: &Fields) -> Result<OrderNo, ApiError> {
 /// The optional `Idempotency-Key` header (or `idempotency_key` field): 1–64 printable ASCII
 /// characters.
 fn idempotency_key(fields: &Fields) -> Result<Option<String>, ApiError> {
-    let key = match fields.header("idempotency-key") {
+    let key = match fields.header("Idempotency-Key")? {
         Some(header) => Some(header.to_owned()),
         None => fields.optional_text("idempotency_key", 64)?,
     };

@@ -241,7 +241,9 @@ fn transaction(order: &Order) -> (&'static str, &'static str) {
     match order.status {
         OrderStatus::Creating | OrderStatus::Unpaid => ("0", "订单未支付"),
         OrderStatus::Paid => ("1", "SUCCESS"),
-        OrderStatus::Closed | OrderStatus::Abandoned => ("2", "订单已关闭"),
+        OrderStatus::Closed | OrderStatus::Abandoned | OrderStatus::RefundRefused => {
+            ("2", "订单已关闭")
+        }
         OrderStatus::Refunded => ("3", "订单已退款"),
     }
 }

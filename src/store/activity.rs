@@ -108,7 +108,10 @@ impl ActivityStore {
         self.applies.get(be(id))?.map(|v| decode(&v)).transpose()
     }
 
-    /// Every apply a member made for an activity. Blocking.
+    /// The member's applies for an activity that still hold a seat (pending, ordered or
+    /// registered): the index keeps only those, so this reads at most `per_member_limit`
+    /// applies however long the member's history (stores written before the index dropped
+    /// released applies may return some, which callers skip by status). Blocking.
     pub fn member_applies(
         &self,
         activity_id: u64,
@@ -126,6 +129,24 @@ impl ActivityStore {
             }
         }
         Ok(found)
+    }
+
+    /// How many entries the member index holds for a member and an activity (what
+    /// [`ActivityStore::member_applies`] reads). Blocking.
+    pub fn member_index_len(
+        &self,
+        activity_id: u64,
+        owner: MemberRef,
+    ) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for entry in self
+            .member_applies
+            .scan_prefix(member_prefix(activity_id, owner))
+        {
+            entry?;
+            count += 1;
+        }
+        Ok(count)
     }
 
     /// Whether the order was closed before anything was bound to it (an empty binding).
@@ -214,16 +235,20 @@ impl ActivityStore {
         for (apply, value) in applies {
             write.insert(&self.applies, be(apply.id), value);
             let deadline = deadline_key(apply.expires_at, apply.id);
-            if apply.status == ApplyStatus::Pending {
-                // The member index never changes: written while the apply is new (pending).
-                write.insert(
-                    &self.member_applies,
-                    member_key(apply.activity_id, apply.owner, apply.id),
-                    Vec::new(),
-                );
-                write.insert(&self.apply_deadlines, deadline, Vec::new());
-            } else {
-                write.remove(&self.apply_deadlines, deadline);
+            let member = member_key(apply.activity_id, apply.owner, apply.id);
+            match apply.status {
+                ApplyStatus::Pending => {
+                    // Written while the apply is new (pending), removed once it is released.
+                    write.insert(&self.member_applies, member, Vec::new());
+                    write.insert(&self.apply_deadlines, deadline, Vec::new());
+                }
+                ApplyStatus::Ordered | ApplyStatus::Registered => {
+                    write.remove(&self.apply_deadlines, deadline);
+                }
+                ApplyStatus::Cancelled => {
+                    write.remove(&self.member_applies, member);
+                    write.remove(&self.apply_deadlines, deadline);
+                }
             }
         }
         for (order_no, ids) in bindings {

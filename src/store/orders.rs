@@ -137,6 +137,28 @@ impl OrderStore {
             .await
     }
 
+    /// Records that `key` (of `owner`) answered with an existing order — the caller's unpaid
+    /// order its SKUs were already bound to — so a replay of the key gets that order again
+    /// and a reuse with other parameters is refused, even after that order ended. Keeps an
+    /// earlier record of the key. Durable when it returns.
+    pub async fn claim_idempotency(
+        &self,
+        owner: MemberRef,
+        key: String,
+        record: IdempotencyRecord,
+    ) -> Result<(), StoreError> {
+        let tree = self.idempotency.clone();
+        self.store
+            .write(move || {
+                let id = idempotency_key(owner, &key);
+                if !tree.contains_key(&id)? {
+                    tree.insert(id, encode(&record)?)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     /// Up to `limit` orders that need an actor (creating, unpaid, or a refund to confirm), by
     /// deadline, after the index key `after` (from the start for `None`), and the key to
     /// continue after (`None` at the end). Blocking.

@@ -42,11 +42,11 @@ read /activityPlatform/wxActivity/detail activity_id = activity_id=$activity
 read /activityPlatform/wxActivity/applyInfo apply_id member_id company_id
     = apply_id=$apply $caller
 internal /activityPlatform/activity/applyOrderCreate order_no parent_order_no company_id
-    member_id business_id sku_slice handle_info? admin_token? = order_no=$child
+    member_id business_id sku_slice handle_info? internal_token? = order_no=$child
     parent_order_no=$parent company_id=$company member_id=$newcomer business_id=$business
     sku_slice=$sku
 internal /activityPlatform/activity/applyOrderNotify order_no parent_order_no? order_status
-    admin_token? = order_no=$child parent_order_no=$parent order_status=1
+    internal_token? = order_no=$child parent_order_no=$parent order_status=1
 ";
 
 /// Well-formed, but nobody's or someone else's: path, `:`, replacements, `:`, code.
@@ -82,7 +82,7 @@ fn bad_texts(field: &str) -> Vec<String> {
         "latitude" | "longitude" => split("abc|1e3|0x10|NaN|inf|1 2|999|1.2.3|--1|+1|😀|1\u{0}"),
         "parent_order_no" => number("0|123|-201300000000000000"),
         "name" | "request_id" | "idempotency_key" | "stadium_name" | "order_no" => text(64),
-        "open_id" | "admin_token" => text(256),
+        "open_id" | "admin_token" | "internal_token" => text(256),
         "phone" => [
             text(20),
             split("<script>|1'; DROP TABLE|😀|\u{202E}123|abc"),
@@ -471,7 +471,7 @@ async fn every_endpoint_refuses_every_kind_of_bad_input_and_changes_nothing() {
         e.field_cases(&mut cases);
         e.wire_cases(&mut cases);
         if e.access == "internal" {
-            for token in ["", " admin_token=guess"] {
+            for token in ["", " internal_token=guess"] {
                 let form = Body::Form(pairs(&format!("{}{token}", e.good), "", None));
                 cases.push(e.case(&format!("good{token}"), POST, form, UNAUTHORIZED));
             }

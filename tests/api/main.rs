@@ -21,3 +21,4 @@ mod seats;
 mod seed_shapes;
 mod storage;
 mod subsystem_http;
+mod trust;

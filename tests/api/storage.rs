@@ -37,7 +37,7 @@ fn store_with_orders(dir: &Path, orders: u64) -> Vec<Placed> {
     placed
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read dir") {
         let entry = entry.expect("entry");

@@ -1,0 +1,353 @@
+//! What a payments engineer found pointing the service at real money and hostile members:
+//! notifies for orders that never paid, stray successes on closed orders, refunds made in
+//! the provider's console, actors left behind by ended orders, idempotency keys that were
+//! not recorded or silently ignored, the internal token's refusal, and a member's history
+//! read on every apply.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{eventually, spawn_app, spawn_app_with, TestApp, BUSINESS, COMPANY};
+
+/// A value from `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+}
+
+/// Applies and creates; returns (parent_order_no, sku_slice).
+async fn ordered(app: &TestApp, member: u64, activity: u64) -> (String, String) {
+    let applied = app.apply(member, activity).await;
+    let sku_slice = applied.ok()["sku_slice"].as_str().expect("sku").to_owned();
+    let created = app.create(member, &sku_slice).await;
+    let parent = created.ok()["parent_order_no"]
+        .as_str()
+        .expect("parent")
+        .to_owned();
+    (parent, sku_slice)
+}
+
+async fn cancel(app: &TestApp, member: u64, parent: &str) -> crate::helpers::Reply {
+    app.post_form(
+        "/shop/order/cancel",
+        &[
+            ("company_id", COMPANY.to_string()),
+            ("member_id", member.to_string()),
+            ("business_id", BUSINESS.to_string()),
+            ("parent_order_no", parent.into()),
+        ],
+    )
+    .await
+}
+
+/// A TRADE_SUCCESS notify signed with the simulator's communication key (MD5, no
+/// `signType`, as the real gateway sends for an order placed without one).
+fn provider_notify(parent: &str, amount: u64) -> Vec<(String, String)> {
+    let mut fields = std::collections::BTreeMap::new();
+    fields.insert("merOrderId".to_owned(), parent.to_owned());
+    fields.insert("status".to_owned(), "TRADE_SUCCESS".to_owned());
+    fields.insert("totalAmount".to_owned(), amount.to_string());
+    fields.insert("payTime".to_owned(), "2026-12-01 12:00:00".to_owned());
+    fields.insert(
+        "targetOrderId".to_owned(),
+        "4200000000000000000000000007".to_owned(),
+    );
+    let sign = ordercenter::provider::sign::notify_sign(
+        &fields,
+        ordercenter::provider::config::DEFAULT_NOTIFY_KEY,
+        ordercenter::provider::SignType::Md5,
+    );
+    fields.insert("sign".to_owned(), sign);
+    fields.into_iter().collect()
+}
+
+async fn post_notify(app: &TestApp, form: &[(String, String)]) -> u16 {
+    app.client
+        .post(format!("{}/trade/notify/ums", app.base))
+        .form(form)
+        .send()
+        .await
+        .expect("notify sent")
+        .status()
+        .as_u16()
+}
+
+async fn wait_no_live_actors(app: &TestApp) {
+    eventually(Duration::from_secs(10), "no live order actors", || async {
+        (metric(app, "ordercenter_live_order_actors").await == 0.0).then_some(())
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn ended_orders_poked_again_leave_no_actor_behind() {
+    let app = spawn_app().await;
+    let activity = app.save_activity("戳一戳", 1, 100).await;
+    for member in 8100..8120 {
+        let (parent, _) = ordered(&app, member, activity).await;
+        app.pay(member, &parent).await.ok();
+        assert_eq!(
+            cancel(&app, member, &parent).await.ok()["transaction_status"],
+            "2"
+        );
+        // Poke the ended order again: each call activates its actor from the store.
+        assert_eq!(
+            cancel(&app, member, &parent).await.ok()["transaction_status"],
+            "2"
+        );
+        app.pay(member, &parent)
+            .await
+            .expect_error(409, 4_090_000_001);
+        let detail = app
+            .post_form(
+                "/shop/order/detail",
+                &[
+                    ("company_id", COMPANY.to_string()),
+                    ("member_id", member.to_string()),
+                    ("parent_order_no", parent.clone()),
+                ],
+            )
+            .await;
+        assert_eq!(
+            detail.ok()["list"]["order"]["order_status"],
+            2,
+            "{}",
+            detail.text
+        );
+    }
+    wait_no_live_actors(&app).await;
+}
+
+#[actix_web::test]
+async fn a_notify_for_an_order_that_never_called_pay_is_refused() {
+    let app = spawn_app().await;
+    let (parent, _) = ordered(&app, 8201, 1).await;
+
+    // Correctly signed (the provider's key), right amount: still no provider order exists.
+    assert_eq!(post_notify(&app, &provider_notify(&parent, 1)).await, 400);
+
+    assert_eq!(
+        app.state(8201, &parent).await.ok()["transaction_status"],
+        "0",
+        "an order that never called pay was registered by a notify"
+    );
+}
+
+#[actix_web::test]
+async fn a_stray_success_notify_on_a_closed_order_starts_no_refund_and_leaves_no_actor() {
+    let app = spawn_app().await;
+    let (parent, _) = ordered(&app, 8301, 1).await;
+    app.pay(8301, &parent).await.ok();
+    cancel(&app, 8301, &parent).await.ok();
+
+    // The provider's query says TRADE_CLOSED: the notify is not believed.
+    assert_eq!(post_notify(&app, &provider_notify(&parent, 1)).await, 400);
+
+    wait_no_live_actors(&app).await;
+    assert_eq!(
+        app.state(8301, &parent).await.ok()["transaction_status"],
+        "2"
+    );
+    assert_eq!(
+        metric(&app, "ordercenter_provider_answers_needing_attention_total").await,
+        0.0
+    );
+}
+
+#[actix_web::test]
+async fn a_payment_refunded_in_the_providers_console_settles_as_refunded_and_frees_the_seat() {
+    let app = spawn_app_with(|c| c.order_ttl = 2).await;
+    let activity = app.save_activity("控制台退款", 1, 3).await;
+    let applied = app.apply(8401, activity).await;
+    let apply_id = applied.ok()["apply_info"]["apply_id"]
+        .as_u64()
+        .expect("apply");
+    let sku_slice = applied.ok()["sku_slice"].as_str().expect("sku").to_owned();
+    let parent = app.create(8401, &sku_slice).await.ok()["parent_order_no"]
+        .as_str()
+        .expect("parent")
+        .to_owned();
+    app.set_faults(json!({"drop_notify_rate": 1.0})).await;
+    app.pay(8401, &parent).await.ok();
+    assert_eq!(app.buyer_pays(&parent).await, 200);
+    // The merchant refunds from the provider's console before the order center heard of
+    // the payment: the close at the deadline says paid, the query says refunded.
+    let console = ordercenter::provider::UmsClient::new(
+        ordercenter::provider::ProviderConfig::with_base_url(&app.base),
+    )
+    .expect("client");
+    let refund_id = format!("{parent}77");
+    let refunded = console
+        .refund(&parent, &refund_id, 1)
+        .await
+        .expect("console refund");
+    assert_eq!(
+        refunded.refund_status,
+        ordercenter::provider::RefundStatus::Success
+    );
+
+    let state = app
+        .wait_status(8401, &parent, "3", Duration::from_secs(10))
+        .await;
+    assert_eq!(state["transaction_msg"], "订单已退款");
+    assert_eq!(app.apply_status(8401, apply_id).await, "cancelled");
+    eventually(Duration::from_secs(5), "the seat back", || async {
+        (app.activity(activity).await["seats_left"] == 3).then_some(())
+    })
+    .await;
+    wait_no_live_actors(&app).await;
+}
+
+#[actix_web::test]
+async fn a_key_that_answered_with_an_existing_order_is_recorded() {
+    let app = spawn_app().await;
+    let activity = app.save_activity("幂等", 1, 10).await;
+    let (parent, sku_slice) = ordered(&app, 8501, activity).await;
+
+    // A fresh key for SKUs already bound to the member's unpaid order returns that order.
+    let keyed = |sku: &str| {
+        let form = TestApp::create_form(8501, sku);
+        app.client
+            .post(format!("{}/shop/order/create", app.base))
+            .header("Idempotency-Key", "k-8501")
+            .form(&form)
+            .send()
+    };
+    let first: serde_json::Value = keyed(&sku_slice)
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(first["data"]["parent_order_no"], parent.as_str(), "{first}");
+
+    cancel(&app, 8501, &parent).await.ok();
+    // The same key with the same parameters: the same order again, as it is now.
+    let replay: serde_json::Value = keyed(&sku_slice)
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        replay["data"]["parent_order_no"],
+        parent.as_str(),
+        "{replay}"
+    );
+    assert_eq!(
+        replay["data"]["list"]["order"]["order_status"], 2,
+        "{replay}"
+    );
+    // The same key for another apply: other parameters.
+    let applied = app.apply(8501, activity).await;
+    let other_sku = applied.ok()["sku_slice"].as_str().expect("sku").to_owned();
+    let reused = keyed(&other_sku).await.expect("sent");
+    assert_eq!(reused.status().as_u16(), 409);
+    let body: serde_json::Value = reused.json().await.expect("json");
+    assert_eq!(body["code"], 4_090_000_005u64, "{body}");
+}
+
+#[actix_web::test]
+async fn a_non_ascii_idempotency_key_is_refused_not_ignored() {
+    let app = spawn_app().await;
+    let applied = app.apply(8601, 1).await;
+    let sku_slice = applied.ok()["sku_slice"].as_str().expect("sku").to_owned();
+    let value = reqwest::header::HeaderValue::from_bytes("订单-1".as_bytes()).expect("header");
+    let response = app
+        .client
+        .post(format!("{}/shop/order/create", app.base))
+        .header("Idempotency-Key", value)
+        .form(&TestApp::create_form(8601, &sku_slice))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 400);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["code"], 4_000_000_001u64, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Idempotency-Key")),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn the_internal_endpoints_name_the_internal_token() {
+    let app = spawn_app().await;
+    for path in [
+        "/activityPlatform/activity/applyOrderNotify",
+        "/activityPlatform/activity/applyOrderCreate",
+    ] {
+        let reply = app
+            .post_form(
+                path,
+                &[
+                    ("order_no", "3001000000000000001".into()),
+                    ("order_status", "1".into()),
+                ],
+            )
+            .await;
+        reply.expect_error(401, 4_010_000_000);
+        let message = reply.body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("内部令牌") && !message.contains("管理员"),
+            "{path}: {message}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn an_apply_reads_only_the_members_live_applies_whatever_their_history() {
+    let app = spawn_app().await;
+    let activity = app.save_activity("循环", 1, 10).await;
+    for _ in 0..30 {
+        let (parent, _) = ordered(&app, 8701, activity).await;
+        cancel(&app, 8701, &parent).await.ok();
+    }
+    let (_, _) = ordered(&app, 8701, activity).await;
+
+    // The store the app wrote (a copy: sled keeps its files locked while the app's handles
+    // live): the member's index holds only the apply that holds a seat.
+    app.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let copy = tempfile::tempdir().expect("temp dir");
+    crate::storage::copy_dir(app.dir.path(), copy.path());
+    let dir = copy.path().to_path_buf();
+    let store = tokio::task::spawn_blocking(move || {
+        ordercenter::store::Store::open(&ordercenter::store::StoreConfig {
+            data_dir: dir,
+            cache_capacity: 8 << 20,
+            disk_reserve_bytes: 0,
+        })
+    })
+    .await
+    .expect("joined")
+    .expect("store reopens");
+    let activities = ordercenter::store::activity::ActivityStore::open(&store).expect("trees");
+    let service = ordercenter::activity::ActivityService::new(activities, 480);
+    let owner = ordercenter::domain::MemberRef {
+        company_id: COMPANY,
+        member_id: 8701,
+    };
+    assert_eq!(
+        service
+            .member_index_len(activity, owner)
+            .await
+            .expect("index"),
+        1,
+        "an apply would read every apply of the member's history"
+    );
+}
