@@ -26,6 +26,7 @@ pub mod machine;
 mod netpay;
 mod notifier;
 mod ops;
+mod requests;
 
 use std::sync::Arc;
 
