@@ -10,7 +10,7 @@ use super::requests::{
 };
 use super::PaySim;
 use crate::provider::codes;
-use crate::provider::sign::new_nonce;
+use crate::provider::sign::{new_nonce, SignType};
 use crate::provider::time::{
     china_time, format_china, now_unix, now_unix_ms, parse_china, DATE_TIME,
 };
@@ -41,6 +41,11 @@ pub(super) async fn unified_order(
     if !notify_url_ok {
         return Err(bad_request("notifyUrl 不是有效的 http(s) 地址"));
     }
+    let asked_sign = given(&request.sign_type)
+        .map(|text| {
+            SignType::parse(Some(text)).ok_or_else(|| bad_request("signType 只支持 SHA256 或 MD5"))
+        })
+        .transpose()?;
     if request.total_amount == 0 {
         return Err(bad_request("totalAmount 必须大于0"));
     }
@@ -83,6 +88,10 @@ pub(super) async fn unified_order(
             machine::place(current, candidate, now_ms)
         })
         .await??;
+    if let Some(sign_type) = asked_sign {
+        sim.requested_signs()
+            .remember(&order.mer_order_id, sign_type);
+    }
     let prepay = &order.prepay;
     to_json(UnifiedOrderResponse {
         err_code: codes::SUCCESS.into(),

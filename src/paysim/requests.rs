@@ -70,6 +70,9 @@ pub(super) struct PlaceRequest {
     /// Where the notify goes; absent or empty: no notify is sent.
     #[serde(default)]
     pub notify_url: Option<String>,
+    /// How the notify is to be signed (`SHA256`, `MD5`); absent: MD5 without `signType`.
+    #[serde(default)]
+    pub sign_type: Option<String>,
     /// The mini-program's appId.
     pub sub_app_id: String,
     /// The payer's openid.

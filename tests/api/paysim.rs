@@ -23,6 +23,7 @@ use rsa::RsaPublicKey;
 use sha2::Sha256;
 
 mod flows;
+mod notify;
 mod ops;
 mod variants;
 
