@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use clap::Parser;
-use ordercenter::paysim::{Faults, PaySim, PaySimConfig};
+use ordercenter::paysim::{Faults, NotifySigning, PaySim, PaySimConfig};
 use ordercenter::provider::config as defaults;
 use ordercenter::store::{Store, StoreConfig};
 use tracing_subscriber::EnvFilter;
@@ -50,6 +50,14 @@ struct Args {
     /// Communication key that signs notifies.
     #[arg(long, env = "PAYSIM_NOTIFY_KEY", default_value = defaults::DEFAULT_NOTIFY_KEY, hide_default_value = true)]
     notify_key: String,
+    /// How notifies are signed: `as-ordered` (as the real gateway: the signType the unified
+    /// order asked for, else MD5 with no signType field) or `sha256` (always SHA256 with
+    /// signType=SHA256).
+    #[arg(long, env = "PAYSIM_NOTIFY_SIGN_TYPE", default_value = "as-ordered", value_parser = parse_signing)]
+    notify_sign_type: NotifySigning,
+    /// Merchant name that notifies carry in merName.
+    #[arg(long, env = "PAYSIM_MER_NAME", default_value = ordercenter::paysim::DEFAULT_MER_NAME)]
+    mer_name: String,
     /// Milliseconds added to every protocol call.
     #[arg(long, env = "PAYSIM_LATENCY_MS", default_value_t = 0)]
     latency_ms: u64,
@@ -68,6 +76,10 @@ struct Args {
     /// Seconds between notify retries instead of UMS's 15 s … 6 h schedule (e.g. for demos).
     #[arg(long, env = "PAYSIM_NOTIFY_RETRY_SECS")]
     notify_retry_secs: Option<u64>,
+}
+
+fn parse_signing(text: &str) -> Result<NotifySigning, String> {
+    NotifySigning::parse(text).ok_or_else(|| format!("{text:?}: expected as-ordered or sha256"))
 }
 
 #[actix_web::main]
@@ -103,6 +115,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         tid: args.tid,
         msg_src_id: args.msg_src_id,
         notify_key: args.notify_key,
+        notify_signing: args.notify_sign_type,
+        mer_name: args.mer_name,
         private_key_pem,
         faults: Faults {
             latency_ms: args.latency_ms,

@@ -3,9 +3,12 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::Faults;
+use super::{Faults, NotifySigning};
 use crate::provider::config as defaults;
 use crate::provider::ProviderConfig;
+
+/// Default `merName`: a space in it, like many real merchant names, tests `+` decoding.
+pub const DEFAULT_MER_NAME: &str = "paysim 测试商户";
 
 /// How the simulator behaves and which merchant it serves. The defaults are the same
 /// credentials as [`ProviderConfig::default`], so the embedded pair works with zero config.
@@ -23,6 +26,11 @@ pub struct PaySimConfig {
     pub msg_src_id: String,
     /// Communication key that signs notifies.
     pub notify_key: String,
+    /// How notifies are signed: by default as the real gateway does (MD5 and no `signType`
+    /// field unless the unified order asked for a `signType`).
+    pub notify_signing: NotifySigning,
+    /// The merchant's name, as notifies carry it in `merName`.
+    pub mer_name: String,
     /// A PEM private key to sign `paySign` with; `None`: the key kept in the store, generated
     /// on first start.
     pub private_key_pem: Option<String>,
@@ -49,6 +57,8 @@ impl Default for PaySimConfig {
             tid: defaults::DEFAULT_TID.into(),
             msg_src_id: defaults::DEFAULT_MSG_SRC_ID.into(),
             notify_key: defaults::DEFAULT_NOTIFY_KEY.into(),
+            notify_signing: NotifySigning::default(),
+            mer_name: DEFAULT_MER_NAME.into(),
             private_key_pem: None,
             notify_retry_delays: vec![
                 Duration::from_secs(15),
@@ -101,6 +111,8 @@ impl fmt::Debug for PaySimConfig {
             .field("tid", &self.tid)
             .field("msg_src_id", &self.msg_src_id)
             .field("notify_key", &"<redacted>")
+            .field("notify_signing", &self.notify_signing)
+            .field("mer_name", &self.mer_name)
             .field(
                 "private_key_pem",
                 &self.private_key_pem.as_ref().map(|_| "<redacted>"),

@@ -163,7 +163,7 @@ pub fn close(current: Option<SimOrder>, now_ms: i64) -> Change<Result<SimOrder, 
 }
 
 /// The buyer pays: only an unpaid order before its deadline — or, with `charge_closed` (a
-/// fault), a closed one too; schedules the notify.
+/// fault), a closed one too; schedules the notify when the order gave a `notifyUrl`.
 pub fn pay(
     current: Option<SimOrder>,
     now_ms: i64,
@@ -181,12 +181,13 @@ pub fn pay(
             order.status = SimStatus::Paid;
             order.paid_at = Some(now_ms.div_euclid(1000));
             order.target_order_id = Some(target_order_id);
+            let notify = (!order.notify_url.is_empty()).then(|| NotifyJob {
+                mer_order_id: order.mer_order_id.clone(),
+                attempt: 0,
+                due_ms: now_ms,
+            });
             Change {
-                notify: Some(NotifyJob {
-                    mer_order_id: order.mer_order_id.clone(),
-                    attempt: 0,
-                    due_ms: now_ms,
-                }),
+                notify,
                 order: Some(order.clone()),
                 output: Ok(order),
             }
@@ -271,20 +272,25 @@ pub fn refund(
     Change::write(order.clone(), Ok((order, refund)))
 }
 
-/// Refund query: the refund's state at `now_ms`.
+/// Refund query: the state at `now_ms` of the refund `refund_order_id`, or without one of
+/// the order's latest refund.
 pub fn refund_query(
     current: Option<SimOrder>,
-    refund_order_id: &str,
+    refund_order_id: Option<&str>,
     now_ms: i64,
 ) -> Change<Result<(SimOrder, SimRefund), Refusal>> {
     let Some(mut order) = current else {
         return Change::none(Err(Refusal::no_order()));
     };
     let changed = settle(&mut order, now_ms);
-    let outcome = order
-        .refunds
-        .iter()
-        .find(|refund| refund.refund_order_id == refund_order_id)
+    let found = match refund_order_id {
+        Some(id) => order
+            .refunds
+            .iter()
+            .find(|refund| refund.refund_order_id == id),
+        None => order.refunds.last(),
+    };
+    let outcome = found
         .cloned()
         .map(|refund| (order.clone(), refund))
         .ok_or_else(|| Refusal::new(codes::NO_ORDER, "无法找到指定的退款单"));

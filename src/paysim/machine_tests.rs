@@ -206,14 +206,14 @@ fn pending_refund_succeeds_later() {
         "not refunded while processing"
     );
     assert_eq!(refund_status(refund_now, NOW_MS), RefundStatus::Processing);
-    let later = refund_query(pending.order, "r1", NOW_MS + 1);
+    let later = refund_query(pending.order, Some("r1"), NOW_MS + 1);
     assert!(later.order.is_some(), "completion is recorded");
     let outcome = later
         .output
         .map(|(order, refund)| (order.status, refund_status(&refund, NOW_MS + 1)));
     assert_eq!(outcome, Ok((SimStatus::Refunded, RefundStatus::Success)));
     assert_eq!(
-        code(&refund_query(Some(paid()), "nope", NOW_MS)),
+        code(&refund_query(Some(paid()), Some("nope"), NOW_MS)),
         Some(codes::NO_ORDER)
     );
 }
@@ -229,5 +229,29 @@ fn partial_refunds_add_up() {
     assert_eq!(
         second.output.as_ref().map(|(order, _)| order.status),
         Ok(SimStatus::Refunded)
+    );
+}
+
+#[test]
+fn an_order_placed_without_a_notify_url_is_paid_without_a_notify() {
+    let mut silent = order(SimStatus::WaitBuyerPay);
+    silent.notify_url = String::new();
+    let paid = pay(Some(silent), NOW_MS, "4200".into(), false);
+    assert_eq!(paid.output.map(|order| order.status), Ok(SimStatus::Paid));
+    assert!(paid.order.is_some(), "the payment is written");
+    assert!(paid.notify.is_none(), "no notifyUrl, no notify");
+}
+
+#[test]
+fn refund_query_without_an_id_answers_about_the_latest_refund() {
+    let first = refund(Some(paid()), ask("r1", 40, None), NOW_MS);
+    let second = refund(first.order, ask("r2", 60, None), NOW_MS);
+    let latest = refund_query(second.order, None, NOW_MS);
+    let id = latest.output.map(|(_, refund)| refund.refund_order_id);
+    assert_eq!(id, Ok("r2".to_owned()));
+    assert_eq!(
+        code(&refund_query(Some(paid()), None, NOW_MS)),
+        Some(codes::NO_ORDER),
+        "an order never refunded has no refund to tell about"
     );
 }

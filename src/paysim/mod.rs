@@ -6,6 +6,11 @@
 //! [`crate::provider`] cannot tell it from the real gateway; nothing else in the project fakes
 //! a payment.
 //!
+//! Faithful to the gateway rather than to our client: it reads requests as leniently as the
+//! gateway does (`requests`: other products' `instMid`, no `notifyUrl`, no `refundOrderId`),
+//! and its notifies carry the gateway's full field set, MD5-signed with no `signType` unless
+//! the unified order asked for one ([`notify_fields`], [`NotifySigning`]).
+//!
 //! Mount it on any actix-web `App` (the embedded service does, and so does the `paysim`
 //! binary):
 //!
@@ -25,7 +30,10 @@ pub mod keys;
 pub mod machine;
 mod netpay;
 mod notifier;
+mod notify_form;
 mod ops;
+mod requests;
+mod signing;
 
 use std::sync::Arc;
 
@@ -33,11 +41,12 @@ use actix_web::web;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-pub use config::PaySimConfig;
+pub use config::{PaySimConfig, DEFAULT_MER_NAME};
 pub use faults::Faults;
 pub use keys::PaySigner;
 pub use machine::PayRefusal;
-pub use notifier::notify_fields;
+pub use notify_form::notify_fields;
+pub use signing::{NotifySign, NotifySigning};
 
 use crate::provider::time::now_unix_ms;
 use crate::store::paysim::{PaySimStore, SimOrder};
@@ -83,6 +92,7 @@ struct Inner {
     signer: PaySigner,
     faults: Arc<parking_lot::RwLock<Faults>>,
     wake: Arc<Notify>,
+    requested: Arc<signing::RequestedSigns>,
     stop: watch::Sender<bool>,
     notifier: parking_lot::Mutex<Option<JoinHandle<()>>>,
 }
@@ -105,6 +115,7 @@ impl PaySim {
         let config = Arc::new(config);
         let faults = Arc::new(parking_lot::RwLock::new(config.faults.clone()));
         let wake = Arc::new(Notify::new());
+        let requested = Arc::new(signing::RequestedSigns::default());
         let (stop, stopped) = watch::channel(false);
         let task = notifier::Notifier {
             store: store.clone(),
@@ -113,6 +124,7 @@ impl PaySim {
             faults: faults.clone(),
             wake: wake.clone(),
             stop: stopped,
+            requested: requested.clone(),
         };
         let handle = tokio::spawn(task.run());
         tracing::info!(app_id = %config.app_id, mid = %config.mid, "payment simulator started");
@@ -123,6 +135,7 @@ impl PaySim {
                 signer,
                 faults,
                 wake,
+                requested,
                 stop,
                 notifier: parking_lot::Mutex::new(Some(handle)),
             }),
@@ -215,5 +228,9 @@ impl PaySim {
 
     fn signer(&self) -> PaySigner {
         self.inner.signer.clone()
+    }
+
+    fn requested_signs(&self) -> &signing::RequestedSigns {
+        &self.inner.requested
     }
 }

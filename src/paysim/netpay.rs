@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use super::faults::{gateway_error, injected_error, roll};
 use super::machine::Refusal;
+use super::requests::{Addressed, PlaceRequest, RefundQueryRequest, RefundRequest};
 use super::{ops, PaySim};
 use crate::provider::client::{
     CLOSE_PATH, QUERY_PATH, REFUND_PATH, REFUND_QUERY_PATH, UNIFIED_ORDER_PATH,
@@ -22,9 +23,7 @@ use crate::provider::client::{
 use crate::provider::codes;
 use crate::provider::sign::OpenBodySig;
 use crate::provider::time::{format_china, now_unix, parse_china, COMPACT};
-use crate::provider::wire::{
-    ErrorResponse, OrderRequest, RefundQueryRequest, RefundRequest, UnifiedOrderRequest,
-};
+use crate::provider::wire::{ErrorResponse, OrderRequest};
 use crate::store::StoreError;
 
 /// Mounts the five operations.
@@ -37,12 +36,9 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn unified_order(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
-    handle(
-        &sim,
-        &req,
-        &body,
-        |sim, request: UnifiedOrderRequest| async move { ops::unified_order(&sim, request).await },
-    )
+    handle(&sim, &req, &body, |sim, request: PlaceRequest| async move {
+        ops::unified_order(&sim, request).await
+    })
     .await
 }
 
@@ -105,29 +101,6 @@ pub(super) fn bad_request(message: impl Into<String>) -> Failure {
     Failure::Refused(Refusal::new(codes::BAD_REQUEST, message))
 }
 
-/// The header fields every request carries.
-pub(super) trait Addressed {
-    /// `(msgId, merOrderId, mid, tid, instMid)`.
-    fn address(&self) -> (&str, &str, &str, &str, &str);
-}
-
-macro_rules! addressed {
-    ($($ty:ty),*) => {$(
-        impl Addressed for $ty {
-            fn address(&self) -> (&str, &str, &str, &str, &str) {
-                (&self.msg_id, &self.mer_order_id, &self.mid, &self.tid, &self.inst_mid)
-            }
-        }
-    )*};
-}
-
-addressed!(
-    UnifiedOrderRequest,
-    OrderRequest,
-    RefundRequest,
-    RefundQueryRequest
-);
-
 async fn handle<Req, Op, Fut>(sim: &PaySim, req: &HttpRequest, body: &[u8], op: Op) -> HttpResponse
 where
     Req: DeserializeOwned + Addressed,
@@ -156,7 +129,8 @@ where
     };
     let (msg_id, mer_order_id, mid, tid, inst_mid) = request.address();
     let msg_id = msg_id.to_owned();
-    if let Err(refusal) = check_merchant(sim, mer_order_id, mid, tid, inst_mid) {
+    let inst_mid_ok = Req::accepts_inst_mid(inst_mid);
+    if let Err(refusal) = check_merchant(sim, mer_order_id, mid, tid, inst_mid_ok) {
         return refusal_response(StatusCode::OK, &msg_id, refusal);
     }
     let answer = match op(sim.clone(), request).await {
@@ -202,7 +176,7 @@ fn check_merchant(
     mer_order_id: &str,
     mid: &str,
     tid: &str,
-    inst_mid: &str,
+    inst_mid_ok: bool,
 ) -> Result<(), Refusal> {
     let config = sim.config();
     if mid != config.mid || tid != config.tid {
@@ -211,7 +185,7 @@ fn check_merchant(
             "商户号或终端号与 AppId 不匹配",
         ));
     }
-    if inst_mid != crate::provider::config::DEFAULT_INST_MID {
+    if !inst_mid_ok {
         return Err(Refusal::new(codes::BAD_REQUEST, "instMid 不支持"));
     }
     let well_formed = (6..=32).contains(&mer_order_id.len())

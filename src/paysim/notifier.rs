@@ -1,11 +1,11 @@
 //! Asynchronous payment notifies, delivered like UMS delivers them: a signed form posted to
-//! the order's `notifyUrl`, retried on a schedule until the merchant answers `SUCCESS`.
+//! the order's `notifyUrl`, retried on a schedule until the merchant answers `SUCCESS`. The
+//! form is [`super::notify_form`]'s; how it is signed, [`super::signing`]'s.
 //!
 //! Jobs are stored (`paysim_notifies`) in the same write that marks the order paid, so a
 //! restart resumes delivery. One background task sends due jobs a few at a time; it stops
 //! when told to or when the simulator is dropped.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,10 +13,10 @@ use futures::StreamExt;
 use tokio::sync::{watch, Notify};
 
 use super::faults::{roll, Faults};
-use super::machine;
+use super::notify_form::notify_fields;
+use super::signing::RequestedSigns;
 use super::PaySimConfig;
-use crate::provider::sign::{new_nonce, notify_sign, SignType};
-use crate::provider::time::{china_time, format_china, now_unix_ms};
+use crate::provider::time::now_unix_ms;
 use crate::store::paysim::{NotifyJob, PaySimStore, SimOrder};
 
 /// Jobs taken per round.
@@ -32,6 +32,8 @@ pub(super) struct Notifier {
     pub(super) faults: Arc<parking_lot::RwLock<Faults>>,
     pub(super) wake: Arc<Notify>,
     pub(super) stop: watch::Receiver<bool>,
+    /// What each unified order asked its notify to be signed with.
+    pub(super) requested: Arc<RequestedSigns>,
 }
 
 impl Notifier {
@@ -90,6 +92,9 @@ impl Notifier {
 
     async fn attempt(&self, job: NotifyJob) {
         let delivered = match self.store.order(&job.mer_order_id).await {
+            // An order placed without a notifyUrl is never told about; the real gateway
+            // leaves such merchants to query.
+            Ok(Some(order)) if order.notify_url.is_empty() => true,
             Ok(Some(order)) => self.send(&order).await,
             Ok(None) => true, // nothing left to tell
             Err(error) => {
@@ -122,7 +127,11 @@ impl Notifier {
             tracing::debug!(mer_order_id = %order.mer_order_id, "paysim: notify dropped by fault");
             return false;
         }
-        let fields = notify_fields(order, &self.config.notify_key, now_unix_ms());
+        let sign = self
+            .config
+            .notify_signing
+            .for_order(self.requested.get(&order.mer_order_id));
+        let fields = notify_fields(order, &self.config.mer_name, &self.config.notify_key, sign);
         let outcome = self
             .http
             .post(&order.notify_url)
@@ -143,43 +152,4 @@ impl Notifier {
         tracing::debug!(mer_order_id = %order.mer_order_id, %status, accepted, "paysim: notify sent");
         accepted
     }
-}
-
-/// The signed form of a payment notify for `order` as it stands.
-pub fn notify_fields(order: &SimOrder, key: &str, now_ms: i64) -> BTreeMap<String, String> {
-    let paid_at = order.paid_at.unwrap_or_default();
-    let mut fields = BTreeMap::new();
-    let mut put = |name: &str, value: String| {
-        fields.insert(name.to_owned(), value);
-    };
-    put("mid", order.mid.clone());
-    put("tid", order.tid.clone());
-    put("instMid", order.inst_mid.clone());
-    put("merOrderId", order.mer_order_id.clone());
-    put(
-        "status",
-        machine::trade_status(order.status).as_str().to_owned(),
-    );
-    put("totalAmount", order.total_amount.to_string());
-    put("buyerPayAmount", order.total_amount.to_string());
-    put("receiptAmount", order.total_amount.to_string());
-    put("payTime", format_china(paid_at));
-    put(
-        "settleDate",
-        china_time(paid_at).format("%Y-%m-%d").to_string(),
-    );
-    put("createTime", format_china(order.created_at));
-    put(
-        "targetOrderId",
-        order.target_order_id.clone().unwrap_or_default(),
-    );
-    put("targetSys", "WXPay".to_owned());
-    put("seqId", order.seq_id.clone());
-    put("notifyId", new_nonce());
-    put("orderDesc", order.order_desc.clone().unwrap_or_default());
-    put("responseTimestamp", format_china(now_ms.div_euclid(1000)));
-    put("signType", SignType::Sha256.as_str().to_owned());
-    let sign = notify_sign(&fields, key, SignType::Sha256);
-    fields.insert("sign".to_owned(), sign);
-    fields
 }

@@ -5,15 +5,18 @@ use rand::Rng;
 
 use super::machine::{self, RefundAsk};
 use super::netpay::{bad_request, Failure};
+use super::requests::{
+    generated_refund_id, given, PlaceRequest, RefundQueryRequest, RefundRequest,
+};
 use super::PaySim;
 use crate::provider::codes;
-use crate::provider::sign::new_nonce;
+use crate::provider::sign::{new_nonce, SignType};
 use crate::provider::time::{
     china_time, format_china, now_unix, now_unix_ms, parse_china, DATE_TIME,
 };
 use crate::provider::wire::{
-    pay_sign_text, CloseResponse, MiniPayRequest, OrderRequest, QueryResponse, RefundQueryRequest,
-    RefundRequest, RefundResponse, UnifiedOrderRequest, UnifiedOrderResponse,
+    pay_sign_text, CloseResponse, MiniPayRequest, OrderRequest, QueryResponse, RefundResponse,
+    UnifiedOrderResponse,
 };
 use crate::store::paysim::{SimOrder, SimPrepay, SimRefund, SimStatus};
 
@@ -21,7 +24,7 @@ const TARGET_SYS: &str = "WXPay";
 
 pub(super) async fn unified_order(
     sim: &PaySim,
-    request: UnifiedOrderRequest,
+    request: PlaceRequest,
 ) -> Result<serde_json::Value, Failure> {
     if request.trade_type != "MINI" {
         return Err(bad_request("tradeType 必须为 MINI"));
@@ -29,12 +32,20 @@ pub(super) async fn unified_order(
     if request.sub_app_id.trim().is_empty() || request.sub_open_id.trim().is_empty() {
         return Err(bad_request("subAppId 和 subOpenId 不能为空"));
     }
-    let notify_url_ok = reqwest::Url::parse(&request.notify_url)
-        .map(|url| matches!(url.scheme(), "http" | "https"))
-        .unwrap_or(false);
+    // Without a notifyUrl the order is still placed; its payment is only ever queried.
+    let notify_url = given(&request.notify_url).unwrap_or_default().to_owned();
+    let notify_url_ok = notify_url.is_empty()
+        || reqwest::Url::parse(&notify_url)
+            .map(|url| matches!(url.scheme(), "http" | "https"))
+            .unwrap_or(false);
     if !notify_url_ok {
         return Err(bad_request("notifyUrl 不是有效的 http(s) 地址"));
     }
+    let asked_sign = given(&request.sign_type)
+        .map(|text| {
+            SignType::parse(Some(text)).ok_or_else(|| bad_request("signType 只支持 SHA256 或 MD5"))
+        })
+        .transpose()?;
     if request.total_amount == 0 {
         return Err(bad_request("totalAmount 必须大于0"));
     }
@@ -60,7 +71,7 @@ pub(super) async fn unified_order(
         status: SimStatus::WaitBuyerPay,
         created_at: now,
         expire_at,
-        notify_url: request.notify_url.clone(),
+        notify_url,
         sub_open_id: request.sub_open_id.clone(),
         order_desc: request.order_desc.clone(),
         seq_id: digits(11) + "N",
@@ -77,6 +88,10 @@ pub(super) async fn unified_order(
             machine::place(current, candidate, now_ms)
         })
         .await??;
+    if let Some(sign_type) = asked_sign {
+        sim.requested_signs()
+            .remember(&order.mer_order_id, sign_type);
+    }
     let prepay = &order.prepay;
     to_json(UnifiedOrderResponse {
         err_code: codes::SUCCESS.into(),
@@ -186,11 +201,13 @@ pub(super) async fn refund(
     sim: &PaySim,
     request: RefundRequest,
 ) -> Result<serde_json::Value, Failure> {
-    if request.refund_order_id.trim().is_empty() || request.refund_order_id.len() > 64 {
-        return Err(bad_request("refundOrderId 不能为空且不超过 64 位"));
-    }
+    let refund_order_id = match given(&request.refund_order_id) {
+        Some(id) if id.len() > 64 => return Err(bad_request("refundOrderId 不超过 64 位")),
+        Some(id) => id.to_owned(),
+        None => generated_refund_id(&request.mer_order_id),
+    };
     let ask = RefundAsk {
-        refund_order_id: request.refund_order_id.clone(),
+        refund_order_id,
         amount: request.refund_amount,
         processing_ms: sim.faults().refund_processing_ms,
         refund_target_order_id: format!("50300{}", digits(24)),
@@ -210,11 +227,11 @@ pub(super) async fn refund_query(
     request: RefundQueryRequest,
 ) -> Result<serde_json::Value, Failure> {
     let now_ms = now_unix_ms();
-    let refund_order_id = request.refund_order_id.clone();
+    let refund_order_id = given(&request.refund_order_id).map(str::to_owned);
     let (order, refund) = sim
         .store()
         .update(&request.mer_order_id, move |current| {
-            machine::refund_query(current, &refund_order_id, now_ms)
+            machine::refund_query(current, refund_order_id.as_deref(), now_ms)
         })
         .await??;
     refund_answer(request.msg_id, &order, &refund, now_ms)

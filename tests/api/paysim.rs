@@ -23,7 +23,9 @@ use rsa::RsaPublicKey;
 use sha2::Sha256;
 
 mod flows;
+mod notify;
 mod ops;
+mod variants;
 
 /// The one RSA key the tests share (generating one in a debug build is slow).
 pub const TEST_KEY_PEM: &str = include_str!("../fixtures/paysim_test_key.pem");
@@ -203,6 +205,68 @@ impl TestSim {
             .await
             .expect("query succeeds")
             .status
+    }
+
+    /// A protocol call with a hand-written JSON body, signed like any client signs it: for
+    /// requests our client never sends. Returns the UMS answer.
+    pub async fn call(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let config = self.client.config();
+        let bytes = serde_json::to_vec(&body).expect("JSON body");
+        let sig =
+            ordercenter::provider::sign::OpenBodySig::sign(&config.app_id, &config.app_key, &bytes);
+        self.http
+            .post(format!("{}{path}", self.base_url))
+            .header("Authorization", sig.header_value())
+            .header("Content-Type", "application/json")
+            .body(bytes)
+            .send()
+            .await
+            .expect("protocol request")
+            .json()
+            .await
+            .expect("UMS answer is JSON")
+    }
+
+    /// The fields every request carries, for `mer_order_id` under `inst_mid`.
+    pub fn header_fields(&self, mer_order_id: &str, inst_mid: &str) -> serde_json::Value {
+        let config = self.client.config();
+        serde_json::json!({
+            "msgId": ordercenter::provider::sign::new_nonce(),
+            "requestTimestamp": ordercenter::provider::time::format_china(now_unix()),
+            "merOrderId": mer_order_id,
+            "mid": config.mid,
+            "tid": config.tid,
+            "instMid": inst_mid,
+        })
+    }
+
+    /// Places a 100-fen order by hand: a complete mini-program unified order with `extra`
+    /// laid over it (a `null` removes a field). Returns the merOrderId and the answer.
+    pub async fn place_raw(&self, extra: serde_json::Value) -> (String, serde_json::Value) {
+        let id = order_id();
+        let mut body = self.header_fields(&id, "MINIDEFAULT");
+        let order = serde_json::json!({
+            "totalAmount": 100,
+            "expireTime": ordercenter::provider::time::format_china(now_unix() + 480),
+            "notifyUrl": format!("{}/notify", self.base_url),
+            "subAppId": self.client.config().sub_app_id,
+            "subOpenId": "o-test-openid",
+            "tradeType": "MINI",
+        });
+        for source in [order, extra] {
+            for (name, value) in source.as_object().into_iter().flatten() {
+                body[name] = value.clone();
+            }
+        }
+        if let Some(fields) = body.as_object_mut() {
+            fields.retain(|_, value| !value.is_null());
+        }
+        let answer = self.call("/v1/netpay/wx/unified-order", body).await;
+        assert_eq!(
+            answer["errCode"], "SUCCESS",
+            "unified order placed: {answer}"
+        );
+        (id, answer)
     }
 
     /// The notify bodies received so far.

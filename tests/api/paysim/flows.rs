@@ -39,7 +39,7 @@ async fn the_notify_is_signed_delivered_and_retried_until_success() {
         assert_eq!(notify.status, TradeStatus::TradeSuccess);
         assert!(notify.pay_time.is_some() && notify.target_order_id.is_some());
         let fields = form_fields(body);
-        assert_eq!(fields.get("signType").map(String::as_str), Some("SHA256"));
+        assert_eq!(fields.get("signType"), None, "MD5, unnamed, by default");
     }
 }
 
@@ -259,7 +259,8 @@ async fn the_binary_serves_the_simulator_on_a_free_port() {
         "/tests/fixtures/paysim_test_key.pem"
     );
     let mut child = Command::new(env!("CARGO_BIN_EXE_paysim"))
-        .args(["--listen", "127.0.0.1:0", "--key-file", key, "--data-dir"])
+        .args(["--listen", "127.0.0.1:0", "--key-file", key])
+        .args(["--notify-sign-type", "sha256", "--data-dir"])
         .arg(dir.path().join("db"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
