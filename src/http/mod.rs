@@ -4,6 +4,7 @@
 //! methods too (JSON 404/405). Read-only calls accept GET with a query string.
 
 pub mod activity;
+pub mod connection;
 pub mod envelope;
 pub mod error;
 pub mod input;
