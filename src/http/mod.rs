@@ -10,6 +10,7 @@ pub mod error;
 pub mod input;
 pub mod orders;
 pub mod payment;
+pub mod server;
 pub mod views;
 
 use actix_web::{web, HttpResponse};
