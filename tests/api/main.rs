@@ -19,3 +19,4 @@ mod robustness;
 mod seats;
 mod seed_shapes;
 mod subsystem_http;
+mod wire_errors;
