@@ -19,8 +19,17 @@
 //!
 //! The stream is scanned as it is written, with no knowledge of where bodies end: a position
 //! that may start a head is looked at, everything before it goes straight to the socket. A
-//! head cut by a partial write is held back (at most [`MAX_HEAD`] bytes) until the next write
+//! head cut between two writes is held back (at most `MAX_HEAD`, 512 bytes) until the next write
 //! completes or disproves it, and released unchanged on flush or shutdown.
+//!
+//! Statuses stay what the dispatcher chose. A URI too long is 400 (over 64 KB, the `http`
+//! crate's limit: the same parse error as a garbage request line) or 431 (over the 128 KB head
+//! buffer), never 414: the outgoing bytes do not say which part of the request was wrong, and
+//! telling would mean parsing requests on the way in; SPEC's table has no 414 code either.
+//!
+//! Limits: only plaintext HTTP/1 (behind TLS the wrapper would have to sit between TLS and the
+//! dispatcher); a body with a raw CRLF followed by bytes shaped exactly like a dispatcher error
+//! head would be rewritten (none of ours can: JSON escapes CR, our texts have none).
 
 use std::io;
 use std::pin::Pin;
