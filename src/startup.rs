@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::{run_reservation_sweeper, ActivityService, InProcessSubsystem};
@@ -55,6 +55,32 @@ fn random_token() -> String {
     let mut bytes = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
+}
+
+/// The HTTP server: the platform routes, the simulator's when it is mounted, JSON 404s for
+/// everything else; `workers` instances of the app, 10 s for requests in flight on a stop.
+fn http_server(
+    listener: TcpListener,
+    workers: usize,
+    state: web::Data<AppState>,
+    paysim: Option<PaySim>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let settings = http::server::ServerSettings {
+        workers,
+        shutdown_timeout_secs: 10,
+    };
+    http::server::serve(listener, settings, move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .configure(http::configure)
+            .configure(|cfg| {
+                if let Some(sim) = &paysim {
+                    sim.configure(cfg);
+                }
+            })
+            .default_service(web::to(http::not_found))
+    })
 }
 
 /// The running service.
@@ -221,27 +247,16 @@ impl Application {
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
             internal_token,
         });
-        let mounted_sim = paysim.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(tracing_actix_web::TracingLogger::default())
-                .configure(http::configure)
-                .configure(|cfg| {
-                    if let Some(sim) = &mounted_sim {
-                        sim.configure(cfg);
-                    }
-                })
-                .default_service(web::to(http::not_found))
-        })
-        .workers(config.workers.unwrap_or(cores))
-        .shutdown_timeout(10)
-        .listen(listener)
+        let server = http_server(
+            listener,
+            config.workers.unwrap_or(cores),
+            state,
+            paysim.clone(),
+        )
         .map_err(|source| StartupError::Listen {
             address: config.listen.clone(),
             source,
-        })?
-        .run();
+        })?;
 
         let recovering = orders.clone();
         actix_rt::spawn(async move {

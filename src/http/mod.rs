@@ -4,11 +4,13 @@
 //! methods too (JSON 404/405). Read-only calls accept GET with a query string.
 
 pub mod activity;
+pub mod connection;
 pub mod envelope;
 pub mod error;
 pub mod input;
 pub mod orders;
 pub mod payment;
+pub mod server;
 pub mod views;
 
 use actix_web::{web, HttpResponse};

@@ -22,3 +22,4 @@ mod seed_shapes;
 mod storage;
 mod subsystem_http;
 mod trust;
+mod wire_errors;
