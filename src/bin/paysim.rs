@@ -125,6 +125,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             drop_notify_rate: args.drop_notify_rate,
             refund_processing_ms: args.refund_processing_ms,
             charge_closed: false,
+            refuse_refunds: false,
         },
         ..PaySimConfig::default()
     };

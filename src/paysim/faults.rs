@@ -34,6 +34,10 @@ pub struct Faults {
     /// before: the race a real provider allows when the buyer confirmed in WeChat's payment
     /// sheet before the close reached it. The merchant must refund such a payment.
     pub charge_closed: bool,
+    /// Every new refund is refused with `REFUND_NOT_ALLOWED` (as UMS does when the
+    /// merchant's refundable balance is short): a final answer the merchant cannot retry
+    /// away, which a person must settle.
+    pub refuse_refunds: bool,
 }
 
 /// Upper bound of `latency_ms`, so a typo cannot hang every caller for hours.

@@ -206,6 +206,12 @@ pub(super) async fn refund(
         Some(id) => id.to_owned(),
         None => generated_refund_id(&request.mer_order_id),
     };
+    if sim.faults().refuse_refunds {
+        return Err(Failure::Refused(machine::Refusal::new(
+            codes::REFUND_NOT_ALLOWED,
+            "商户可退余额不足",
+        )));
+    }
     let ask = RefundAsk {
         refund_order_id,
         amount: request.refund_amount,

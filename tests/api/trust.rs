@@ -351,3 +351,56 @@ async fn an_apply_reads_only_the_members_live_applies_whatever_their_history() {
         "an apply would read every apply of the member's history"
     );
 }
+
+#[actix_web::test]
+async fn closes_at_a_shared_deadline_take_a_bounded_number_of_provider_calls() {
+    let app = spawn_app_with(|c| c.order_ttl = 3).await;
+    let activity = app.save_activity("同一截止", 1, 100).await;
+    let mut orders = Vec::new();
+    for member in 8800..8840 {
+        let (parent, _) = ordered(&app, member, activity).await;
+        app.pay(member, &parent).await.ok();
+        orders.push((member, parent));
+    }
+    // Every close at the provider now takes 300 ms, so unbounded closes would all overlap.
+    app.set_faults(json!({"latency_ms": 300})).await;
+    for (member, parent) in &orders {
+        app.wait_status(*member, parent, "2", Duration::from_secs(30))
+            .await;
+    }
+    let peak = metric(&app, "ordercenter_order_provider_calls_peak").await;
+    assert!(
+        peak >= 2.0 && peak <= ordercenter::actors::MAX_PROVIDER_CALLS as f64,
+        "provider calls in flight at once: {peak}"
+    );
+}
+
+#[actix_web::test]
+async fn a_late_payment_the_provider_will_not_refund_is_left_to_a_person_not_retried_forever() {
+    let app = spawn_app_with(|c| c.order_ttl = 2).await;
+    let activity = app.save_activity("拒绝退款", 1, 5).await;
+    let (parent, _) = ordered(&app, 8901, activity).await;
+    app.pay(8901, &parent).await.ok();
+    app.wait_status(8901, &parent, "2", Duration::from_secs(8))
+        .await;
+    // The buyer's payment goes through after the close; the provider refuses to refund it.
+    app.set_faults(json!({"charge_closed": true, "refuse_refunds": true}))
+        .await;
+    assert_eq!(app.buyer_pays(&parent).await, 200);
+
+    eventually(
+        Duration::from_secs(10),
+        "the refusal to be counted",
+        || async {
+            (metric(&app, "ordercenter_provider_answers_needing_attention_total").await == 1.0)
+                .then_some(())
+        },
+    )
+    .await;
+    wait_no_live_actors(&app).await;
+    assert_eq!(
+        app.state(8901, &parent).await.ok()["transaction_status"],
+        "2",
+        "shown closed: the registration never happened"
+    );
+}
