@@ -5,7 +5,9 @@
 //!   Rust, no actix, no sled, no HTTP.
 //! - [`store`]: every sled call and the key layout; one writer thread applies durable
 //!   changes (multi-key ones journaled, never sled transactions) and a flusher makes each
-//!   batch durable with one `flush()` (group commit).
+//!   batch durable with one `flush()` (group commit); a witness file the store must reach
+//!   at open (a truncated or replaced store is refused) and a disk guard (503 and not ready
+//!   on a nearly full disk).
 //! - [`actors`]: the supervisor (router/registry), one actor per live order with its expiry
 //!   timer, the trade poller, and the outbox that notifies subsystems over HTTP.
 //! - [`activity`]: the activity platform (business subsystem 3001): activities, seats, applies,
@@ -14,7 +16,8 @@
 //!   HTTP (base URL per `business_type`) or in-process.
 //! - [`provider`]: the UMS open-platform payment client and its signatures.
 //! - [`paysim`]: the payment simulator, a faithful server side of the UMS protocol.
-//! - [`http`]: routes, input parsing, the response envelope and the one error mapping.
+//! - [`http`]: routes, input parsing, the response envelope and the one error mapping; the
+//!   server itself, whose connections give even the HTTP parser's refusals the envelope.
 //! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application;
 //!   [`failpoint`]: named crash points for the crash tests.
 

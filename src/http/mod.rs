@@ -1,7 +1,8 @@
 //! HTTP: routes, input parsing, the response envelope and the one error mapping.
 //!
 //! Every platform endpoint answers `{"code", "data", "message"}`; unknown paths and wrong
-//! methods too (JSON 404/405). Read-only calls accept GET with a query string.
+//! methods too (JSON 404/405), and requests the HTTP parser refuses before any handler
+//! ([`connection`], [`server`]). Read-only calls accept GET with a query string.
 
 pub mod activity;
 pub mod connection;
