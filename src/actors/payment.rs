@@ -251,19 +251,22 @@ pub(super) async fn close_order(
     close_here(&env, order, event).await
 }
 
+/// The provider's query of the order, checked against its number and amount, in turn with
+/// the other provider calls of the order actors.
+async fn query_order(env: &SharedEnv, order: &Order) -> Result<QueryResponse, ProviderError> {
+    let _slot = env.provider_slot().await;
+    env.provider
+        .query_checked(order.parent_order_no.as_str(), order.total().0)
+        .await
+}
+
 /// Settles a close the provider did not simply take, by what its query says.
 async fn settle_by_query(
     env: &SharedEnv,
     order: Order,
     event: OrderEvent,
 ) -> Result<Order, OrderError> {
-    let answer = {
-        let _slot = env.provider_slot().await;
-        env.provider
-            .query_checked(order.parent_order_no.as_str(), order.total().0)
-            .await
-            .map_err(provider_failed)?
-    };
+    let answer = query_order(env, &order).await.map_err(provider_failed)?;
     match answer.status {
         TradeStatus::TradeSuccess => {
             let evidence = PaidEvidence::from_query(&answer, "close");
@@ -379,13 +382,7 @@ async fn late_payment(
     evidence: PaidEvidence,
 ) -> Result<Order, OrderError> {
     if evidence.source == "notify" {
-        let answer = {
-            let _slot = env.provider_slot().await;
-            env.provider
-                .query_checked(order.parent_order_no.as_str(), order.total().0)
-                .await
-                .map_err(provider_failed)?
-        };
+        let answer = query_order(env, &order).await.map_err(provider_failed)?;
         match answer.status {
             TradeStatus::TradeSuccess => {}
             TradeStatus::TradeRefund => {
@@ -534,11 +531,7 @@ async fn refund_step(
         Err(error) if error.is_retryable() => Err((order, provider_failed(error))),
         Err(error) => {
             // A final refusal (e.g. REFUND_NOT_ALLOWED). Refunded already? Then settled.
-            let queried = {
-                let _slot = env.provider_slot().await;
-                env.provider.query_checked(&parent, amount.0).await
-            };
-            match queried {
+            match query_order(&env, &order).await {
                 Ok(answer) if answer.status == TradeStatus::TradeRefund => {
                     match mark_refunded_at_provider(&env, order.clone(), &answer).await {
                         Ok(refunded) => Ok(RefundStep::Done(refunded)),

@@ -117,6 +117,47 @@ pub struct Placed {
     pub deadline: u64,
 }
 
+/// Applies and creates for `member`: the order on success, else the refusing envelope.
+pub fn try_order(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    activity: u64,
+    member: u64,
+) -> Result<Placed, Value> {
+    let applied = post(
+        client,
+        format!("{base}/activityPlatform/wxActivity/apply"),
+        &[
+            ("company_id", "421".into()),
+            ("member_id", member.to_string()),
+            ("business_id", "10000001".into()),
+            ("activity_id", activity.to_string()),
+            ("name", "张三".into()),
+            ("phone", "13800000000".into()),
+        ],
+    );
+    if applied["code"] != 200 {
+        return Err(applied);
+    }
+    let sku_slice = applied["data"]["sku_slice"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    let form = crate::helpers::TestApp::create_form(member, &sku_slice);
+    let created = post(client, format!("{base}/shop/order/create"), &form);
+    if created["code"] != 200 {
+        return Err(created);
+    }
+    Ok(Placed {
+        member,
+        parent: created["data"]["parent_order_no"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+        deadline: created["data"]["expire_time"].as_u64().unwrap_or(0),
+    })
+}
+
 /// Applies and creates one order per member, 8 at a time.
 pub fn place_orders(base: &str, activity: u64, members: std::ops::Range<u64>) -> Vec<Placed> {
     let queue = Arc::new(Mutex::new(members.collect::<Vec<_>>()));
@@ -127,31 +168,10 @@ pub fn place_orders(base: &str, activity: u64, members: std::ops::Range<u64>) ->
             std::thread::spawn(move || {
                 let client = client();
                 while let Some(member) = queue.lock().unwrap().pop() {
-                    let applied = post(
-                        &client,
-                        format!("{base}/activityPlatform/wxActivity/apply"),
-                        &[
-                            ("company_id", "421".into()),
-                            ("member_id", member.to_string()),
-                            ("business_id", "10000001".into()),
-                            ("activity_id", activity.to_string()),
-                            ("name", "张三".into()),
-                            ("phone", "13800000000".into()),
-                        ],
-                    );
-                    assert_eq!(applied["code"], 200, "{applied}");
-                    let sku_slice = applied["data"]["sku_slice"].as_str().unwrap().to_owned();
-                    let form = crate::helpers::TestApp::create_form(member, &sku_slice);
-                    let created = post(&client, format!("{base}/shop/order/create"), &form);
-                    assert_eq!(created["code"], 200, "{created}");
-                    placed.lock().unwrap().push(Placed {
-                        member,
-                        parent: created["data"]["parent_order_no"]
-                            .as_str()
-                            .unwrap()
-                            .to_owned(),
-                        deadline: created["data"]["expire_time"].as_u64().unwrap(),
-                    });
+                    match try_order(&client, &base, activity, member) {
+                        Ok(order) => placed.lock().unwrap().push(order),
+                        Err(refused) => panic!("member {member}: {refused}"),
+                    }
                 }
             })
         })

@@ -289,6 +289,20 @@ impl TestApp {
         .await
     }
 
+    /// Cancels (`shop/order/cancel`) as `member`.
+    pub async fn cancel(&self, member: u64, parent_order_no: &str) -> Reply {
+        self.post_form(
+            "/shop/order/cancel",
+            &[
+                ("company_id", COMPANY.to_string()),
+                ("member_id", member.to_string()),
+                ("business_id", BUSINESS.to_string()),
+                ("parent_order_no", parent_order_no.into()),
+            ],
+        )
+        .await
+    }
+
     /// Plays the buyer at the simulator; returns the HTTP status.
     pub async fn buyer_pays(&self, parent_order_no: &str) -> u16 {
         self.post_form("/paysim/pay", &[("merOrderId", parent_order_no.into())])

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::crash::{client, place_orders, post, save_activity, state, Placed, Server};
+use crate::crash::{client, place_orders, save_activity, state, Placed, Server};
 use crate::robustness::expect_refusal;
 
 /// Stops the server with SIGTERM and waits for a clean exit.
@@ -205,41 +205,8 @@ fn wait_for(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// Applies and creates for `member`: the order on success, else the refusing envelope.
 fn try_order(base: &str, activity: u64, member: u64) -> Result<Placed, serde_json::Value> {
-    let client = client();
-    let applied = post(
-        &client,
-        format!("{base}/activityPlatform/wxActivity/apply"),
-        &[
-            ("company_id", "421".into()),
-            ("member_id", member.to_string()),
-            ("business_id", "10000001".into()),
-            ("activity_id", activity.to_string()),
-            ("name", "张三".into()),
-            ("phone", "13800000000".into()),
-        ],
-    );
-    if applied["code"] != 200 {
-        return Err(applied);
-    }
-    let sku_slice = applied["data"]["sku_slice"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned();
-    let form = crate::helpers::TestApp::create_form(member, &sku_slice);
-    let created = post(&client, format!("{base}/shop/order/create"), &form);
-    if created["code"] != 200 {
-        return Err(created);
-    }
-    Ok(Placed {
-        member,
-        parent: created["data"]["parent_order_no"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned(),
-        deadline: created["data"]["expire_time"].as_u64().unwrap_or(0),
-    })
+    crate::crash::try_order(&client(), base, activity, member)
 }
 
 fn assert_storage_refusal(reply: &serde_json::Value) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{eventually, spawn_app, spawn_app_with, TestApp, BUSINESS, COMPANY};
+use crate::helpers::{eventually, spawn_app, spawn_app_with, TestApp, COMPANY};
 
 /// A value from `/metrics`.
 async fn metric(app: &TestApp, name: &str) -> f64 {
@@ -37,19 +37,6 @@ async fn ordered(app: &TestApp, member: u64, activity: u64) -> (String, String) 
         .expect("parent")
         .to_owned();
     (parent, sku_slice)
-}
-
-async fn cancel(app: &TestApp, member: u64, parent: &str) -> crate::helpers::Reply {
-    app.post_form(
-        "/shop/order/cancel",
-        &[
-            ("company_id", COMPANY.to_string()),
-            ("member_id", member.to_string()),
-            ("business_id", BUSINESS.to_string()),
-            ("parent_order_no", parent.into()),
-        ],
-    )
-    .await
 }
 
 /// A TRADE_SUCCESS notify signed with the simulator's communication key (MD5, no
@@ -99,12 +86,12 @@ async fn ended_orders_poked_again_leave_no_actor_behind() {
         let (parent, _) = ordered(&app, member, activity).await;
         app.pay(member, &parent).await.ok();
         assert_eq!(
-            cancel(&app, member, &parent).await.ok()["transaction_status"],
+            app.cancel(member, &parent).await.ok()["transaction_status"],
             "2"
         );
         // Poke the ended order again: each call activates its actor from the store.
         assert_eq!(
-            cancel(&app, member, &parent).await.ok()["transaction_status"],
+            app.cancel(member, &parent).await.ok()["transaction_status"],
             "2"
         );
         app.pay(member, &parent)
@@ -150,7 +137,7 @@ async fn a_stray_success_notify_on_a_closed_order_starts_no_refund_and_leaves_no
     let app = spawn_app().await;
     let (parent, _) = ordered(&app, 8301, 1).await;
     app.pay(8301, &parent).await.ok();
-    cancel(&app, 8301, &parent).await.ok();
+    app.cancel(8301, &parent).await.ok();
 
     // The provider's query says TRADE_CLOSED: the notify is not believed.
     assert_eq!(post_notify(&app, &provider_notify(&parent, 1)).await, 400);
@@ -233,7 +220,7 @@ async fn a_key_that_answered_with_an_existing_order_is_recorded() {
         .expect("json");
     assert_eq!(first["data"]["parent_order_no"], parent.as_str(), "{first}");
 
-    cancel(&app, 8501, &parent).await.ok();
+    app.cancel(8501, &parent).await.ok();
     // The same key with the same parameters: the same order again, as it is now.
     let replay: serde_json::Value = keyed(&sku_slice)
         .await
@@ -315,7 +302,7 @@ async fn an_apply_reads_only_the_members_live_applies_whatever_their_history() {
     let activity = app.save_activity("循环", 1, 10).await;
     for _ in 0..30 {
         let (parent, _) = ordered(&app, 8701, activity).await;
-        cancel(&app, 8701, &parent).await.ok();
+        app.cancel(8701, &parent).await.ok();
     }
     let (_, _) = ordered(&app, 8701, activity).await;
 
