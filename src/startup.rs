@@ -213,6 +213,7 @@ impl Application {
             )),
             provider_calls_peak: Default::default(),
             needing_attention: Default::default(),
+            close_refusals: Default::default(),
         });
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())

@@ -346,6 +346,16 @@ impl ActivityService {
                 return Err(ActivityError::NotOpen);
             }
             let mine = store.member_applies(activity.id, command.owner)?;
+            let released: Vec<&Apply> = mine
+                .iter()
+                .filter(|a| a.status == ApplyStatus::Cancelled)
+                .collect();
+            if !released.is_empty() {
+                // Left by an older layout: read once more, never again.
+                let mut change = Change::new();
+                store.unindex_released(&mut change, &released);
+                store.store().apply(change)?;
+            }
             if let Some(pending) = mine.iter().find(|a| a.status == ApplyStatus::Pending) {
                 return Ok((pending.clone(), activity));
             }

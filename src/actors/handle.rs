@@ -372,10 +372,17 @@ impl Orders {
         }
     }
 
-    /// Provider answers so far that need a person (see [`super::OrderEnv`]).
+    /// Orders so far that need a person (see [`super::OrderEnv`]).
     pub fn needing_attention(&self) -> u64 {
         self.env
             .needing_attention
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Closes the provider refused so far (see [`super::OrderEnv`]).
+    pub fn close_refusals(&self) -> u64 {
+        self.env
+            .close_refusals
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 

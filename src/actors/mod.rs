@@ -59,9 +59,12 @@ pub struct OrderEnv {
     pub provider_calls: Arc<tokio::sync::Semaphore>,
     /// Most provider calls of the order actors in flight at once so far (for `/metrics`).
     pub provider_calls_peak: std::sync::atomic::AtomicUsize,
-    /// Provider answers that need a person (a close refused for good, a refund the
-    /// provider will not make): logged at error level, counted here for `/metrics`.
+    /// Orders that need a person (a late payment the provider will not refund): logged at
+    /// error level, counted here for `/metrics`.
     pub needing_attention: std::sync::atomic::AtomicU64,
+    /// Closes the provider refused other than as paid, closed or unknown (each attempt;
+    /// the query then decides): a rate that should be zero.
+    pub close_refusals: std::sync::atomic::AtomicU64,
 }
 
 /// Order actors' provider calls in flight at once (the poller's queries have their own
@@ -78,9 +81,15 @@ impl OrderEnv {
         permit
     }
 
-    /// Counts a provider answer that needs a person.
+    /// Counts an order that needs a person.
     pub fn count_needing_attention(&self) {
         self.needing_attention
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts a close the provider refused.
+    pub fn count_close_refused(&self) {
+        self.close_refusals
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -18,7 +18,9 @@ use super::messages::{CheckRefund, PaidEvidence, Pay, PaymentConfirmed, Unwatch,
 use super::order::{write_ended, OrderActor};
 use super::{OrderError, SharedEnv};
 use crate::domain::{time, Fen, Order, OrderEvent, OrderStatus, Payment, Prepay, Refund};
-use crate::provider::{ProviderError, QueryResponse, RefundStatus, TradeStatus, UnifiedOrder};
+use crate::provider::{
+    codes, ProviderError, QueryResponse, RefundStatus, TradeStatus, UnifiedOrder,
+};
 
 /// Pause before asking about a pending refund again.
 const REFUND_RECHECK: Duration = Duration::from_secs(2);
@@ -242,7 +244,7 @@ pub(super) async fn close_order(
             Err(error) => {
                 if !error.is_order_paid() {
                     tracing::error!(%error, "the provider refused to close the payment; asking its query instead");
-                    env.count_needing_attention();
+                    env.count_close_refused();
                 }
                 return settle_by_query(&env, order, event).await;
             }
@@ -528,9 +530,11 @@ async fn refund_step(
             Err((order, OrderError::ProviderFailed("refund failed".into())))
         }
         Ok(_) => Ok(RefundStep::Pending(order)),
-        Err(error) if error.is_retryable() => Err((order, provider_failed(error))),
-        Err(error) => {
-            // A final refusal (e.g. REFUND_NOT_ALLOWED). Refunded already? Then settled.
+        // Only an explicit refusal of a new refund request is final; anything else (an
+        // outage, a proxy's 4xx, a refund-query the provider could not answer) is retried:
+        // giving up on a refund the provider may still carry out would refund twice.
+        Err(error) if !accepted && error.code() == Some(codes::REFUND_NOT_ALLOWED) => {
+            // Refunded already (e.g. from the provider's console)? Then settled.
             match query_order(&env, &order).await {
                 Ok(answer) if answer.status == TradeStatus::TradeRefund => {
                     match mark_refunded_at_provider(&env, order.clone(), &answer).await {
@@ -538,9 +542,24 @@ async fn refund_step(
                         Err(error) => Err((order, error)),
                     }
                 }
-                Ok(_) => refund_refused(&env, order, &error.to_string()).await,
+                Ok(answer) if answer.status == TradeStatus::TradeSuccess => {
+                    refund_refused(&env, order, &error.to_string()).await
+                }
+                Ok(answer) => Err((
+                    order,
+                    OrderError::ProviderFailed(format!(
+                        "refund refused while the query says {}",
+                        answer.status.as_str()
+                    )),
+                )),
                 Err(query) => Err((order, provider_failed(query))),
             }
+        }
+        Err(error) => {
+            if !error.is_retryable() {
+                tracing::error!(%error, accepted, "the provider refused a refund call in a way retrying may not fix; retrying with backoff");
+            }
+            Err((order, provider_failed(error)))
         }
     }
 }

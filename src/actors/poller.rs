@@ -12,6 +12,7 @@ use actix::prelude::*;
 use tokio::time::Instant;
 
 use super::messages::{GetPollerStats, PaidEvidence, PollerStats, ReportTo, Unwatch, Watch};
+use super::order::jittered;
 use super::{OrderError, Orders};
 use crate::domain::{time, OrderNo};
 use crate::provider::{QueryResponse, UmsClient};
@@ -20,7 +21,8 @@ use crate::provider::{QueryResponse, UmsClient};
 pub const MAX_IN_FLIGHT: usize = 16;
 /// How often due payments are looked at.
 const TICK: Duration = Duration::from_millis(100);
-/// Pause before each query, by attempt: fast at first, then backing off.
+/// Pause before each query, by attempt: fast at first, then backing off (each ± 25 %, so
+/// payments started together are not queried in lockstep).
 const SCHEDULE: [Duration; 8] = [
     Duration::from_secs(1),
     Duration::from_secs(1),
@@ -114,7 +116,9 @@ impl TradePoller {
                                 .confirm_payment(parent.clone(), evidence.clone())
                                 .await
                             {
-                                Err(OrderError::NotReady) if attempts < 300 => {
+                                // Starting up, or the store cannot write now (disk nearly
+                                // full): the payment must not be dropped.
+                                Err(error) if attempts < 300 && is_transient(&error) => {
                                     attempts += 1;
                                     tokio::time::sleep(Duration::from_millis(100)).await;
                                 }
@@ -139,11 +143,20 @@ impl TradePoller {
                 if let Some(watched) = self.watched.get_mut(&parent) {
                     watched.querying = false;
                     watched.attempt += 1;
-                    watched.next_at =
-                        Instant::now() + SCHEDULE[watched.attempt.min(SCHEDULE.len() - 1)];
+                    watched.next_at = Instant::now()
+                        + jittered(SCHEDULE[watched.attempt.min(SCHEDULE.len() - 1)]);
                 }
             }
         }
+    }
+}
+
+/// Whether confirming a payment failed for a reason that passes by itself.
+fn is_transient(error: &OrderError) -> bool {
+    match error {
+        OrderError::NotReady | OrderError::Mailbox(_) => true,
+        OrderError::Store(store) => store.is_unavailable(),
+        _ => false,
     }
 }
 
@@ -164,7 +177,7 @@ impl Handler<Watch> for TradePoller {
             amount: msg.amount,
             deadline: msg.deadline,
             attempt: 0,
-            next_at: Instant::now() + SCHEDULE[0],
+            next_at: Instant::now() + jittered(SCHEDULE[0]),
             querying: false,
         });
     }

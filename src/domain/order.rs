@@ -222,9 +222,12 @@ impl Order {
     }
 
     /// Whether messages can still change the order: it needs an actor, or it is closed after
-    /// a payment was started (a late payment must be refunded).
+    /// a payment was started (a late payment must be refunded), or its refund was refused
+    /// (the provider may still report it refunded, e.g. by a person in its console).
     pub fn takes_messages(&self) -> bool {
-        self.needs_actor() || (self.status == OrderStatus::Closed && self.payment.is_some())
+        self.needs_actor()
+            || (self.status == OrderStatus::Closed && self.payment.is_some())
+            || self.status == OrderStatus::RefundRefused
     }
 
     /// A refund was asked and not yet confirmed.

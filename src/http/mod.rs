@@ -135,7 +135,8 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
          # TYPE ordercenter_poller_queries_total counter\nordercenter_poller_queries_total {}\n\
          # TYPE ordercenter_poller_confirmed_total counter\nordercenter_poller_confirmed_total {}\n\
          # TYPE ordercenter_order_provider_calls_peak gauge\nordercenter_order_provider_calls_peak {}\n\
-         # TYPE ordercenter_provider_answers_needing_attention_total counter\nordercenter_provider_answers_needing_attention_total {}\n\
+         # TYPE ordercenter_orders_needing_attention_total counter\nordercenter_orders_needing_attention_total {}\n\
+         # TYPE ordercenter_provider_close_refusals_total counter\nordercenter_provider_close_refusals_total {}\n\
          # TYPE ordercenter_storage_writable gauge\nordercenter_storage_writable {}\n\
          # TYPE ordercenter_storage_broken gauge\nordercenter_storage_broken {}\n\
          # TYPE ordercenter_storage_free_bytes gauge\nordercenter_storage_free_bytes {}\n\
@@ -150,6 +151,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         poller.confirmed,
         orders.provider_calls_peak(),
         orders.needing_attention(),
+        orders.close_refusals(),
         u8::from(health.is_writable()),
         u8::from(health.is_broken()),
         health.free_bytes(),

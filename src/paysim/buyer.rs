@@ -1,5 +1,7 @@
 //! What a person or a test needs around the protocol: play the buyer (`POST /paysim/pay`,
-//! the checkout page), fetch the public key, and change faults at run time.
+//! the checkout page), play the merchant's console (`POST /paysim/console-refund`: a refund
+//! made outside the API, as a person does in the provider's merchant portal), fetch the
+//! public key, change faults at run time, and read call statistics (`GET /paysim/stats`).
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::StatusCode;
@@ -18,7 +20,63 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route("/paysim/public-key", web::get().to(public_key))
         .route("/paysim/checkout", web::get().to(checkout))
         .route("/paysim/faults", web::get().to(get_faults))
-        .route("/paysim/faults", web::post().to(set_faults));
+        .route("/paysim/faults", web::post().to(set_faults))
+        .route("/paysim/console-refund", web::post().to(console_refund))
+        .route("/paysim/stats", web::get().to(stats));
+}
+
+/// The merchant refunds the whole order in the provider's console: refund id
+/// `merOrderId` + `C`, never subject to faults. 200 with the refund, 409 when the order is
+/// not paid (nothing refunded), 404 if unknown.
+async fn console_refund(
+    sim: web::Data<PaySim>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let Some(mer_order_id) = pay_form(&req, &body)
+        .mer_order_id
+        .filter(|id| !id.trim().is_empty())
+    else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "merOrderId 不能为空",
+        );
+    };
+    let mer_order_id = mer_order_id.trim().to_owned();
+    let order = match sim.store().order(&mer_order_id).await {
+        Ok(Some(order)) => order,
+        Ok(None) => return refusal(StatusCode::NOT_FOUND, "NO_ORDER", "无法找到指定的订单"),
+        Err(error) => return internal(error),
+    };
+    let ask = machine::RefundAsk {
+        refund_order_id: format!("{mer_order_id}C"),
+        amount: order.total_amount,
+        processing_ms: None,
+        refund_target_order_id: format!("50300{}", super::ops::digits(24)),
+    };
+    let now_ms = crate::provider::time::now_unix_ms();
+    let refunded = sim
+        .store()
+        .update(&mer_order_id, move |current| {
+            machine::refund(current, ask, now_ms)
+        })
+        .await;
+    match refunded {
+        Ok(Ok((order, refund))) => HttpResponse::Ok().json(json!({
+            "merOrderId": order.mer_order_id,
+            "status": machine::trade_status(order.status).as_str(),
+            "refundOrderId": refund.refund_order_id,
+            "refundAmount": refund.amount,
+        })),
+        Ok(Err(refused)) => refusal(StatusCode::CONFLICT, refused.code, &refused.message),
+        Err(error) => internal(error),
+    }
+}
+
+/// `GET /paysim/stats`: the most protocol calls in flight at once so far, by path.
+async fn stats(sim: web::Data<PaySim>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "in_flight_peak": sim.call_peaks() }))
 }
 
 #[derive(Debug, Default, Deserialize)]

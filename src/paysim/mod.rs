@@ -34,6 +34,7 @@ mod notify_form;
 mod ops;
 mod requests;
 mod signing;
+mod stats;
 
 use std::sync::Arc;
 
@@ -93,6 +94,7 @@ struct Inner {
     faults: Arc<parking_lot::RwLock<Faults>>,
     wake: Arc<Notify>,
     requested: Arc<signing::RequestedSigns>,
+    calls: stats::CallStats,
     stop: watch::Sender<bool>,
     notifier: parking_lot::Mutex<Option<JoinHandle<()>>>,
 }
@@ -136,6 +138,7 @@ impl PaySim {
                 faults,
                 wake,
                 requested,
+                calls: stats::CallStats::default(),
                 stop,
                 notifier: parking_lot::Mutex::new(Some(handle)),
             }),
@@ -188,6 +191,16 @@ impl PaySim {
                 machine::settle(&mut order, now_ms);
                 order
             }))
+    }
+
+    /// The most protocol calls in flight at once so far, by path (`GET /paysim/stats`).
+    pub fn call_peaks(&self) -> std::collections::BTreeMap<String, usize> {
+        self.inner.calls.peaks()
+    }
+
+    /// Counts a protocol call in while the guard lives.
+    pub(crate) fn call_in_flight(&self, path: &str) -> stats::InFlight<'_> {
+        self.inner.calls.enter(path)
     }
 
     /// Current fault settings.

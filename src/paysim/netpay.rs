@@ -107,6 +107,7 @@ where
     Op: FnOnce(PaySim, Req) -> Fut,
     Fut: Future<Output = Result<serde_json::Value, Failure>>,
 {
+    let _in_flight = sim.call_in_flight(req.path());
     let faults = sim.faults();
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;

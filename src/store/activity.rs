@@ -131,6 +131,17 @@ impl ActivityStore {
         Ok(found)
     }
 
+    /// Drops released applies from the member index (stores written before the index
+    /// dropped them on release hold some): staged into `change`. On the writer thread.
+    pub fn unindex_released(&self, change: &mut Change, applies: &[&Apply]) {
+        for apply in applies {
+            change.remove(
+                &self.member_applies,
+                member_key(apply.activity_id, apply.owner, apply.id),
+            );
+        }
+    }
+
     /// How many entries the member index holds for a member and an activity (what
     /// [`ActivityStore::member_applies`] reads). Blocking.
     pub fn member_index_len(

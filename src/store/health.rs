@@ -10,7 +10,8 @@
 //!   resume by themselves.
 //! - **Broken** (a sled write or flush failed anyway: the disk filled faster than the guard
 //!   looked, or an I/O error): nothing more can be written by this process. Writes answer
-//!   503 and `/readyz` is not ready; once the disk has space again the process exits with
+//!   503 and `/readyz` is not ready; once the disk has space again (the reserve, and at least
+//!   [`RESTART_FREE_BYTES`]) the process exits with
 //!   [`EXIT_STORAGE_FAILED`], so its service manager restarts it and recovery runs on what
 //!   was made durable. Nothing acknowledged is lost: an acknowledgement needs a flush that
 //!   succeeded.
@@ -28,6 +29,10 @@ use super::StoreError;
 
 /// Exit status after the store broke (`EX_TEMPFAIL`): restart me.
 pub const EXIT_STORAGE_FAILED: i32 = 75;
+
+/// Free space a broken store waits for before it exits for a restart, whatever the
+/// reserve (with no reserve, a restart onto a disk still full would only fail again).
+const RESTART_FREE_BYTES: u64 = 16 << 20;
 
 /// How often the guard looks at the free space.
 const GUARD_EVERY: Duration = Duration::from_millis(200);
@@ -142,8 +147,9 @@ pub fn start_guard(health: Arc<StorageHealth>) -> Result<(), StoreError> {
         .spawn(move || {
             while !health.closing.load(Ordering::Relaxed) {
                 std::thread::sleep(GUARD_EVERY);
-                let has_space = look(&health);
-                if health.is_broken() && has_space {
+                look(&health);
+                let restartable = health.free_bytes() >= health.reserve.max(RESTART_FREE_BYTES);
+                if health.is_broken() && restartable {
                     // Let the 503s in flight go out, then make way for a clean restart.
                     std::thread::sleep(Duration::from_millis(500));
                     let reason = health.broken.lock().clone().unwrap_or_default();
@@ -160,16 +166,10 @@ pub fn start_guard(health: Arc<StorageHealth>) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Updates the free space; returns whether it is above the reserve.
-fn look(health: &StorageHealth) -> bool {
+/// Updates the free space.
+fn look(health: &StorageHealth) {
     match fs2::available_space(&health.dir) {
-        Ok(free) => {
-            health.set_free(free);
-            free >= health.reserve
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the free space of the data dir");
-            false
-        }
+        Ok(free) => health.set_free(free),
+        Err(error) => tracing::warn!(%error, "cannot read the free space of the data dir"),
     }
 }

@@ -329,7 +329,10 @@ impl Store {
     pub fn close(self) -> Result<(), StoreError> {
         self.health.close();
         self.durable_blocking()?;
-        self.witness.sync().map_err(|error| StoreError::Open {
+        if self.health.is_broken() {
+            return Err(StoreError::Poisoned);
+        }
+        self.witness.commit().map_err(|error| StoreError::Open {
             dir: self.dir.to_path_buf(),
             source: sled::Error::Io(error),
         })?;

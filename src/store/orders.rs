@@ -139,8 +139,9 @@ impl OrderStore {
 
     /// Records that `key` (of `owner`) answered with an existing order — the caller's unpaid
     /// order its SKUs were already bound to — so a replay of the key gets that order again
-    /// and a reuse with other parameters is refused, even after that order ended. Keeps an
-    /// earlier record of the key. Durable when it returns.
+    /// and a reuse with other parameters is refused, even after that order ended. The caller
+    /// holds the key's turn and found no record of it, or one of an order never shown (a
+    /// creation given up), which this replaces. Durable when it returns.
     pub async fn claim_idempotency(
         &self,
         owner: MemberRef,
@@ -150,10 +151,7 @@ impl OrderStore {
         let tree = self.idempotency.clone();
         self.store
             .write(move || {
-                let id = idempotency_key(owner, &key);
-                if !tree.contains_key(&id)? {
-                    tree.insert(id, encode(&record)?)?;
-                }
+                tree.insert(idempotency_key(owner, &key), encode(&record)?)?;
                 Ok(())
             })
             .await

@@ -12,11 +12,14 @@
 //! acknowledged data and is refused, naming the data dir (SPEC §3: never wipe, never
 //! silently rebuild).
 //!
-//! The file is written after every flush (a `pwrite` into the page cache, which a SIGKILL
-//! does not lose) and synced at most once a second and at close. A power cut can lose the
-//! last second of it: then the witness is *older* than the store, the safe direction (a
-//! false alarm is impossible; a loss of that last second of writes would go unnoticed).
-//! Two checksummed slots are written in turn, so a torn write leaves the other one.
+//! The witness must never be ahead of what sled holds on the disk, or a crash would be
+//! refused as a loss. sled's `flush()` waits for `sync_file_range`, which makes a SIGKILL
+//! harmless but does not flush the device or the file's metadata. So a flushed mark is only
+//! *pending*; at most once a second (and at close) the witness fsyncs sled's `db` file
+//! itself, then writes the pending mark and fsyncs the witness. It therefore lags the store
+//! by up to a second — the safe direction: a loss of just that last second would go
+//! unnoticed, a false alarm cannot happen. Two checksummed slots are written in turn, so a
+//! torn write leaves the other one.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -32,8 +35,8 @@ pub const META_DURABLE_MARK: &[u8] = b"durable_mark";
 
 const MAGIC: &[u8; 8] = b"ocwit001";
 const SLOT: u64 = 24;
-/// Longest a recorded mark waits in the page cache before it is synced.
-const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// Longest a flushed mark waits before it is committed to the witness.
+pub const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
 /// What [`Witness::open`] found.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,16 +52,20 @@ pub enum Found {
 /// The witness file of one data dir.
 pub struct Witness {
     file: File,
+    /// sled's log, fsynced before a mark is written (see the module header).
+    log: File,
     path: PathBuf,
     state: Mutex<State>,
 }
 
 struct State {
+    /// The last mark written to the file.
     recorded: u64,
+    /// The highest mark a flush covered, not yet written.
+    pending: u64,
     /// Writes so far: the slot alternates with each write, so a torn write leaves the last.
     writes: u64,
-    synced: u64,
-    last_sync: Instant,
+    last_commit: Instant,
 }
 
 fn checksum(mark: u64) -> [u8; 8] {
@@ -104,12 +111,15 @@ impl Witness {
             .max();
         Ok(match best {
             Some(mark) => Found::Mark(mark),
+            // Created but never written (a crash during the very first start): nothing
+            // was acknowledged yet.
+            None if bytes.iter().all(|b| *b == 0) => Found::None,
             None => Found::Unreadable,
         })
     }
 
-    /// Opens (or creates) the witness of `dir`, starting from `mark` (what the store holds,
-    /// checked against [`Witness::read`] by the caller), and syncs it.
+    /// Opens (or creates) the witness of `dir` and writes `mark` (what the store holds,
+    /// checked against [`Witness::read`] by the caller), durably.
     pub fn open(dir: &Path, mark: u64) -> std::io::Result<Self> {
         let path = dir.join(WITNESS_FILE);
         let file = OpenOptions::new()
@@ -120,16 +130,16 @@ impl Witness {
             .open(&path)?;
         let witness = Self {
             file,
+            log: File::open(dir.join("db"))?,
             path,
             state: Mutex::new(State {
                 recorded: 0,
+                pending: mark,
                 writes: 0,
-                synced: 0,
-                last_sync: Instant::now(),
+                last_commit: Instant::now(),
             }),
         };
-        witness.record(mark)?;
-        witness.sync()?;
+        witness.write(&mut witness.state.lock(), mark)?;
         Ok(witness)
     }
 
@@ -138,33 +148,51 @@ impl Witness {
         &self.path
     }
 
-    /// Records that every batch up to `mark` is on disk (after the flush that covered it).
-    /// Synced when the last sync is older than [`SYNC_EVERY`].
-    pub fn record(&self, mark: u64) -> std::io::Result<()> {
+    /// A flush covered every batch up to `mark`; written once the next commit made sled's
+    /// log durable (at most a second later, see [`Witness::tick`]).
+    pub fn flushed(&self, mark: u64) -> std::io::Result<()> {
         let mut state = self.state.lock();
-        if mark <= state.recorded {
-            return Ok(());
-        }
-        self.file
-            .write_all_at(&encode_slot(mark), (state.writes % 2) * SLOT)?;
-        state.writes += 1;
-        state.recorded = mark;
-        if state.last_sync.elapsed() >= SYNC_EVERY {
-            self.file.sync_data()?;
-            state.synced = mark;
-            state.last_sync = Instant::now();
+        state.pending = state.pending.max(mark);
+        self.commit_if_due(&mut state)
+    }
+
+    /// Commits a pending mark when the last commit is a second old (the flusher calls this
+    /// when it has been idle for a while).
+    pub fn tick(&self) -> std::io::Result<()> {
+        self.commit_if_due(&mut self.state.lock())
+    }
+
+    /// fsyncs sled's log, then writes the pending mark durably (at close).
+    pub fn commit(&self) -> std::io::Result<()> {
+        let mut state = self.state.lock();
+        if state.pending > state.recorded {
+            self.log.sync_all()?;
+            let mark = state.pending;
+            self.write(&mut state, mark)?;
         }
         Ok(())
     }
 
-    /// Makes the last recorded mark durable (at open and close).
-    pub fn sync(&self) -> std::io::Result<()> {
-        let mut state = self.state.lock();
-        if state.synced < state.recorded {
-            self.file.sync_data()?;
-            state.synced = state.recorded;
-            state.last_sync = Instant::now();
+    fn commit_if_due(&self, state: &mut State) -> std::io::Result<()> {
+        if state.pending > state.recorded && state.last_commit.elapsed() >= COMMIT_EVERY {
+            self.log.sync_all()?;
+            let mark = state.pending;
+            self.write(state, mark)?;
         }
+        Ok(())
+    }
+
+    /// Writes `mark` into the next slot and syncs the file.
+    fn write(&self, state: &mut State, mark: u64) -> std::io::Result<()> {
+        if mark < state.recorded {
+            return Ok(());
+        }
+        self.file
+            .write_all_at(&encode_slot(mark), (state.writes % 2) * SLOT)?;
+        self.file.sync_data()?;
+        state.writes += 1;
+        state.recorded = mark;
+        state.last_commit = Instant::now();
         Ok(())
     }
 }
@@ -173,16 +201,22 @@ impl Witness {
 mod tests {
     use super::*;
 
+    fn dir_with_log() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("db"), b"log").expect("log");
+        dir
+    }
+
     #[test]
     fn the_highest_readable_slot_wins_and_a_torn_one_is_skipped() {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = dir_with_log();
         assert_eq!(Witness::read(dir.path()).expect("read"), Found::None);
         let witness = Witness::open(dir.path(), 7).expect("open");
-        witness.record(8).expect("record");
-        witness.sync().expect("sync");
+        witness.flushed(8).expect("flushed");
+        witness.commit().expect("commit");
         assert_eq!(Witness::read(dir.path()).expect("read"), Found::Mark(8));
 
-        // Tear the slot of 8: the slot of 7 is still there.
+        // Tear the slot of 8 (the second write): the slot of 7 is still there.
         let path = dir.path().join(WITNESS_FILE);
         let mut bytes = std::fs::read(&path).expect("bytes");
         bytes[SLOT as usize] ^= 0xff;
@@ -191,15 +225,31 @@ mod tests {
 
         std::fs::write(&path, b"garbage garbage garbage garbage garbage garbage").expect("write");
         assert_eq!(Witness::read(dir.path()).expect("read"), Found::Unreadable);
+
+        // Created, never written: a crash during the first start.
+        std::fs::write(&path, b"").expect("write");
+        assert_eq!(Witness::read(dir.path()).expect("read"), Found::None);
     }
 
     #[test]
-    fn older_marks_never_overwrite_newer_ones() {
-        let dir = tempfile::tempdir().expect("temp dir");
+    fn a_new_store_writes_its_first_mark_at_once() {
+        let dir = dir_with_log();
+        let _witness = Witness::open(dir.path(), 0).expect("open");
+        assert_eq!(Witness::read(dir.path()).expect("read"), Found::Mark(0));
+    }
+
+    #[test]
+    fn a_flushed_mark_waits_for_a_commit_and_never_goes_back() {
+        let dir = dir_with_log();
         let witness = Witness::open(dir.path(), 10).expect("open");
-        witness.record(9).expect("record");
-        witness.record(3).expect("record");
-        witness.sync().expect("sync");
-        assert_eq!(Witness::read(dir.path()).expect("read"), Found::Mark(10));
+        witness.flushed(12).expect("flushed");
+        assert_eq!(
+            Witness::read(dir.path()).expect("read"),
+            Found::Mark(10),
+            "written before sled's log was synced"
+        );
+        witness.flushed(11).expect("flushed");
+        witness.commit().expect("commit");
+        assert_eq!(Witness::read(dir.path()).expect("read"), Found::Mark(12));
     }
 }

@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use super::health::StorageHealth;
 use super::journal::Journal;
-use super::witness::{Witness, META_DURABLE_MARK};
+use super::witness::{Witness, COMMIT_EVERY, META_DURABLE_MARK};
 use super::{be, StoreError};
 
 /// How a flush ended, handed to each change it covered.
@@ -218,13 +218,18 @@ fn apply_loop(
                 .mark_broken("a change failed half-way through its keys".into());
         }
         let batch_mark = if applied > 0 {
-            mark += 1;
-            if let Err(error) = parts.meta.insert(META_DURABLE_MARK, &be(mark)) {
-                parts
-                    .health
-                    .mark_broken(format!("writing the durable mark failed: {error}"));
+            match parts.meta.insert(META_DURABLE_MARK, &be(mark + 1)) {
+                Ok(_) => {
+                    mark += 1;
+                    mark
+                }
+                Err(error) => {
+                    parts
+                        .health
+                        .mark_broken(format!("writing the durable mark failed: {error}"));
+                    0
+                }
             }
-            mark
         } else {
             0
         };
@@ -260,7 +265,18 @@ fn flush_loop(
     side: &FlushSide,
     stats: &WriterStats,
 ) {
-    while let Ok(first) = applied.recv() {
+    loop {
+        let first = match applied.recv_timeout(COMMIT_EVERY) {
+            Ok(first) => first,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // Idle: commit the last flushed mark rather than wait for the next batch.
+                if let Err(error) = side.witness.tick() {
+                    tracing::error!(%error, "committing the store witness failed");
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut replies = first.replies;
         let mut journal_upto = first.journal_upto;
         let mut mark = first.mark;
@@ -281,11 +297,14 @@ fn flush_loop(
                 if let Err(error) = side.journal.trim() {
                     tracing::warn!(%error, "could not trim the store journal (retried after the next flush)");
                 }
-                if let Err(error) = side.witness.record(mark) {
-                    side.health.mark_broken(format!(
-                        "writing {} failed: {error}",
-                        side.witness.path().display()
-                    ));
+                // A broken store may have lost a mark it could not write: never witness it.
+                if !side.health.is_broken() {
+                    if let Err(error) = side.witness.flushed(mark) {
+                        side.health.mark_broken(format!(
+                            "writing {} failed: {error}",
+                            side.witness.path().display()
+                        ));
+                    }
                 }
             }
             Err(error) => side.health.mark_broken(format!("flush failed: {error}")),
@@ -297,8 +316,8 @@ fn flush_loop(
     if !side.health.is_broken() {
         match db.flush() {
             Ok(_) => {
-                if let Err(error) = side.witness.sync() {
-                    tracing::error!(%error, "final sync of the store witness failed");
+                if let Err(error) = side.witness.commit() {
+                    tracing::error!(%error, "final commit of the store witness failed");
                 }
             }
             Err(error) => tracing::error!(%error, "final flush failed"),

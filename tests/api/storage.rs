@@ -287,6 +287,13 @@ fn a_store_that_failed_on_a_full_disk_answers_503_then_exits_for_a_restart_losin
     );
     let again = try_order(&server.base, activity, 9999).expect_err("a failed store took a write");
     assert_storage_refusal(&again);
+    // It waits for space rather than restart onto a disk that is still full.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        server.child.try_wait().expect("child status").is_none(),
+        "exited while the disk was still full"
+    );
+    assert_eq!(get_text(&server.base, "/readyz").0, 503);
 
     disk.free_space();
     let until = Instant::now() + Duration::from_secs(10);
