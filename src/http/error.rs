@@ -68,6 +68,9 @@ pub enum ApiError {
     /// Starting, stopping or overloaded.
     #[error("service unavailable")]
     Unavailable,
+    /// The store cannot write now (disk nearly full, a failed write); nothing was written.
+    #[error("storage unavailable")]
+    StorageUnavailable,
     /// No such endpoint.
     #[error("no such endpoint")]
     NoRoute,
@@ -108,7 +111,7 @@ impl ApiError {
             ApiError::Business { code, .. } => *code,
             ApiError::ProviderFailed => 5_020_000_001,
             ApiError::SubsystemFailed(_) => 5_020_000_002,
-            ApiError::Unavailable => 5_030_000_000,
+            ApiError::Unavailable | ApiError::StorageUnavailable => 5_030_000_000,
             ApiError::NoRoute => 4_040_000_000,
             ApiError::MethodNotAllowed => 4_050_000_000,
             ApiError::TooLarge => 4_130_000_000,
@@ -132,6 +135,7 @@ impl ApiError {
             ApiError::ProviderFailed => "支付服务暂时不可用，请稍后重试".into(),
             ApiError::SubsystemFailed(_) => "业务系统暂时不可用，请稍后重试".into(),
             ApiError::Unavailable => "服务繁忙或正在启动，请稍后重试".into(),
+            ApiError::StorageUnavailable => "存储暂不可用（如磁盘已满），本次请求未写入任何数据，请稍后重试".into(),
             ApiError::NoRoute => "接口不存在".into(),
             ApiError::MethodNotAllowed => "请求方法不支持".into(),
             ApiError::TooLarge => "请求体过大".into(),
@@ -177,7 +181,7 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         if error.is_unavailable() {
             tracing::warn!(%error, "storage unavailable");
-            ApiError::Unavailable
+            ApiError::StorageUnavailable
         } else {
             ApiError::Internal(error.to_string())
         }
