@@ -162,8 +162,16 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(body)
 }
 
-/// `GET /healthz`: the process is up.
-async fn healthz() -> HttpResponse {
+/// `GET /healthz`: the process is up and can still work. A store that failed a write cannot
+/// write again in this process (see [`crate::store::health`]): the process is half-alive, so
+/// liveness fails and a supervisor may restart it (it also exits by itself once the disk
+/// has space). A nearly full disk only makes it not ready: a restart would not help.
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    if state.orders.store().health().is_broken() {
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("storage failed");
+    }
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 

@@ -237,6 +237,11 @@ fn a_nearly_full_disk_answers_503_is_not_ready_and_resumes_by_itself() {
         metrics.contains("ordercenter_storage_writable 0"),
         "{metrics}"
     );
+    assert_eq!(
+        get_text(&server.base, "/healthz").0,
+        200,
+        "a restart would not help"
+    );
     // Reads still work while writes are refused.
     let client = client();
     for order in &placed {
@@ -294,6 +299,11 @@ fn a_store_that_failed_on_a_full_disk_answers_503_then_exits_for_a_restart_losin
         "exited while the disk was still full"
     );
     assert_eq!(get_text(&server.base, "/readyz").0, 503);
+    assert_eq!(
+        get_text(&server.base, "/healthz").0,
+        503,
+        "a store that cannot write again is not alive"
+    );
 
     disk.free_space();
     let until = Instant::now() + Duration::from_secs(10);
