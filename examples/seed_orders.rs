@@ -15,7 +15,6 @@ use std::process::ExitCode;
 
 use futures::future::join_all;
 use ordercenter::activity::{ActivityService, ApplyCommand, NewActivity, OrderBinding};
-use ordercenter::actors::order::fill_from_answer;
 use ordercenter::domain::order::CreateRequest;
 use ordercenter::domain::{
     time, Fen, MemberRef, Order, OrderEvent, OrderExtra, OrderNo, OrderNoGenerator, OrderStatus,
@@ -24,6 +23,7 @@ use ordercenter::domain::{
 use ordercenter::store::activity::ActivityStore;
 use ordercenter::store::orders::{OrderStore, OrderWrite};
 use ordercenter::store::{Change, Store, StoreConfig};
+use ordercenter::workflow::create::fill_from_answer;
 
 const COMPANY: u64 = 421;
 const BUSINESS_ID: u64 = 10_000_001;

@@ -23,13 +23,16 @@
 
 pub mod activity;
 pub mod actors;
+pub mod codes;
 pub mod config;
 pub mod domain;
 pub mod failpoint;
 pub mod http;
+pub mod outbox;
 pub mod paysim;
 pub mod provider;
 pub mod startup;
 pub mod store;
 pub mod subsystem;
 pub mod telemetry;
+pub mod workflow;

@@ -3,7 +3,8 @@
 //! oversold, and an answer is only given once it is on disk.
 
 use super::model::{Activity, Apply, ApplyStatus};
-use crate::domain::{time, Fen, MemberRef, OrderNo, SkuSlice};
+use crate::codes;
+use crate::domain::{time, Fen, MemberRef, OrderNo, OrderOutcome, SkuSlice};
 use crate::store::activity::{ActivityStore, ActivityWrite};
 use crate::store::{Change, StoreError};
 use crate::subsystem::{
@@ -46,13 +47,13 @@ impl ActivityError {
     /// The business code of SPEC §2.
     pub fn code(&self) -> u64 {
         match self {
-            ActivityError::NotFound => 4_040_000_002,
-            ActivityError::NotOpen => 4_030_000_001,
-            ActivityError::Full => 4_090_000_003,
-            ActivityError::AlreadyRegistered => 4_090_000_004,
-            ActivityError::PendingOrder { .. } => 4_001_009_999,
-            ActivityError::Invalid(_) => 4_000_000_001,
-            ActivityError::Store(_) => 5_000_000_000,
+            ActivityError::NotFound => codes::ACTIVITY_NOT_FOUND,
+            ActivityError::NotOpen => codes::ACTIVITY_NOT_OPEN,
+            ActivityError::Full => codes::ACTIVITY_FULL,
+            ActivityError::AlreadyRegistered => codes::ALREADY_REGISTERED,
+            ActivityError::PendingOrder { .. } => codes::PENDING_ORDER,
+            ActivityError::Invalid(_) => codes::INVALID_FIELD,
+            ActivityError::Store(_) => codes::INTERNAL,
         }
     }
 
@@ -168,17 +169,6 @@ impl OrderBinding {
     }
 }
 
-/// How an order ended, as `applyOrderNotify` says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OrderOutcome {
-    /// Paid: the registration is confirmed.
-    Paid,
-    /// Closed unpaid: the seat is released.
-    Closed,
-    /// Refunded: the seat is released.
-    Refunded,
-}
-
 /// `applyOrderNotify`, parsed.
 #[derive(Clone, Debug)]
 pub struct OrderNotice {
@@ -191,20 +181,10 @@ pub struct OrderNotice {
 impl OrderNotice {
     /// Validates a call from the order center.
     pub fn from_call(call: &OrderNotifyCall) -> Result<Self, ActivityError> {
-        let outcome = match call.order_status {
-            1 => OrderOutcome::Paid,
-            2 => OrderOutcome::Closed,
-            3 => OrderOutcome::Refunded,
-            _ => {
-                return Err(ActivityError::Invalid(
-                    "order_status 必须是 1、2 或 3".into(),
-                ))
-            }
-        };
         Ok(Self {
             order_no: OrderNo::parse(&call.order_no)
                 .map_err(|_| ActivityError::Invalid("order_no 格式错误".into()))?,
-            outcome,
+            outcome: call.order_status,
         })
     }
 }

@@ -1,50 +1,75 @@
-//! One actor per live order: it owns the order's state and its expiry timer, and handles its
-//! messages one at a time. Every handler that changes the order is an [`AtomicResponse`], so
-//! nothing interleaves with a write in flight; the state it holds is always the durable one.
+//! One actor per live order: it owns the order's state and its expiry timer, and takes the
+//! commands for it one at a time. Each command is decided by [`Order::decide`] and its
+//! effect carried out by a [`crate::workflow`] function; every handler is an
+//! [`AtomicResponse`], so nothing interleaves with a write in flight and the state the actor
+//! holds is always the durable one.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
-use super::messages::{Cancel, Expire, FinishCreate, Register, Stopped};
-use super::supervisor::Supervisor;
-use super::{OrderError, SharedEnv, Snapshot};
-use crate::domain::{time, Fen, MemberRef, Order, OrderEvent, OrderItem, OrderStatus};
-use crate::store::orders::OrderWrite;
-use crate::store::outbox::OutboxEntry;
-use crate::store::Change;
-use crate::subsystem::{
-    OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, Subsystem, SubsystemError,
-};
+use super::poller::{TradePoller, Unwatch, Watch};
+use super::Snapshot;
+use crate::domain::{time, Command, Effect, Order, OrderEvent, OrderNo, OrderStatus};
+use crate::workflow::refund::{RefundStep, FIRST_REFUND_RETRY, MAX_REFUND_RETRY, REFUND_RECHECK};
+use crate::workflow::{self, jittered, OrderError, SharedEnv};
 
 /// First pause before retrying a close that failed (provider unreachable, write failed);
 /// doubled on each failure up to [`MAX_CLOSE_RETRY`]. Short: an order past its deadline
 /// should close promptly when the provider only hiccups (three failures in a row cost
-/// 1.75 s; with a 1 s start they cost 7 s, which the chaos run flagged under injected faults).
+/// 1.75 s).
 const FIRST_CLOSE_RETRY: Duration = Duration::from_millis(250);
 /// Longest pause between attempts at closing.
 const MAX_CLOSE_RETRY: Duration = Duration::from_secs(30);
 
+impl Message for Command {
+    type Result = Result<Order, OrderError>;
+}
+
+/// Told to the supervisor when an order actor stopped (its order needs none).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stopped {
+    /// Which order.
+    pub parent_order_no: OrderNo,
+    /// Which incarnation of its actor (a newer one may already be registered).
+    pub incarnation: u64,
+}
+
+/// Who an order actor talks to besides its workflows.
+#[derive(Clone)]
+pub struct Peers {
+    /// Hears when the actor stops.
+    pub supervisor: Recipient<Stopped>,
+    /// Follows the order's open payment.
+    pub poller: Addr<TradePoller>,
+}
+
 /// The actor of one live order.
 pub struct OrderActor {
-    pub(super) order: std::sync::Arc<Order>,
-    pub(super) env: SharedEnv,
-    supervisor: Recipient<Stopped>,
+    order: Arc<Order>,
+    env: SharedEnv,
+    peers: Peers,
     incarnation: u64,
+    /// Whether the order is in the store yet (a new one is not until its creation runs).
+    on_disk: bool,
     timer: Option<SpawnHandle>,
     /// The provider accepted our refund request (so follow it with refund-query).
-    pub(super) refund_accepted: bool,
+    refund_accepted: bool,
     /// What readers see: `order` after each durable change.
     snapshot: Snapshot,
     /// Pause before the next attempt at closing when the last one failed.
     close_retry: Duration,
     /// Pause before the next attempt at a refund when the last one failed.
-    pub(super) refund_retry: Duration,
+    refund_retry: Duration,
 }
 
 /// Source of [`OrderActor`] incarnation numbers (unique in the process).
 static NEXT_INCARNATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The future a command handler answers with.
+type Answer = AtomicResponse<OrderActor, Result<Order, OrderError>>;
 
 impl OrderActor {
     /// A number no other actor of this process has.
@@ -52,56 +77,33 @@ impl OrderActor {
         NEXT_INCARNATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Starts the actor of a new `order` on the current thread (the HTTP worker creating it:
-    /// no hop through the supervisor's thread) and registers it with the supervisor. The
-    /// registration is queued before anyone can learn the order's number (that happens once
-    /// it is bound, after this), so the supervisor never activates a second actor for it.
-    pub fn start_here(order: Order, env: SharedEnv, supervisor: &Addr<Supervisor>) -> Addr<Self> {
-        let incarnation = Self::next_incarnation();
-        let parent_order_no = order.parent_order_no.clone();
-        let order = std::sync::Arc::new(order);
-        let snapshot: Snapshot = std::sync::Arc::new(parking_lot::RwLock::new(order.clone()));
-        let actor = Self::new(
-            order,
-            env,
-            supervisor.clone().recipient(),
-            incarnation,
-            snapshot.clone(),
-        )
-        .start();
-        supervisor.do_send(Register {
-            parent_order_no,
-            actor: actor.clone(),
-            incarnation,
-            snapshot,
-        });
-        actor
-    }
-
-    /// An actor for `order`; `incarnation` tells the supervisor which actor stopped.
+    /// An actor for `order` (`on_disk`: read from the store, rather than new); it publishes
+    /// its state in `snapshot`; `incarnation` tells the supervisor which actor stopped.
     pub fn new(
-        order: std::sync::Arc<Order>,
+        order: Arc<Order>,
+        on_disk: bool,
         env: SharedEnv,
-        supervisor: Recipient<Stopped>,
+        peers: Peers,
         incarnation: u64,
         snapshot: Snapshot,
     ) -> Self {
         Self {
             order,
             env,
-            supervisor,
+            peers,
             incarnation,
+            on_disk,
             timer: None,
             refund_accepted: false,
             snapshot,
             close_retry: FIRST_CLOSE_RETRY,
-            refund_retry: super::payment::FIRST_REFUND_RETRY,
+            refund_retry: FIRST_REFUND_RETRY,
         }
     }
 
-    /// Answers a message at once, then stops the actor if its order needs none: an actor
-    /// activated for an ended order (a pay or cancel after its close, say) must not stay.
-    pub(super) fn answer_now<T: 'static>(&self, answer: T) -> AtomicResponse<Self, T> {
+    /// Answers at once, then stops the actor if its order needs none: an actor activated
+    /// for an ended order (a pay or cancel after its close, say) must not stay.
+    fn answer_now(&self, answer: Result<Order, OrderError>) -> Answer {
         AtomicResponse::new(Box::pin(fut::ready(answer).map(
             |answer, actor: &mut Self, ctx| {
                 actor.stop_if_done(ctx);
@@ -110,10 +112,32 @@ impl OrderActor {
         )))
     }
 
-    /// Takes the outcome of a step that may have changed the order: a new order is adopted
-    /// ([`OrderActor::adopt`]); after a failure the actor still stops if its order needs
-    /// none (an ended order activated for a message that changed nothing).
-    pub(super) fn settle(
+    /// Stops the actor once its order needs none ([`Order::needs_actor`]).
+    fn stop_if_done(&self, ctx: &mut Context<Self>) {
+        if !self.order.needs_actor() {
+            ctx.stop();
+        }
+    }
+
+    /// Takes `order` (durable) as the state and publishes it to readers; stops following
+    /// the payment once it is settled, and stops the actor once nothing more can happen.
+    fn adopt(&mut self, order: Order, ctx: &mut Context<Self>) {
+        let settled = order.status != OrderStatus::Unpaid;
+        let shared = Arc::new(order);
+        *self.snapshot.write() = shared.clone();
+        self.order = shared;
+        self.on_disk = true;
+        if settled && self.order.payment.is_some() {
+            self.peers.poller.do_send(Unwatch {
+                parent_order_no: self.order.parent_order_no.clone(),
+            });
+        }
+        self.stop_if_done(ctx);
+    }
+
+    /// Takes the outcome of a workflow: a new order is adopted; after a failure the actor
+    /// still stops if its order needs none.
+    fn settle(
         &mut self,
         outcome: Result<Order, OrderError>,
         ctx: &mut Context<Self>,
@@ -130,18 +154,15 @@ impl OrderActor {
         }
     }
 
-    /// Stops the actor once its order needs none ([`Order::needs_actor`]).
-    pub(super) fn stop_if_done(&self, ctx: &mut Context<Self>) {
-        if !self.order.needs_actor() {
-            ctx.stop();
+    /// Starts following an open payment (at start-up and after paying).
+    fn watch_payment(&self) {
+        if self.order.status == OrderStatus::Unpaid && self.order.payment.is_some() {
+            self.peers.poller.do_send(Watch {
+                parent_order_no: self.order.parent_order_no.clone(),
+                amount: self.order.total().0,
+                deadline: self.order.deadline(),
+            });
         }
-    }
-
-    /// Takes `order` (durable) as the state, and publishes it to readers.
-    pub(super) fn set_order(&mut self, order: Order) {
-        let shared = std::sync::Arc::new(order);
-        *self.snapshot.write() = shared.clone();
-        self.order = shared;
     }
 
     /// Arms (or re-arms) the expiry timer for the order's deadline; a deadline already past
@@ -152,20 +173,183 @@ impl OrderActor {
         }
         let deadline_ms = self.order.deadline().saturating_mul(1000);
         let wait = Duration::from_millis(deadline_ms.saturating_sub(time::now_millis()));
-        self.timer = Some(ctx.run_later(wait, |_, ctx| ctx.notify(Expire)));
+        self.timer = Some(ctx.run_later(wait, |_, ctx| ctx.notify(Command::Expire)));
     }
 
-    /// Closes the unpaid order with `event` (expiry or cancel): at the provider first when a
-    /// payment was started, then here, durably, with the outbox notice that releases the
-    /// seat. If the provider says the order is paid, it becomes paid instead.
-    fn close(&mut self, event: OrderEvent) -> ResponseActFuture<Self, Result<Order, OrderError>> {
-        let env = self.env.clone();
-        let order = (*self.order).clone();
-        Box::pin(
-            super::payment::close_order(env, order, event)
-                .into_actor(self)
+    /// Runs `work` over a copy of the order and settles its outcome.
+    fn run<F>(&mut self, work: impl FnOnce(SharedEnv, Order) -> F) -> Answer
+    where
+        F: std::future::Future<Output = Result<Order, OrderError>> + 'static,
+    {
+        let work = work(self.env.clone(), (*self.order).clone());
+        AtomicResponse::new(Box::pin(
+            work.into_actor(self)
                 .map(|outcome, actor, ctx| actor.settle(outcome, ctx)),
-        )
+        ))
+    }
+
+    /// Carries out `effect`, decided for `command`.
+    fn carry_out(&mut self, command: Command, effect: Effect, ctx: &mut Context<Self>) -> Answer {
+        match effect {
+            Effect::Answer => self.answer_now(Ok((*self.order).clone())),
+            Effect::WaitForDeadline => {
+                self.arm_timer(ctx);
+                self.answer_now(Ok((*self.order).clone()))
+            }
+            Effect::FinishCreate => self.finish_create(),
+            Effect::Close(event) => self.close(event),
+            Effect::StartPayment => {
+                let Command::Pay {
+                    payment_way,
+                    open_id,
+                    ..
+                } = command
+                else {
+                    return self.answer_now(Err(OrderError::NotReady));
+                };
+                self.start_payment(payment_way, open_id)
+            }
+            Effect::MarkPaid => {
+                self.run_with_evidence(command, |env, order, evidence| async move {
+                    workflow::pay::mark_paid(&env, order, evidence).await
+                })
+            }
+            Effect::SettleAsRefunded => {
+                self.run_with_evidence(command, |env, order, evidence| async move {
+                    workflow::refund::refunded_at_provider(&env, order, &evidence).await
+                })
+            }
+            Effect::RefundLatePayment => self.refund_late_payment(command),
+            Effect::StepRefund => self.step_refund(),
+        }
+    }
+
+    /// Runs `work` with the payment evidence of a [`Command::ConfirmPayment`].
+    fn run_with_evidence<F>(
+        &mut self,
+        command: Command,
+        work: impl FnOnce(SharedEnv, Order, crate::domain::PaidEvidence) -> F,
+    ) -> Answer
+    where
+        F: std::future::Future<Output = Result<Order, OrderError>> + 'static,
+    {
+        let Command::ConfirmPayment(evidence) = command else {
+            return self.answer_now(Err(OrderError::NotReady));
+        };
+        self.run(|env, order| work(env, order, evidence))
+    }
+
+    /// Finishes the creation; an order that could not be created stops its actor.
+    fn finish_create(&mut self) -> Answer {
+        let work =
+            workflow::create::finish_create(self.env.clone(), (*self.order).clone(), !self.on_disk);
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(
+            |outcome, actor, ctx| match outcome {
+                Ok(created) => {
+                    actor.adopt(created.clone(), ctx);
+                    actor.arm_timer(ctx);
+                    Ok(created)
+                }
+                Err((order, error)) => {
+                    actor.adopt(order, ctx);
+                    ctx.stop();
+                    Err(error)
+                }
+            },
+        )))
+    }
+
+    /// Closes the order; an expiry that could not be confirmed is tried again with backoff
+    /// (the order stays `"0"` and unpayable meanwhile, its deadline having passed).
+    fn close(&mut self, event: OrderEvent) -> Answer {
+        let work = workflow::close::close_order(self.env.clone(), (*self.order).clone(), event);
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(
+            move |outcome, actor, ctx| {
+                if let (Err(error), OrderEvent::Expired) = (&outcome, event) {
+                    // The jitter spreads the retries of orders that shared a deadline.
+                    let pause = jittered(actor.close_retry);
+                    actor.close_retry = (actor.close_retry * 2).min(MAX_CLOSE_RETRY);
+                    tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "expiry not confirmed yet; retrying");
+                    ctx.run_later(pause, |_, ctx| ctx.notify(Command::Expire));
+                }
+                actor.settle(outcome, ctx)
+            },
+        )))
+    }
+
+    /// Starts the payment; the attempt is followed whether or not the provider answered,
+    /// since a provider order may exist once it is recorded.
+    fn start_payment(&mut self, payment_way: u32, open_id: Option<String>) -> Answer {
+        let work = workflow::pay::start_payment(
+            self.env.clone(),
+            (*self.order).clone(),
+            payment_way,
+            open_id,
+        );
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(
+            |outcome, actor, ctx| {
+                let (recorded, answer) = match outcome {
+                    Ok(order) => (order.clone(), Ok(order)),
+                    Err((recorded, error)) => (recorded, Err(error)),
+                };
+                actor.adopt(recorded, ctx);
+                actor.watch_payment();
+                answer
+            },
+        )))
+    }
+
+    /// Records the refund owed for money that reached the provider after the close, then
+    /// starts following it.
+    fn refund_late_payment(&mut self, command: Command) -> Answer {
+        let Command::ConfirmPayment(evidence) = command else {
+            return self.answer_now(Err(OrderError::NotReady));
+        };
+        let (env, order) = (self.env.clone(), (*self.order).clone());
+        let work = async move { workflow::refund::late_payment(&env, order, evidence).await };
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(
+            |outcome, actor, ctx| {
+                let order = actor.settle(outcome, ctx)?;
+                if order.refund_pending() {
+                    tracing::warn!("payment for a closed order; refunding");
+                    ctx.notify(Command::CheckRefund);
+                }
+                Ok(order)
+            },
+        )))
+    }
+
+    /// One step of the pending refund, and when to look again.
+    fn step_refund(&mut self) -> Answer {
+        let work = workflow::refund::refund_step(
+            self.env.clone(),
+            (*self.order).clone(),
+            self.refund_accepted,
+        );
+        AtomicResponse::new(Box::pin(work.into_actor(self).map(
+            |outcome, actor, ctx| match outcome {
+                Ok(RefundStep::Done(order)) => {
+                    actor.adopt(order.clone(), ctx);
+                    Ok(order)
+                }
+                Ok(RefundStep::Pending(order)) => {
+                    actor.refund_accepted = true;
+                    actor.refund_retry = FIRST_REFUND_RETRY;
+                    actor.adopt(order.clone(), ctx);
+                    ctx.run_later(REFUND_RECHECK, |_, ctx| ctx.notify(Command::CheckRefund));
+                    Ok(order)
+                }
+                Err((order, error)) => {
+                    let pause = jittered(actor.refund_retry);
+                    actor.refund_retry = (actor.refund_retry * 2).min(MAX_REFUND_RETRY);
+                    tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "refund not confirmed yet; retrying");
+                    actor.refund_accepted = false;
+                    actor.adopt(order, ctx);
+                    ctx.run_later(pause, |_, ctx| ctx.notify(Command::CheckRefund));
+                    Err(error)
+                }
+            },
+        )))
     }
 }
 
@@ -179,362 +363,29 @@ impl Actor for OrderActor {
             self.watch_payment();
         }
         if self.order.refund_pending() {
-            ctx.notify(super::messages::CheckRefund);
+            ctx.notify(Command::CheckRefund);
         }
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.supervisor.do_send(Stopped {
+        self.peers.supervisor.do_send(Stopped {
             parent_order_no: self.order.parent_order_no.clone(),
             incarnation: self.incarnation,
         });
     }
 }
 
-impl Handler<FinishCreate> for OrderActor {
-    type Result = AtomicResponse<Self, Result<Order, OrderError>>;
+impl Handler<Command> for OrderActor {
+    type Result = Answer;
 
     #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
-    fn handle(&mut self, msg: FinishCreate, _ctx: &mut Context<Self>) -> Self::Result {
-        if self.order.status != OrderStatus::Creating {
-            let done = if self.order.status.is_visible() {
-                Ok((*self.order).clone())
-            } else {
-                Err(OrderError::NotFound)
-            };
-            return self.answer_now(done);
+    fn handle(&mut self, command: Command, ctx: &mut Context<Self>) -> Answer {
+        if command == Command::Expire {
+            self.timer = None;
         }
-        let env = self.env.clone();
-        let order = (*self.order).clone();
-        AtomicResponse::new(Box::pin(
-            finish_create(env, order, msg.record_creating)
-                .into_actor(self)
-                .map(|outcome, actor, ctx| match outcome {
-                    Ok(created) => {
-                        actor.set_order(created.clone());
-                        actor.arm_timer(ctx);
-                        Ok(created)
-                    }
-                    Err((order, error)) => {
-                        actor.set_order(order);
-                        ctx.stop();
-                        Err(error)
-                    }
-                }),
-        ))
-    }
-}
-
-impl Handler<Cancel> for OrderActor {
-    type Result = AtomicResponse<Self, Result<Order, OrderError>>;
-
-    #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
-    fn handle(&mut self, msg: Cancel, _ctx: &mut Context<Self>) -> Self::Result {
-        let answer = match self.order.status {
-            _ if !self.is_visible_to(msg.who) => Err(OrderError::NotFound),
-            OrderStatus::Unpaid => return AtomicResponse::new(self.close(OrderEvent::Cancelled)),
-            OrderStatus::Paid => Err(OrderError::AlreadyPaid),
-            _ => Ok((*self.order).clone()),
-        };
-        self.answer_now(answer)
-    }
-}
-
-impl Handler<Expire> for OrderActor {
-    type Result = AtomicResponse<Self, ()>;
-
-    #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
-    fn handle(&mut self, _msg: Expire, ctx: &mut Context<Self>) -> Self::Result {
-        self.timer = None;
-        if self.order.status != OrderStatus::Unpaid {
-            return self.answer_now(());
-        }
-        if time::now_millis() < self.order.deadline().saturating_mul(1000) {
-            self.arm_timer(ctx);
-            return self.answer_now(());
-        }
-        AtomicResponse::new(Box::pin(self.close(OrderEvent::Expired).map(
-            |outcome, actor, ctx| {
-                if let Err(error) = outcome {
-                    // The order stays "0" and unpayable until the close is confirmed. The
-                    // jitter spreads the retries of orders that shared a deadline.
-                    let pause = jittered(actor.close_retry);
-                    actor.close_retry = (actor.close_retry * 2).min(MAX_CLOSE_RETRY);
-                    tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "expiry not confirmed yet; retrying");
-                    ctx.run_later(pause, |_, ctx| ctx.notify(Expire));
-                }
-            },
-        )))
-    }
-}
-
-impl OrderActor {
-    fn is_visible_to(&self, who: MemberRef) -> bool {
-        self.order.status.is_visible() && self.order.is_owned_by(who)
-    }
-}
-
-/// `pause` ± 25 %, so retries of many orders that failed together do not come back in
-/// lockstep.
-pub(super) fn jittered(pause: Duration) -> Duration {
-    use rand::Rng;
-    pause.mul_f64(rand::thread_rng().gen_range(0.75..1.25))
-}
-
-/// The outbox notice for the subsystem: `order_status` 1 paid, 2 closed, 3 refunded.
-fn notice(order: &Order, order_status: u8) -> OutboxEntry {
-    OutboxEntry {
-        business_type: order.request.business_type,
-        order_no: order.order_no.clone(),
-        parent_order_no: order.parent_order_no.clone(),
-        order_status,
-        created_at: time::now_secs(),
-    }
-}
-
-/// Writes `order` durably with the notice of how it ended (`order_status` 1 paid, 2
-/// closed, 3 refunded): applied in the same change when its subsystem lives in our store,
-/// else (or if that fails) queued in the outbox, written with the order, for delivery.
-pub(crate) async fn write_ended(
-    env: &SharedEnv,
-    order: Order,
-    order_status: u8,
-) -> Result<(), crate::store::StoreError> {
-    let told = notice(&order, order_status);
-    let in_store = env
-        .subsystems
-        .get(order.request.business_type)
-        .filter(|subsystem| subsystem.in_store().is_some());
-    let Some(subsystem) = in_store else {
-        env.store.write_durable(order, Some(told)).await?;
-        env.outbox.wake();
-        return Ok(());
-    };
-    let orders = env.store.clone();
-    let queued = env
-        .store
-        .store()
-        .write(move || {
-            let call = OrderNotifyCall {
-                order_no: told.order_no.to_string(),
-                parent_order_no: told.parent_order_no.to_string(),
-                order_status,
-            };
-            let mut change = Change::new();
-            let told_here = match subsystem.in_store() {
-                Some(local) => match local.order_notify_in_write(&call, &mut change) {
-                    Ok(()) => true,
-                    Err(error) => {
-                        tracing::warn!(%error, "in-process notice failed; queued in the outbox");
-                        change = Change::new();
-                        false
-                    }
-                },
-                None => false,
-            };
-            orders.stage(
-                &mut change,
-                OrderWrite {
-                    order: &order,
-                    notify: (!told_here).then_some(told),
-                    first: false,
-                },
-            )?;
-            orders.store().apply(change)?;
-            Ok(!told_here)
-        })
-        .await?;
-    if queued {
-        env.outbox.wake();
-    }
-    Ok(())
-}
-
-/// The written-ahead creation (SPEC §3). On failure returns the order as it was left
-/// (abandoned, with the subsystem told through the outbox) and the reason.
-async fn finish_create(
-    env: SharedEnv,
-    order: Order,
-    record_creating: bool,
-) -> Result<Order, (Order, OrderError)> {
-    let business_type = order.request.business_type;
-    let Some(subsystem) = env.subsystems.get(business_type) else {
-        return Err((order, OrderError::UnknownBusinessType(business_type)));
-    };
-    if subsystem.in_store().is_some() {
-        return finish_create_in_store(env, order, subsystem, record_creating).await;
-    }
-    finish_create_remote(env, order, subsystem, record_creating).await
-}
-
-/// Creation with a subsystem across the network: *creating* is durable before the call
-/// (so a crash leaves a record that recovery finishes), `applyOrderCreate` is retried with
-/// the same `order_no`, and *created* (or the give-up) is durable before the answer.
-async fn finish_create_remote(
-    env: SharedEnv,
-    mut order: Order,
-    subsystem: Arc<dyn Subsystem>,
-    record_creating: bool,
-) -> Result<Order, (Order, OrderError)> {
-    if record_creating {
-        if let Err(error) = env.store.write_durable(order.clone(), None).await {
-            return Err((order, error.into()));
+        match self.order.decide(&command, time::now_millis()) {
+            Ok(effect) => self.carry_out(command, effect, ctx),
+            Err(refusal) => self.answer_now(Err(refusal.into())),
         }
     }
-    crate::failpoint::hit("create.after_creating");
-    let call = create_call(&order);
-    let mut delay = env.settings.create_retry_base;
-    let mut attempt = 1;
-    let answer = loop {
-        match subsystem.order_create(&call).await {
-            Err(SubsystemError::Unavailable(reason)) if attempt < env.settings.create_attempts => {
-                tracing::warn!(attempt, %reason, "applyOrderCreate failed; retrying with the same order_no");
-                tokio::time::sleep(delay).await;
-                delay = delay.saturating_mul(2);
-                attempt += 1;
-            }
-            outcome => break outcome.map_err(OrderError::from),
-        }
-    };
-    let now = time::now_secs();
-    match answer.and_then(|answer| fill_from_answer(&mut order, answer)) {
-        Ok(()) => {
-            crate::failpoint::hit("create.after_bind");
-            let _ = order.apply(OrderEvent::Created, now);
-            match env.store.write_durable(order.clone(), None).await {
-                Ok(()) => {
-                    crate::failpoint::hit("create.after_created");
-                    Ok(order)
-                }
-                Err(error) => Err((order, error.into())),
-            }
-        }
-        Err(reason) => {
-            let _ = order.apply(OrderEvent::CreateFailed, now);
-            give_up(&env, order, reason).await
-        }
-    }
-}
-
-/// Creation with a subsystem in our own store: the binding and the *created* order are one
-/// atomic change on the writer thread, durable before the answer. A crash before it is on
-/// disk leaves nothing; a refusal writes nothing (an order recovered *creating* is given up
-/// as usual).
-async fn finish_create_in_store(
-    env: SharedEnv,
-    order: Order,
-    subsystem: Arc<dyn Subsystem>,
-    record_creating: bool,
-) -> Result<Order, (Order, OrderError)> {
-    let orders = env.store.clone();
-    let as_it_was = order.clone();
-    let written = env
-        .store
-        .store()
-        .write(move || {
-            let mut order = order;
-            let mut change = Change::new();
-            let answer = match subsystem.in_store() {
-                Some(local) => local
-                    .order_create_in_write(&create_call(&order), &mut change)
-                    .map_err(OrderError::from),
-                None => Err(OrderError::UnknownBusinessType(order.request.business_type)),
-            };
-            let now = time::now_secs();
-            match answer.and_then(|answer| fill_from_answer(&mut order, answer)) {
-                Ok(()) => {
-                    let _ = order.apply(OrderEvent::Created, now);
-                    orders.stage(
-                        &mut change,
-                        OrderWrite {
-                            order: &order,
-                            notify: None,
-                            first: record_creating,
-                        },
-                    )?;
-                    crate::failpoint::hit("create.before_commit");
-                    change.crash_point("create.after_journal_record");
-                    orders.store().apply(change)?;
-                    Ok(Ok(order))
-                }
-                Err(reason) => {
-                    let _ = order.apply(OrderEvent::CreateFailed, now);
-                    Ok(Err((order, reason)))
-                }
-            }
-        })
-        .await;
-    match written {
-        Ok(Ok(created)) => {
-            crate::failpoint::hit("create.after_created");
-            Ok(created)
-        }
-        // A new order was never written: nothing to record.
-        Ok(Err((order, reason))) if record_creating => Err((order, reason)),
-        Ok(Err((order, reason))) => give_up(&env, order, reason).await,
-        Err(error) => Err((as_it_was, error.into())),
-    }
-}
-
-/// Records a creation given up (the order abandoned, never shown) with the outbox notice
-/// that tells the subsystem to let go of anything it bound, and returns the reason.
-async fn give_up(
-    env: &SharedEnv,
-    order: Order,
-    reason: OrderError,
-) -> Result<Order, (Order, OrderError)> {
-    tracing::warn!(%reason, "creation given up; closing the order and telling the subsystem");
-    if let Err(error) = write_ended(env, order.clone(), 2).await {
-        tracing::error!(%error, "could not record the abandoned creation");
-    }
-    Err((order, reason))
-}
-
-fn create_call(order: &Order) -> OrderCreateCall {
-    OrderCreateCall {
-        order_no: order.order_no.to_string(),
-        parent_order_no: order.parent_order_no.to_string(),
-        company_id: order.request.owner.company_id,
-        member_id: order.request.owner.member_id,
-        business_id: order.request.business_id,
-        sku_slice: order.request.sku_slice.to_text(),
-        handle_info: order.request.handle_info.clone(),
-    }
-}
-
-/// Fills items and extras from the subsystem's answer, after checking it answers for
-/// exactly the SKUs and quantities ordered (prices always come from the subsystem).
-pub fn fill_from_answer(order: &mut Order, answer: OrderCreateAnswer) -> Result<(), OrderError> {
-    let lines = order.request.sku_slice.lines();
-    let matches = answer.items.len() == lines.len()
-        && answer
-            .items
-            .iter()
-            .zip(lines)
-            .all(|(item, line)| item.sku == line.sku && item.sku_num == line.quantity);
-    if !matches {
-        return Err(OrderError::SubsystemUnavailable(
-            "answer does not match the sku_slice".into(),
-        ));
-    }
-    order.items = answer
-        .items
-        .into_iter()
-        .enumerate()
-        .map(|(index, item)| OrderItem {
-            id: order.id + 1 + index as u64,
-            order_item_no: order.order_no.item_no(index as u16 + 1),
-            sku: item.sku,
-            sku_name: item.sku_name,
-            sku_price: Fen(item.sku_price),
-            sku_num: item.sku_num,
-            sku_img: item.sku_img,
-            sku_info: item.sku_info,
-        })
-        .collect();
-    order.extra = crate::domain::OrderExtra {
-        stadium_name: answer.extra.stadium_name,
-        user_info: answer.extra.user_info,
-    };
-    Ok(())
 }

@@ -1,5 +1,6 @@
-//! The TradePoller: follows open payments at the provider and reports what it finds to the
-//! order actors as messages (through the [`Orders`] handle and the supervisor).
+//! The TradePoller: follows open payments at the provider and reports the payments it finds
+//! settled as [`PaymentFound`] on a channel, which the order center confirms (it knows
+//! nothing else of the order center).
 //!
 //! Each watched payment is queried on a schedule — fast at first, then backing off — until
 //! its deadline (after which the order's expiry closes it at the provider), with at most
@@ -11,11 +12,58 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::time::Instant;
 
-use super::messages::{GetPollerStats, PaidEvidence, PollerStats, ReportTo, Unwatch, Watch};
-use super::order::jittered;
-use super::{OrderError, Orders};
-use crate::domain::{time, OrderNo};
+use crate::domain::{time, EvidenceSource, OrderNo, PaidEvidence};
 use crate::provider::{QueryResponse, UmsClient};
+use crate::workflow::jittered;
+
+/// Follow this payment until it is settled or its deadline passes.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Watch {
+    /// Which order.
+    pub parent_order_no: OrderNo,
+    /// Amount expected, in fen.
+    pub amount: u64,
+    /// The order's deadline (Unix s).
+    pub deadline: u64,
+}
+
+/// Stop following this payment (settled by a notify, or closed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unwatch {
+    /// Which order.
+    pub parent_order_no: OrderNo,
+}
+
+/// The poller's counters.
+#[derive(Message)]
+#[rtype(result = "PollerStats")]
+pub struct GetPollerStats;
+
+/// What the trade poller did so far.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct PollerStats {
+    /// Payments followed now.
+    pub watched: usize,
+    /// Queries sent to the provider.
+    pub queries: u64,
+    /// Payments the poller found paid.
+    pub confirmed: u64,
+}
+
+/// A payment the provider's query says was made (and maybe refunded since), for the order
+/// center to confirm.
+#[derive(Clone, Debug)]
+pub struct PaymentFound {
+    /// Which order.
+    pub parent_order_no: OrderNo,
+    /// What the query said.
+    pub evidence: PaidEvidence,
+}
+
+/// Where the poller reports: the narrow way back to the order center.
+pub type PaymentReports = tokio::sync::mpsc::UnboundedSender<PaymentFound>;
 
 /// Queries in flight at once.
 pub const MAX_IN_FLIGHT: usize = 16;
@@ -45,18 +93,18 @@ struct Watched {
 /// The trade poller actor.
 pub struct TradePoller {
     provider: UmsClient,
-    orders: Option<Orders>,
+    reports: PaymentReports,
     watched: HashMap<OrderNo, Watched>,
     in_flight: usize,
     stats: PollerStats,
 }
 
 impl TradePoller {
-    /// A poller querying `provider`; it reports once told where ([`ReportTo`]).
-    pub fn new(provider: UmsClient) -> Self {
+    /// A poller querying `provider` and reporting to `reports`.
+    pub fn new(provider: UmsClient, reports: PaymentReports) -> Self {
         Self {
             provider,
-            orders: None,
+            reports,
             watched: HashMap::new(),
             in_flight: 0,
             stats: PollerStats::default(),
@@ -105,31 +153,12 @@ impl TradePoller {
             Ok(answer) if answer.status.was_paid() => {
                 self.watched.remove(&parent);
                 self.stats.confirmed += 1;
-                let evidence = PaidEvidence::from_query(&answer, "query");
-                if let Some(orders) = self.orders.clone() {
-                    actix::spawn(async move {
-                        // While recovery is still starting actors the order center is not
-                        // ready: wait for it rather than drop what the provider said.
-                        let mut attempts = 0;
-                        loop {
-                            match orders
-                                .confirm_payment(parent.clone(), evidence.clone())
-                                .await
-                            {
-                                // Starting up, or the store cannot write now (disk nearly
-                                // full): the payment must not be dropped.
-                                Err(error) if attempts < 300 && is_transient(&error) => {
-                                    attempts += 1;
-                                    tokio::time::sleep(Duration::from_millis(100)).await;
-                                }
-                                Err(error) => {
-                                    tracing::error!(order_no = %parent, %error, "paid order could not take the payment");
-                                    break;
-                                }
-                                Ok(_) => break,
-                            }
-                        }
-                    });
+                let found = PaymentFound {
+                    parent_order_no: parent,
+                    evidence: answer.evidence(EvidenceSource::Query),
+                };
+                if self.reports.send(found).is_err() {
+                    tracing::debug!("the order center stopped listening; shutting down");
                 }
             }
             Ok(answer) if !answer.status.is_pending() => {
@@ -148,15 +177,6 @@ impl TradePoller {
                 }
             }
         }
-    }
-}
-
-/// Whether confirming a payment failed for a reason that passes by itself.
-fn is_transient(error: &OrderError) -> bool {
-    match error {
-        OrderError::NotReady | OrderError::Mailbox(_) => true,
-        OrderError::Store(store) => store.is_unavailable(),
-        _ => false,
     }
 }
 
@@ -188,14 +208,6 @@ impl Handler<Unwatch> for TradePoller {
 
     fn handle(&mut self, msg: Unwatch, _ctx: &mut Context<Self>) {
         self.watched.remove(&msg.parent_order_no);
-    }
-}
-
-impl Handler<ReportTo> for TradePoller {
-    type Result = ();
-
-    fn handle(&mut self, msg: ReportTo, _ctx: &mut Context<Self>) {
-        self.orders = Some(msg.orders);
     }
 }
 

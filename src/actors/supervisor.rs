@@ -6,15 +6,100 @@ use std::collections::HashMap;
 
 use actix::prelude::*;
 
-use super::handle::RecoveryReport;
-use super::messages::{
-    Activate, CountLive, FinishCreate, Lookup, Recover, Register, Routed, Stopped,
-};
-use super::order::OrderActor;
-use super::SharedEnv;
-use super::{OrderError, Snapshot};
-use crate::domain::OrderNo;
-use crate::domain::{Order, OrderStatus};
+use super::order::{OrderActor, Peers, Stopped};
+use super::poller::TradePoller;
+use super::Snapshot;
+use crate::domain::{Command, Order, OrderNo, OrderStatus};
+use crate::workflow::{OrderError, SharedEnv};
+
+/// Start actors for orders just read from the store at startup (a page of them at a time),
+/// and finish the creations among them.
+#[derive(Message)]
+#[rtype(result = "RecoveryReport")]
+pub struct Recover {
+    /// Orders that need an actor.
+    pub orders: Vec<Order>,
+}
+
+/// What recovery found and did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RecoveryReport {
+    /// Live (unpaid) orders whose actor and timer were restored.
+    pub unpaid: usize,
+    /// Orders caught mid-creation, being finished or closed.
+    pub creating: usize,
+}
+
+/// An actor started by its creator on the creator's own thread (see [`start_here`]), to
+/// route to from now on.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Register {
+    parent_order_no: OrderNo,
+    actor: Addr<OrderActor>,
+    incarnation: u64,
+    snapshot: Snapshot,
+}
+
+/// The order's actor — the live one, or one activated from the store (read after any
+/// previous actor of the order stopped, so never from a stale copy). An order that can take
+/// no more messages is answered as stored.
+#[derive(Message)]
+#[rtype(result = "Result<Routed, OrderError>")]
+pub struct Activate {
+    /// Which order.
+    pub parent_order_no: OrderNo,
+}
+
+/// Where [`Activate`] routes to.
+pub enum Routed {
+    /// The order's actor.
+    Actor(Addr<OrderActor>),
+    /// The order can no longer change ([`Order::takes_messages`]): nothing more can happen
+    /// to it.
+    Stored(Box<Order>),
+}
+
+/// The published state of an order's live actor, if any.
+#[derive(Message)]
+#[rtype(result = "Option<Snapshot>")]
+pub struct Lookup {
+    /// Which order.
+    pub parent_order_no: OrderNo,
+}
+
+/// How many order actors are live.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountLive;
+
+/// Starts the actor of a new `order` on the current thread (the HTTP worker creating it: no
+/// hop through the supervisor's thread) and registers it with `supervisor`. The
+/// registration is queued before anyone can learn the order's number (that happens once it
+/// is bound, after this), so the supervisor never activates a second actor for it.
+pub fn start_here(
+    order: Order,
+    env: SharedEnv,
+    poller: Addr<TradePoller>,
+    supervisor: &Addr<Supervisor>,
+) -> Addr<OrderActor> {
+    let incarnation = OrderActor::next_incarnation();
+    let parent_order_no = order.parent_order_no.clone();
+    let order = std::sync::Arc::new(order);
+    let snapshot: Snapshot = std::sync::Arc::new(parking_lot::RwLock::new(order.clone()));
+    let peers = Peers {
+        supervisor: supervisor.clone().recipient(),
+        poller,
+    };
+    let actor = OrderActor::new(order, false, env, peers, incarnation, snapshot.clone()).start();
+    supervisor.do_send(Register {
+        parent_order_no,
+        actor: actor.clone(),
+        incarnation,
+        snapshot,
+    });
+    actor
+}
 
 /// Routes messages to order actors, starting them round-robin on the arbiters.
 pub struct Supervisor {
@@ -22,16 +107,18 @@ pub struct Supervisor {
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: usize,
     env: SharedEnv,
+    poller: Addr<TradePoller>,
 }
 
 impl Supervisor {
     /// A supervisor spreading order actors over `arbiters`.
-    pub fn new(env: SharedEnv, arbiters: Vec<ArbiterHandle>) -> Self {
+    pub fn new(env: SharedEnv, poller: Addr<TradePoller>, arbiters: Vec<ArbiterHandle>) -> Self {
         Self {
             live: HashMap::new(),
             arbiters,
             next_arbiter: 0,
             env,
+            poller,
         }
     }
 
@@ -60,12 +147,16 @@ impl Actor for Supervisor {
 }
 
 impl Supervisor {
-    /// Starts an actor for `order` on the next arbiter and registers it.
+    /// Starts an actor for `order`, read from the store, on the next arbiter and registers
+    /// it.
     fn start_actor(&mut self, order: Order, ctx: &mut Context<Self>) -> Addr<OrderActor> {
         let key = order.parent_order_no.clone();
         let incarnation = OrderActor::next_incarnation();
         let env = self.env.clone();
-        let me = ctx.address().recipient();
+        let peers = Peers {
+            supervisor: ctx.address().recipient(),
+            poller: self.poller.clone(),
+        };
         let order = std::sync::Arc::new(order);
         let snapshot: Snapshot = std::sync::Arc::new(parking_lot::RwLock::new(order.clone()));
         let published = snapshot.clone();
@@ -76,10 +167,10 @@ impl Supervisor {
             Some(arbiter) => {
                 self.next_arbiter = self.next_arbiter.wrapping_add(1);
                 OrderActor::start_in_arbiter(arbiter, move |_| {
-                    OrderActor::new(order, env, me, incarnation, published)
+                    OrderActor::new(order, true, env, peers, incarnation, published)
                 })
             }
-            None => OrderActor::new(order, env, me, incarnation, published).start(),
+            None => OrderActor::new(order, true, env, peers, incarnation, published).start(),
         };
         self.live.insert(key, (addr.clone(), incarnation, snapshot));
         addr
@@ -99,9 +190,7 @@ impl Handler<Recover> for Supervisor {
             let actor = self.start_actor(order, ctx);
             if creating {
                 report.creating += 1;
-                actor.do_send(FinishCreate {
-                    record_creating: false,
-                });
+                actor.do_send(Command::FinishCreate);
             } else {
                 report.unpaid += 1;
             }

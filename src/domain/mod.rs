@@ -1,9 +1,11 @@
 //! The order center's domain: plain Rust, no actix, no sled, no HTTP.
 //!
 //! Values are parsed at the edge into the types here ([`Fen`], [`OrderNo`], [`SkuSlice`],
-//! [`MemberRef`]) and the status machine ([`status`]) is the only place that says which
-//! changes of an order are legal.
+//! [`MemberRef`]). The status machine ([`status`]) is the only place that says which
+//! changes of an order are legal, and [`Order::decide`] ([`decision`]) the only place that
+//! says what a call on an order leads to.
 
+pub mod decision;
 pub mod money;
 pub mod order;
 pub mod order_no;
@@ -11,8 +13,9 @@ pub mod sku;
 pub mod status;
 pub mod time;
 
+pub use decision::{Command, Effect, EvidenceSource, PaidEvidence, Refusal};
 pub use money::Fen;
 pub use order::{MemberRef, Order, OrderExtra, OrderItem, Payment, Prepay, Refund};
 pub use order_no::{OrderNo, OrderNoGenerator};
 pub use sku::{SkuLine, SkuSlice};
-pub use status::{OrderEvent, OrderStatus};
+pub use status::{OrderEvent, OrderOutcome, OrderStatus};

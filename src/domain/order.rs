@@ -215,15 +215,18 @@ impl Order {
             .unwrap_or(Fen(u64::MAX))
     }
 
-    /// Whether the order needs a live actor: waiting for creation or its deadline, or a
-    /// closed order with a refund still to confirm.
+    /// Whether something will happen to the order without anyone asking, so it needs a live
+    /// actor: a creation to finish, a deadline, or a refund to follow. An order that needs
+    /// none has no work of its own in [`Order::decide`] (tested there).
     pub fn needs_actor(&self) -> bool {
-        self.status.is_live() || self.refund_pending()
+        matches!(self.status, OrderStatus::Creating | OrderStatus::Unpaid) || self.refund_pending()
     }
 
-    /// Whether messages can still change the order: it needs an actor, or it is closed after
-    /// a payment was started (a late payment must be refunded), or its refund was refused
-    /// (the provider may still report it refunded, e.g. by a person in its console).
+    /// Whether a message can still change the order, so it gets an actor when one arrives:
+    /// it needs one anyway, or it is closed after a payment was started (a late payment
+    /// must be refunded), or its refund was refused (the provider may still report it
+    /// refunded, e.g. by a person in its console). Every other order is answered from the
+    /// store, by the same [`Order::decide`] (tested there).
     pub fn takes_messages(&self) -> bool {
         self.needs_actor()
             || (self.status == OrderStatus::Closed && self.payment.is_some())

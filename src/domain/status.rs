@@ -94,11 +94,59 @@ impl OrderStatus {
     pub fn is_visible(self) -> bool {
         !matches!(self, OrderStatus::Creating | OrderStatus::Abandoned)
     }
+}
 
-    /// Whether the order still waits for something that is driven by time (creation or
-    /// its deadline), so it needs a live actor.
-    pub fn is_live(self) -> bool {
-        matches!(self, OrderStatus::Creating | OrderStatus::Unpaid)
+/// How an order ended, as the business subsystem hears it (`applyOrderNotify`'s
+/// `order_status`): 1 paid, 2 closed, 3 refunded. Encoded as that number everywhere (JSON,
+/// the outbox on disk), so the wire and the stored form are the seed's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum OrderOutcome {
+    /// Paid: the registration is confirmed.
+    Paid,
+    /// Closed unpaid (or never created): the seat is released.
+    Closed,
+    /// Refunded: the seat is released.
+    Refunded,
+}
+
+/// An `order_status` that is not an outcome (only 1, 2 and 3 are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("order_status {0} is not 1, 2 or 3")]
+pub struct NotAnOutcome(pub u64);
+
+impl OrderOutcome {
+    /// The seed's number.
+    pub fn code(self) -> u8 {
+        match self {
+            OrderOutcome::Paid => 1,
+            OrderOutcome::Closed => 2,
+            OrderOutcome::Refunded => 3,
+        }
+    }
+
+    /// The outcome numbered `code`.
+    pub fn from_code(code: u64) -> Result<Self, NotAnOutcome> {
+        match code {
+            1 => Ok(OrderOutcome::Paid),
+            2 => Ok(OrderOutcome::Closed),
+            3 => Ok(OrderOutcome::Refunded),
+            other => Err(NotAnOutcome(other)),
+        }
+    }
+}
+
+impl From<OrderOutcome> for u8 {
+    fn from(outcome: OrderOutcome) -> u8 {
+        outcome.code()
+    }
+}
+
+impl TryFrom<u8> for OrderOutcome {
+    type Error = NotAnOutcome;
+
+    fn try_from(code: u8) -> Result<Self, NotAnOutcome> {
+        Self::from_code(u64::from(code))
     }
 }
 

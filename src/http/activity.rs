@@ -10,7 +10,7 @@ use super::orders::{location, member};
 use super::AppState;
 use crate::activity::model::{Activity, Apply};
 use crate::activity::{ApplyCommand, NewActivity, OrderBinding, OrderNotice};
-use crate::domain::{time, Fen};
+use crate::domain::{time, Fen, OrderOutcome};
 use crate::subsystem::{OrderCreateCall, OrderNotifyCall};
 
 /// `sys_id` of the activity platform.
@@ -197,9 +197,12 @@ pub async fn apply_order_notify(
         parent_order_no: fields
             .optional_text("parent_order_no", 64)?
             .unwrap_or_default(),
-        order_status: fields
-            .u64_in("order_status", 0..=9)?
-            .ok_or_else(|| ApiError::missing("order_status"))? as u8,
+        order_status: OrderOutcome::from_code(
+            fields
+                .u64_in("order_status", 0..=9)?
+                .ok_or_else(|| ApiError::missing("order_status"))?,
+        )
+        .map_err(|_| ApiError::Invalid("order_status 必须是 1、2 或 3".into()))?,
     };
     state
         .activity

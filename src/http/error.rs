@@ -6,8 +6,9 @@ use actix_web::{HttpResponse, ResponseError};
 
 use super::envelope::Envelope;
 use crate::activity::ActivityError;
-use crate::actors::OrderError;
+use crate::codes;
 use crate::store::StoreError;
+use crate::workflow::OrderError;
 
 /// Which token a call needs (its refusal names it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,21 +103,21 @@ impl ApiError {
     /// The business code.
     pub fn code(&self) -> u64 {
         match self {
-            ApiError::Invalid(_) => 4_000_000_001,
-            ApiError::Unauthorized(_) => 4_010_000_000,
-            ApiError::OrderNotFound => 4_040_000_001,
-            ApiError::OrderClosed => 4_090_000_001,
-            ApiError::OrderPaid => 4_090_000_002,
-            ApiError::IdempotencyConflict => 4_090_000_005,
+            ApiError::Invalid(_) => codes::INVALID_FIELD,
+            ApiError::Unauthorized(_) => codes::UNAUTHORIZED,
+            ApiError::OrderNotFound => codes::ORDER_NOT_FOUND,
+            ApiError::OrderClosed => codes::ORDER_CLOSED,
+            ApiError::OrderPaid => codes::ORDER_PAID,
+            ApiError::IdempotencyConflict => codes::IDEMPOTENCY_CONFLICT,
             ApiError::Business { code, .. } => *code,
-            ApiError::ProviderFailed => 5_020_000_001,
-            ApiError::SubsystemFailed(_) => 5_020_000_002,
-            ApiError::Unavailable | ApiError::StorageUnavailable => 5_030_000_000,
-            ApiError::NoRoute => 4_040_000_000,
-            ApiError::MethodNotAllowed => 4_050_000_000,
-            ApiError::TooLarge => 4_130_000_000,
-            ApiError::UnsupportedMediaType => 4_150_000_000,
-            ApiError::Internal(_) => 5_000_000_000,
+            ApiError::ProviderFailed => codes::PROVIDER_FAILED,
+            ApiError::SubsystemFailed(_) => codes::SUBSYSTEM_FAILED,
+            ApiError::Unavailable | ApiError::StorageUnavailable => codes::UNAVAILABLE,
+            ApiError::NoRoute => codes::NO_ROUTE,
+            ApiError::MethodNotAllowed => codes::METHOD_NOT_ALLOWED,
+            ApiError::TooLarge => codes::TOO_LARGE,
+            ApiError::UnsupportedMediaType => codes::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Internal(_) => codes::INTERNAL,
         }
     }
 
@@ -147,13 +148,8 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        // The HTTP status is the code's first three digits, except 4001009999 (a conflict:
-        // the member has an unpaid order to pay first).
-        let http = match self.code() {
-            4_001_009_999 => 409,
-            code => (code / 10_000_000) as u16,
-        };
-        StatusCode::from_u16(http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(codes::http_status(self.code()))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {

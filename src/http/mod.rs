@@ -19,12 +19,12 @@ use actix_web::{web, HttpResponse};
 pub use error::ApiError;
 
 use crate::activity::ActivityService;
-use crate::actors::Orders;
+use crate::actors::OrderCenter;
 
 /// What handlers share.
 pub struct AppState {
-    /// The order center.
-    pub orders: Orders,
+    /// The order center's API.
+    pub center: OrderCenter,
     /// The co-located activity platform.
     pub activity: ActivityService,
     /// Token for admin calls, when configured.
@@ -119,11 +119,11 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 /// `GET /metrics`: Prometheus text of what operators watch.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     use std::sync::atomic::Ordering::Relaxed;
-    let orders = &state.orders;
-    let writer = orders.store().writer_stats();
-    let health = orders.store().health();
-    let live = orders.live_actors().await.unwrap_or(0);
-    let poller = orders.poller_stats().await.unwrap_or_default();
+    let center = &state.center;
+    let writer = center.store().writer_stats();
+    let health = center.store().health();
+    let live = center.live_actors().await.unwrap_or(0);
+    let poller = center.poller_stats().await.unwrap_or_default();
     let body = format!(
         "# TYPE ordercenter_ready gauge\nordercenter_ready {}\n\
          # TYPE ordercenter_live_order_actors gauge\nordercenter_live_order_actors {live}\n\
@@ -149,9 +149,9 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         poller.watched,
         poller.queries,
         poller.confirmed,
-        orders.provider_calls_peak(),
-        orders.needing_attention(),
-        orders.close_refusals(),
+        center.provider_calls_peak(),
+        center.needing_attention(),
+        center.close_refusals(),
         u8::from(health.is_writable()),
         u8::from(health.is_broken()),
         health.free_bytes(),
@@ -167,7 +167,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 /// liveness fails and a supervisor may restart it (it also exits by itself once the disk
 /// has space). A nearly full disk only makes it not ready: a restart would not help.
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    if state.orders.store().health().is_broken() {
+    if state.center.store().health().is_broken() {
         return HttpResponse::ServiceUnavailable()
             .content_type("text/plain")
             .body("storage failed");
@@ -178,10 +178,10 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 /// Whether orders are accepted: recovery finished and the store takes writes (a full disk
 /// or a failed store is never reported ready).
 fn readiness(state: &AppState) -> Result<(), String> {
-    if !state.orders.is_ready() {
+    if !state.center.is_ready() {
         return Err("recovering".into());
     }
-    match state.orders.store().health().refusal() {
+    match state.center.store().health().refusal() {
         Some(refusal) => Err(refusal.to_string()),
         None => Ok(()),
     }

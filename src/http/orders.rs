@@ -91,7 +91,7 @@ pub async fn create(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
         idempotency_key: idempotency_key(&fields)?,
     };
     debug_assert!(request.handle_info.len() <= TEXT_LIMIT);
-    let order = state.orders.create(request).await?;
+    let order = state.center.create(request).await?;
     Ok(success(create_view(&order)))
 }
 
@@ -99,7 +99,7 @@ pub async fn create(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
 pub async fn state(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let who = member(&fields)?;
     location(&fields)?;
-    let order = state.orders.get(parent_order_no(&fields)?, who).await?;
+    let order = state.center.get(parent_order_no(&fields)?, who).await?;
     Ok(success(state_view(&order)))
 }
 
@@ -107,7 +107,7 @@ pub async fn state(state: web::Data<AppState>, fields: Fields) -> Result<HttpRes
 pub async fn detail(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let who = member(&fields)?;
     location(&fields)?;
-    let order = state.orders.get(parent_order_no(&fields)?, who).await?;
+    let order = state.center.get(parent_order_no(&fields)?, who).await?;
     Ok(success(detail_view(&order)))
 }
 
@@ -116,6 +116,6 @@ pub async fn detail(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
 pub async fn cancel(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let who = member(&fields)?;
     location(&fields)?;
-    let order = state.orders.cancel(parent_order_no(&fields)?, who).await?;
+    let order = state.center.cancel(parent_order_no(&fields)?, who).await?;
     Ok(success(state_view(&order)))
 }

@@ -8,9 +8,8 @@ use super::error::ApiError;
 use super::input::Fields;
 use super::orders::{location, member, parent_order_no};
 use super::AppState;
-use crate::actors::messages::PaidEvidence;
-use crate::actors::OrderError;
 use crate::domain::{Order, OrderNo, OrderStatus};
+use crate::workflow::OrderError;
 
 /// UMS WeChat mini-program pay.
 const UMS_MINI_PAY: u32 = 110;
@@ -53,7 +52,7 @@ pub async fn pay(state: web::Data<AppState>, fields: Fields) -> Result<HttpRespo
     }
     fields.json_object_text("extend_field", "{}")?;
     let open_id = fields.optional_text("open_id", 128)?;
-    let order = state.orders.pay(parent, who, UMS_MINI_PAY, open_id).await?;
+    let order = state.center.pay(parent, who, UMS_MINI_PAY, open_id).await?;
     Ok(success(pay_view(&order)))
 }
 
@@ -66,7 +65,7 @@ pub async fn notify(state: web::Data<AppState>, body: web::Bytes) -> HttpRespons
             .content_type("text/plain")
             .body("FAILED")
     };
-    let notify = match state.orders.provider().verify_notify(&body) {
+    let notify = match state.center.provider().verify_notify(&body) {
         Ok(notify) => notify,
         Err(error) => {
             tracing::warn!(%error, "notify refused");
@@ -82,13 +81,8 @@ pub async fn notify(state: web::Data<AppState>, body: web::Bytes) -> HttpRespons
             .content_type("text/plain")
             .body("SUCCESS");
     }
-    let evidence = PaidEvidence::new(
-        notify.total_amount,
-        notify.pay_time.as_deref(),
-        notify.target_order_id.clone(),
-        "notify",
-    );
-    match state.orders.confirm_payment(parent, evidence).await {
+    let evidence = notify.evidence();
+    match state.center.confirm_payment(parent, evidence).await {
         Ok(_) => HttpResponse::Ok()
             .content_type("text/plain")
             .body("SUCCESS"),

@@ -10,6 +10,8 @@
 //! - [`sign`]: `OPEN-BODY-SIG` request authorization and the notify signature.
 //! - [`wire`]: the JSON bodies of the five operations, with the real UMS field names.
 //! - [`notify`]: parsing and verifying the provider's asynchronous payment notify.
+//! - `evidence`: what a query answer or a notify says about a payment, as the domain's
+//!   [`crate::domain::PaidEvidence`].
 //! - [`codes`]: the `errCode` values the order center reacts to.
 //! - [`time`]: the China Standard Time formats the protocol uses.
 
@@ -17,6 +19,7 @@ pub mod client;
 pub mod codes;
 pub mod config;
 mod error;
+mod evidence;
 pub mod notify;
 pub mod sign;
 pub mod time;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{decode, read_be, Store, StoreError};
-use crate::domain::OrderNo;
+use crate::domain::{OrderNo, OrderOutcome};
 
 /// Name of the outbox tree: big-endian sequence → bincode [`OutboxEntry`].
 pub(crate) const OUTBOX_TREE: &str = "outbox";
@@ -18,8 +18,8 @@ pub struct OutboxEntry {
     pub order_no: OrderNo,
     /// The parent order number.
     pub parent_order_no: OrderNo,
-    /// `order_status` to report: 1 paid, 2 closed, 3 refunded.
-    pub order_status: u8,
+    /// How the order ended (stored as the seed's number, 1 paid, 2 closed, 3 refunded).
+    pub order_status: OrderOutcome,
     /// When it was written (Unix s).
     pub created_at: u64,
 }

@@ -77,8 +77,8 @@ pub struct OrderNotifyCall {
     pub order_no: String,
     /// Its parent.
     pub parent_order_no: String,
-    /// 1 paid, 2 closed, 3 refunded.
-    pub order_status: u8,
+    /// How it ended (1 paid, 2 closed, 3 refunded on the wire).
+    pub order_status: crate::domain::OrderOutcome,
 }
 
 /// How a subsystem call failed.

@@ -357,7 +357,7 @@ async fn closes_at_a_shared_deadline_take_a_bounded_number_of_provider_calls() {
         .as_u64()
         .unwrap_or_else(|| panic!("no close counted: {}", stats.text));
     assert!(
-        (2..=ordercenter::actors::MAX_PROVIDER_CALLS as u64).contains(&closes),
+        (2..=ordercenter::workflow::MAX_PROVIDER_CALLS as u64).contains(&closes),
         "closes in flight at once at the provider: {closes}"
     );
 }

@@ -1,4 +1,6 @@
-//! [`Orders`]: the typed handle the HTTP layer talks to.
+//! [`OrderCenter`]: the order center's API, the typed handle the HTTP layer (and the trade
+//! poller's reports) call. It routes each command to the order's actor through the
+//! supervisor, or answers from the store an order that can no longer change.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,40 +9,32 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use parking_lot::Mutex;
+use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::messages::{
-    Activate, Cancel, CountLive, FinishCreate, GetPollerStats, Lookup, PaidEvidence, Pay,
-    PaymentConfirmed, PollerStats, Recover, Routed,
+use super::poller::{GetPollerStats, PaymentFound, PollerStats, TradePoller};
+use super::supervisor::{
+    start_here, Activate, CountLive, Lookup, Recover, RecoveryReport, Routed, Supervisor,
 };
-use super::order::OrderActor;
-use super::supervisor::Supervisor;
-use super::{OrderError, SharedEnv};
+use crate::codes;
 use crate::domain::order::CreateRequest;
-use crate::domain::{time, MemberRef, Order, OrderExtra, OrderNo, OrderNoGenerator, OrderStatus};
+use crate::domain::{
+    time, Command, Effect, MemberRef, Order, OrderExtra, OrderNo, OrderNoGenerator, OrderStatus,
+    PaidEvidence,
+};
 use crate::store::orders::IdempotencyRecord;
+use crate::workflow::{OrderError, SharedEnv};
 
 /// `shop/order/create`, validated.
 pub type CreateOrder = CreateRequest;
 
-/// The code a subsystem uses for "these SKUs are bound to an unpaid order".
-const PENDING_ORDER_CODE: u64 = 4_001_009_999;
-
-/// What recovery found and did.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RecoveryReport {
-    /// Live (unpaid) orders whose actor and timer were restored.
-    pub unpaid: usize,
-    /// Orders caught mid-creation, being finished or closed.
-    pub creating: usize,
-}
-
 /// One async gate per (owner, `Idempotency-Key`) with a create in flight.
 type KeyGates = HashMap<(MemberRef, String), Arc<tokio::sync::Mutex<()>>>;
 
-/// Handle to the order actors. Cheap to clone.
+/// The order center's API. Cheap to clone.
 #[derive(Clone)]
-pub struct Orders {
+pub struct OrderCenter {
     supervisor: Addr<Supervisor>,
+    poller: Addr<TradePoller>,
     env: SharedEnv,
     numbers: Arc<Mutex<OrderNoGenerator>>,
     ready: Arc<AtomicBool>,
@@ -48,11 +42,18 @@ pub struct Orders {
     in_flight: Arc<Mutex<KeyGates>>,
 }
 
-impl Orders {
-    /// A handle over a started supervisor. Not ready until [`Orders::recover`] ran.
-    pub fn new(supervisor: Addr<Supervisor>, env: SharedEnv, numbers: OrderNoGenerator) -> Self {
+impl OrderCenter {
+    /// The API over a started supervisor and poller. Not ready until
+    /// [`OrderCenter::recover`] ran.
+    pub fn new(
+        supervisor: Addr<Supervisor>,
+        poller: Addr<TradePoller>,
+        env: SharedEnv,
+        numbers: OrderNoGenerator,
+    ) -> Self {
         Self {
             supervisor,
+            poller,
             env,
             numbers: Arc::new(Mutex::new(numbers)),
             ready: Arc::new(AtomicBool::new(false)),
@@ -166,14 +167,15 @@ impl Orders {
         };
         let key = order.request.idempotency_key.clone();
         let fingerprint = order.request.fingerprint();
-        let actor = OrderActor::start_here(order, self.env.clone(), &self.supervisor);
-        let outcome = actor
-            .send(FinishCreate {
-                record_creating: true,
-            })
-            .await?;
+        let actor = start_here(
+            order,
+            self.env.clone(),
+            self.poller.clone(),
+            &self.supervisor,
+        );
+        let outcome = actor.send(Command::FinishCreate).await?;
         let Err(OrderError::Rejected {
-            code: PENDING_ORDER_CODE,
+            code: codes::PENDING_ORDER,
             message,
             data,
         }) = outcome
@@ -196,7 +198,7 @@ impl Orders {
         };
         let Some(order) = unpaid else {
             return Err(OrderError::Rejected {
-                code: PENDING_ORDER_CODE,
+                code: codes::PENDING_ORDER,
                 message,
                 data,
             });
@@ -231,24 +233,19 @@ impl Orders {
             None => self.env.store.load(parent_order_no).await?.map(Arc::new),
         };
         order
-            .filter(|o| o.status.is_visible() && o.is_owned_by(who))
+            .filter(|o| o.is_visible_to(who))
             .ok_or(OrderError::NotFound)
     }
 
-    /// Sends a message to the order's actor, activating it from the store if needed; an
-    /// order that takes no more messages is answered by `stored`. An actor that stops while
-    /// the message is on its way has its writes on disk: the message is routed again.
-    async fn with_actor<M, R>(
+    /// Carries out `command` on the order: by its actor (activated from the store if
+    /// needed), or, for an order that can no longer change, by deciding it here on the
+    /// stored copy with the same [`Order::decide`]. An actor that stops while the command
+    /// is on its way has its writes on disk: the command is routed again.
+    async fn execute(
         &self,
         parent_order_no: &OrderNo,
-        message: impl Fn() -> M,
-        stored: impl FnOnce(Order) -> Result<R, OrderError>,
-    ) -> Result<R, OrderError>
-    where
-        M: Message<Result = Result<R, OrderError>> + Send + 'static,
-        R: Send + 'static,
-        OrderActor: Handler<M>,
-    {
+        command: Command,
+    ) -> Result<Order, OrderError> {
         for _ in 0..3 {
             let routed = self
                 .supervisor
@@ -257,8 +254,8 @@ impl Orders {
                 })
                 .await??;
             match routed {
-                Routed::Stored(order) => return stored(*order),
-                Routed::Actor(actor) => match actor.send(message()).await {
+                Routed::Stored(order) => return answer_stored(*order, &command),
+                Routed::Actor(actor) => match actor.send(command.clone()).await {
                     Ok(outcome) => return outcome,
                     Err(MailboxError::Closed) => continue,
                     Err(other) => return Err(other.into()),
@@ -281,18 +278,8 @@ impl Orders {
         if !self.is_ready() {
             return Err(OrderError::NotReady);
         }
-        self.with_actor(
-            &parent_order_no,
-            || Cancel { who },
-            |order| match order.status {
-                _ if !(order.status.is_visible() && order.is_owned_by(who)) => {
-                    Err(OrderError::NotFound)
-                }
-                OrderStatus::Paid => Err(OrderError::AlreadyPaid),
-                _ => Ok(order),
-            },
-        )
-        .await
+        self.execute(&parent_order_no, Command::Cancel { who })
+            .await
     }
 
     /// The owner pays: the provider's `miniPayRequest` for `wx.requestPayment` (the same one
@@ -307,19 +294,12 @@ impl Orders {
         if !self.is_ready() {
             return Err(OrderError::NotReady);
         }
-        let message = || Pay {
+        let command = Command::Pay {
             who,
             payment_way,
-            open_id: open_id.clone(),
+            open_id,
         };
-        self.with_actor(&parent_order_no, message, |order| match order.status {
-            _ if !(order.status.is_visible() && order.is_owned_by(who)) => {
-                Err(OrderError::NotFound)
-            }
-            OrderStatus::Paid => Err(OrderError::AlreadyPaid),
-            _ => Err(OrderError::Closed),
-        })
-        .await
+        self.execute(&parent_order_no, command).await
     }
 
     /// The provider says the order is paid (a verified notify, or the poller's checked
@@ -334,19 +314,34 @@ impl Orders {
         if !self.is_ready() {
             return Err(OrderError::NotReady);
         }
-        let amount = evidence.amount;
-        let message = || PaymentConfirmed {
-            evidence: evidence.clone(),
-        };
-        self.with_actor(&parent_order_no, message, |order| match order.status {
-            _ if !order.status.is_visible() => Err(OrderError::NotFound),
-            _ if amount != order.total().0 => Err(OrderError::Mismatch("amount".into())),
-            OrderStatus::Paid | OrderStatus::Refunded | OrderStatus::RefundRefused => Ok(order),
-            _ => Err(OrderError::Mismatch(
-                "no payment was started for this order".into(),
-            )),
-        })
-        .await
+        self.execute(&parent_order_no, Command::ConfirmPayment(evidence))
+            .await
+    }
+
+    /// Confirms the payments the trade poller reports, until it stops. A report that meets
+    /// a passing refusal (recovery still starting actors, a store that cannot write now) is
+    /// tried again for up to 30 s rather than dropped: the poller will not ask again.
+    pub async fn confirm_reported(self, mut reports: UnboundedReceiver<PaymentFound>) {
+        while let Some(found) = reports.recv().await {
+            let center = self.clone();
+            actix::spawn(async move {
+                for attempt in 1.. {
+                    let outcome = center
+                        .confirm_payment(found.parent_order_no.clone(), found.evidence.clone())
+                        .await;
+                    match outcome {
+                        Err(error) if attempt <= 300 && is_transient(&error) => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(error) => {
+                            tracing::error!(order_no = %found.parent_order_no, %error, "paid order could not take the payment");
+                            break;
+                        }
+                        Ok(_) => break,
+                    }
+                }
+            });
+        }
     }
 
     /// The caller's order once its creation settled: an order still being created (a
@@ -357,40 +352,28 @@ impl Orders {
         who: MemberRef,
     ) -> Result<Order, OrderError> {
         let order = self
-            .with_actor(
-                &parent_order_no,
-                || FinishCreate {
-                    record_creating: false,
-                },
-                Ok,
-            )
+            .execute(&parent_order_no, Command::FinishCreate)
             .await?;
-        if order.status.is_visible() && order.is_owned_by(who) {
+        if order.is_visible_to(who) {
             Ok(order)
         } else {
             Err(OrderError::NotFound)
         }
     }
 
-    /// Orders so far that need a person (see [`super::OrderEnv`]).
+    /// Orders so far that need a person (see [`crate::workflow::OrderEnv`]).
     pub fn needing_attention(&self) -> u64 {
-        self.env
-            .needing_attention
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.env.needing_attention()
     }
 
-    /// Closes the provider refused so far (see [`super::OrderEnv`]).
+    /// Closes the provider refused so far (see [`crate::workflow::OrderEnv`]).
     pub fn close_refusals(&self) -> u64 {
-        self.env
-            .close_refusals
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.env.close_refusals()
     }
 
-    /// Most provider calls of the order actors in flight at once so far.
+    /// Most provider calls of the workflows in flight at once so far.
     pub fn provider_calls_peak(&self) -> usize {
-        self.env
-            .provider_calls_peak
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.env.provider_calls_peak()
     }
 
     /// The store (for its counters).
@@ -405,7 +388,7 @@ impl Orders {
 
     /// What the trade poller did so far.
     pub async fn poller_stats(&self) -> Result<PollerStats, OrderError> {
-        Ok(self.env.poller.send(GetPollerStats).await?)
+        Ok(self.poller.send(GetPollerStats).await?)
     }
 
     /// A page of the orders that need an actor, after the deadline key `after`; `None` when
@@ -445,5 +428,26 @@ impl Orders {
         }
         self.ready.store(true, Ordering::Release);
         Ok(report)
+    }
+}
+
+/// The answer for an order that can no longer change: what [`Order::decide`] says, which for
+/// such an order is never work (an actor would have been started for it).
+fn answer_stored(order: Order, command: &Command) -> Result<Order, OrderError> {
+    match order.decide(command, time::now_millis())? {
+        Effect::Answer => Ok(order),
+        effect => {
+            tracing::error!(order_no = %order.parent_order_no, ?effect, status = ?order.status, "an order without an actor has work to do; refusing");
+            Err(OrderError::NotReady)
+        }
+    }
+}
+
+/// Whether confirming a payment failed for a reason that passes by itself.
+fn is_transient(error: &OrderError) -> bool {
+    match error {
+        OrderError::NotReady | OrderError::Mailbox(_) => true,
+        OrderError::Store(store) => store.is_unavailable(),
+        _ => false,
     }
 }

@@ -140,7 +140,7 @@ async fn deliver(
     crate::failpoint::hit("outbox.after_notify");
     match store.acknowledge(seq).await {
         Ok(()) => {
-            tracing::debug!(order_no = %entry.order_no, status = entry.order_status, "subsystem notified");
+            tracing::debug!(order_no = %entry.order_no, status = entry.order_status.code(), "subsystem notified");
             true
         }
         Err(error) => {

@@ -1,5 +1,6 @@
 //! What can go wrong with an order call (the HTTP layer maps these to codes).
 
+use crate::domain::Refusal;
 use crate::store::StoreError;
 use crate::subsystem::SubsystemError;
 
@@ -64,6 +65,17 @@ impl From<SubsystemError> for OrderError {
                 data,
             },
             SubsystemError::Unavailable(text) => OrderError::SubsystemUnavailable(text),
+        }
+    }
+}
+
+impl From<Refusal> for OrderError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotFound => OrderError::NotFound,
+            Refusal::Closed => OrderError::Closed,
+            Refusal::AlreadyPaid => OrderError::AlreadyPaid,
+            Refusal::Mismatch(reason) => OrderError::Mismatch(reason),
         }
     }
 }

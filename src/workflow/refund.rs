@@ -1,0 +1,229 @@
+//! Refunding a payment that reached the provider for an order already closed here. The
+//! refund is recorded (durable) before the provider is asked, under a `refundOrderId`
+//! derived from the order, so a retry after a crash can never refund twice; it is followed
+//! with refund-query while pending. What no query can settle — a refund the provider will
+//! not make — is [`crate::domain::OrderStatus::RefundRefused`], an error log and a count
+//! on `/metrics`, for a person.
+
+use std::time::Duration;
+
+use super::close::query_order;
+use super::ended::write_ended;
+use super::{provider_failed, OrderError, SharedEnv};
+use crate::domain::{
+    time, EvidenceSource, Order, OrderEvent, OrderOutcome, OrderStatus, PaidEvidence, Refund,
+};
+use crate::provider::{codes, RefundStatus, TradeStatus};
+
+/// Pause before asking about a pending refund again.
+pub const REFUND_RECHECK: Duration = Duration::from_secs(2);
+/// First pause before retrying a refund the provider could not take (an outage); doubled
+/// on each failure up to [`MAX_REFUND_RETRY`].
+pub const FIRST_REFUND_RETRY: Duration = Duration::from_secs(10);
+/// Longest pause between attempts at a refund.
+pub const MAX_REFUND_RETRY: Duration = Duration::from_secs(600);
+/// Refunds the provider answered `FAIL` before it is left to a person.
+const MAX_REFUND_ATTEMPTS: u32 = 3;
+
+/// A payment reported for an order closed here. A notify is only believed once the
+/// provider's query says the same (a stray or replayed notify must not start a refund the
+/// provider would refuse); a query answer is. Paid → the refund is recorded; refunded at
+/// the provider already → settled as refunded; anything else changes nothing.
+pub async fn late_payment(
+    env: &SharedEnv,
+    order: Order,
+    evidence: PaidEvidence,
+) -> Result<Order, OrderError> {
+    if evidence.source == EvidenceSource::Notify {
+        let answer = query_order(env, &order).await.map_err(provider_failed)?;
+        match answer.status {
+            TradeStatus::TradeSuccess => {}
+            TradeStatus::TradeRefund => {
+                return refunded_at_provider(env, order, &answer.evidence(EvidenceSource::Query))
+                    .await
+            }
+            other => {
+                tracing::warn!(
+                    status = other.as_str(),
+                    "notify of a payment the provider's query does not confirm; ignored"
+                );
+                return Err(OrderError::Mismatch(format!(
+                    "the provider's query says {}",
+                    other.as_str()
+                )));
+            }
+        }
+    }
+    record_refund(env, order).await
+}
+
+/// The order was paid and then refunded at the provider (e.g. from its console): settled
+/// as refunded, with the seat released, in one durable change.
+pub async fn refunded_at_provider(
+    env: &SharedEnv,
+    mut order: Order,
+    evidence: &PaidEvidence,
+) -> Result<Order, OrderError> {
+    let now = time::now_secs();
+    if order.status == OrderStatus::Unpaid {
+        order
+            .apply(OrderEvent::Paid, now)
+            .map_err(|error| OrderError::Mismatch(error.to_string()))?;
+        order.payment_time = evidence.paid_at.filter(|t| *t > 0).unwrap_or(now);
+        if let Some(payment) = order.payment.as_mut() {
+            payment.target_order_id = evidence.target_order_id.clone();
+        }
+    }
+    order
+        .apply(OrderEvent::Refunded, now)
+        .map_err(|error| OrderError::Mismatch(error.to_string()))?;
+    write_ended(env, order.clone(), OrderOutcome::Refunded).await?;
+    tracing::warn!(order_no = %order.parent_order_no, "the provider says paid and refunded (a refund made outside the order center); settled as refunded");
+    Ok(order)
+}
+
+/// Where a refund stands after one step.
+pub enum RefundStep {
+    /// Settled (refunded, or refused for good): nothing more to do.
+    Done(Order),
+    /// The provider accepted it and is still working: ask again with refund-query.
+    Pending(Order),
+}
+
+/// Records a refund of the order's payment (durable), unless one is recorded already.
+async fn record_refund(env: &SharedEnv, mut order: Order) -> Result<Order, OrderError> {
+    let refund_order_id = order.refund_order_id(1);
+    let amount = order.total();
+    let Some(payment) = order.payment.as_mut() else {
+        return Err(OrderError::Mismatch("no payment to refund".into()));
+    };
+    if payment.refund.is_none() {
+        payment.refund = Some(Refund {
+            refund_order_id,
+            attempt: 1,
+            amount,
+            requested_at: time::now_secs(),
+        });
+        env.store.write_durable(order.clone(), None).await?;
+    }
+    Ok(order)
+}
+
+/// Records the refund (durable) if new, then asks the provider (refund, idempotent on the
+/// derived `refundOrderId`, or refund-query once accepted) and records a final answer:
+/// success → refunded; `FAIL` → a new attempt, up to [`MAX_REFUND_ATTEMPTS`]; a final
+/// refusal → what the query says, else [`OrderStatus::RefundRefused`].
+pub async fn refund_step(
+    env: SharedEnv,
+    order: Order,
+    accepted: bool,
+) -> Result<RefundStep, (Order, OrderError)> {
+    let mut order = match record_refund(&env, order.clone()).await {
+        Ok(recorded) => recorded,
+        Err(error) => return Err((order, error)),
+    };
+    let refund_order_id = order
+        .payment
+        .as_ref()
+        .and_then(|p| p.refund.as_ref())
+        .map(|r| r.refund_order_id.clone())
+        .unwrap_or_else(|| order.refund_order_id(1));
+    let amount = order.total();
+    let parent = order.parent_order_no.to_string();
+    let answer = {
+        let _slot = env.provider_slot().await;
+        if accepted {
+            env.provider.refund_query(&parent, &refund_order_id).await
+        } else {
+            env.provider
+                .refund(&parent, &refund_order_id, amount.0)
+                .await
+        }
+    };
+    match answer {
+        Ok(answer) if answer.refund_status == RefundStatus::Success => {
+            if let Err(error) = order.apply(OrderEvent::Refunded, time::now_secs()) {
+                return Err((order, OrderError::Mismatch(error.to_string())));
+            }
+            if let Err(error) = write_ended(&env, order.clone(), OrderOutcome::Refunded).await {
+                return Err((order, error.into()));
+            }
+            tracing::info!(order_no = %order.parent_order_no, "late payment refunded");
+            Ok(RefundStep::Done(order))
+        }
+        Ok(answer) if answer.refund_status == RefundStatus::Fail => {
+            // The provider is idempotent on the id: asking again under it would only repeat
+            // FAIL. The next attempt gets the next id, recorded before it is used.
+            let next = order
+                .payment
+                .as_ref()
+                .and_then(|p| p.refund.as_ref())
+                .map_or(2, |r| r.attempt + 1);
+            if next > MAX_REFUND_ATTEMPTS {
+                return refund_refused(&env, order, "the provider failed every refund attempt")
+                    .await;
+            }
+            let next_id = order.refund_order_id(next);
+            if let Some(refund) = order.payment.as_mut().and_then(|p| p.refund.as_mut()) {
+                refund.attempt = next;
+                refund.refund_order_id = next_id;
+            }
+            tracing::error!(order_no = %order.parent_order_no, attempt = next, "provider failed the refund; trying a new refund");
+            if let Err(error) = env.store.write_durable(order.clone(), None).await {
+                return Err((order, error.into()));
+            }
+            Err((order, OrderError::ProviderFailed("refund failed".into())))
+        }
+        Ok(_) => Ok(RefundStep::Pending(order)),
+        // Only an explicit refusal of a new refund request is final; anything else (an
+        // outage, a proxy's 4xx, a refund-query the provider could not answer) is retried:
+        // giving up on a refund the provider may still carry out would refund twice.
+        Err(error) if !accepted && error.code() == Some(codes::REFUND_NOT_ALLOWED) => {
+            // Refunded already (e.g. from the provider's console)? Then settled.
+            match query_order(&env, &order).await {
+                Ok(answer) if answer.status == TradeStatus::TradeRefund => {
+                    let evidence = answer.evidence(EvidenceSource::Query);
+                    match refunded_at_provider(&env, order.clone(), &evidence).await {
+                        Ok(refunded) => Ok(RefundStep::Done(refunded)),
+                        Err(error) => Err((order, error)),
+                    }
+                }
+                Ok(answer) if answer.status == TradeStatus::TradeSuccess => {
+                    refund_refused(&env, order, &error.to_string()).await
+                }
+                Ok(answer) => Err((
+                    order,
+                    OrderError::ProviderFailed(format!(
+                        "refund refused while the query says {}",
+                        answer.status.as_str()
+                    )),
+                )),
+                Err(query) => Err((order, provider_failed(query))),
+            }
+        }
+        Err(error) => {
+            if !error.is_retryable() {
+                tracing::error!(%error, accepted, "the provider refused a refund call in a way retrying may not fix; retrying with backoff");
+            }
+            Err((order, provider_failed(error)))
+        }
+    }
+}
+
+/// The provider will not refund: recorded as [`OrderStatus::RefundRefused`] (durable; no
+/// actor, nothing retried), logged at error level and counted for a person.
+async fn refund_refused(
+    env: &SharedEnv,
+    mut order: Order,
+    reason: &str,
+) -> Result<RefundStep, (Order, OrderError)> {
+    if let Err(error) = order.apply(OrderEvent::RefundRefused, time::now_secs()) {
+        return Err((order, OrderError::Mismatch(error.to_string())));
+    }
+    if let Err(error) = env.store.write_durable(order.clone(), None).await {
+        return Err((order, error.into()));
+    }
+    env.count_needing_attention();
+    tracing::error!(order_no = %order.parent_order_no, %reason, "the provider refused to refund a late payment; a person must refund it");
+    Ok(RefundStep::Done(order))
+}
