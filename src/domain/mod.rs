@@ -14,7 +14,7 @@ pub mod status;
 pub mod time;
 
 pub use decision::{Command, Effect, EvidenceSource, PaidEvidence, Refusal};
-pub use money::Fen;
+pub use money::{Fen, Yuan};
 pub use order::{MemberRef, Order, OrderExtra, OrderItem, Payment, Prepay, Refund};
 pub use order_no::{OrderNo, OrderNoGenerator};
 pub use sku::{SkuLine, SkuSlice};

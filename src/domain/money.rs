@@ -1,6 +1,6 @@
 //! Money. Kept as integer fen everywhere inside; shown to frontends as yuan.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// An amount of money in fen (1/100 yuan). Never a float inside the service.
 #[derive(
@@ -11,20 +11,6 @@ pub struct Fen(pub u64);
 impl Fen {
     /// Zero fen.
     pub const ZERO: Fen = Fen(0);
-
-    /// The amount in yuan as a JSON number written the shortest way, as the seed writes
-    /// prices: `0.01`, `12.5`, `100`, `0` — never `0.0` or `1e-2`.
-    pub fn yuan_json(self) -> serde_json::Value {
-        if self.0.is_multiple_of(100) {
-            serde_json::Value::from(self.0 / 100)
-        } else {
-            // Below 2^53 fen the division is exact to the nearest double and serde_json
-            // prints the shortest representation that reads back the same (ryu).
-            serde_json::Number::from_f64(self.0 as f64 / 100.0)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null)
-        }
-    }
 
     /// Adds, refusing to overflow.
     pub fn checked_add(self, other: Fen) -> Option<Fen> {
@@ -43,12 +29,30 @@ impl std::fmt::Display for Fen {
     }
 }
 
+/// An amount shown in yuan, serialized as the seed writes prices: the shortest number that
+/// reads back as the same fen (`0.01`, `12.5`, `100`, `0`), never `0.0` or `1e-2`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Yuan(pub Fen);
+
+impl Serialize for Yuan {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fen = self.0 .0;
+        if fen.is_multiple_of(100) {
+            serializer.serialize_u64(fen / 100)
+        } else {
+            // Below 2^53 fen the division is exact to the nearest double, and serde_json
+            // prints the shortest representation that reads back the same (ryu).
+            serializer.serialize_f64(fen as f64 / 100.0)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Fen;
+    use super::{Fen, Yuan};
 
     fn shown(fen: u64) -> String {
-        Fen(fen).yuan_json().to_string()
+        serde_json::to_string(&Yuan(Fen(fen))).expect("serializes")
     }
 
     #[test]

@@ -1,22 +1,16 @@
 //! `activityPlatform/*`: the activity platform's endpoints (SPEC §5, §7).
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use super::envelope::success;
 use super::error::{ApiError, Token};
 use super::input::Fields;
 use super::orders::{location, member};
+use super::views;
 use super::AppState;
-use crate::activity::model::{Activity, Apply};
 use crate::activity::{ApplyCommand, NewActivity, OrderBinding, OrderNotice};
-use crate::domain::{time, Fen, OrderOutcome};
+use crate::domain::{Fen, OrderOutcome};
 use crate::subsystem::{OrderCreateCall, OrderNotifyCall};
-
-/// `sys_id` of the activity platform.
-const ACTIVITY_SYS_ID: u64 = 30;
-/// `business_type` of the activity platform.
-const ACTIVITY_BUSINESS_TYPE: u16 = 3001;
 
 /// Checks the token of an admin call (`activity/save`) or of the order center's own calls
 /// (`applyOrderCreate`, `applyOrderNotify`), given as `Authorization: Bearer …` or as the
@@ -40,33 +34,6 @@ fn require_token(kind: Token, expected: Option<&str>, fields: &Fields) -> Result
     } else {
         Err(ApiError::Unauthorized(kind))
     }
-}
-
-fn activity_view(activity: &Activity) -> serde_json::Value {
-    let now = time::now_secs();
-    let status = if !activity.enabled {
-        "disabled"
-    } else if now < activity.start_time {
-        "not_started"
-    } else if activity.end_time != 0 && now >= activity.end_time {
-        "ended"
-    } else {
-        "open"
-    };
-    json!({
-        "activity_id": activity.id,
-        "name": activity.name,
-        "price": activity.price.yuan_json(),
-        "seats": activity.seats,
-        "seats_left": activity.seats_left(),
-        "reserved": activity.reserved,
-        "registered": activity.registered,
-        "start_time": activity.start_time,
-        "end_time": activity.end_time,
-        "per_member_limit": activity.per_member_limit,
-        "stadium_name": activity.stadium_name,
-        "status": status,
-    })
 }
 
 /// `POST activityPlatform/activity/save` (admin): creates an activity; `price` in fen.
@@ -93,28 +60,13 @@ pub async fn save(state: web::Data<AppState>, fields: Fields) -> Result<HttpResp
         return Err(ApiError::malformed("end_time", "必须晚于 start_time"));
     }
     let activity = state.activity.save(new).await?;
-    Ok(success(activity_view(&activity)))
+    Ok(success(views::activity_view(&activity)))
 }
 
 /// `activityPlatform/wxActivity/detail?activity_id=`.
 pub async fn detail(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let activity = state.activity.detail(fields.id("activity_id")?).await?;
-    Ok(success(activity_view(&activity)))
-}
-
-fn apply_view(apply: &Apply, activity: &Activity) -> serde_json::Value {
-    json!({
-        "apply_id": apply.id,
-        "activity_id": apply.activity_id,
-        "activity_name": activity.name,
-        "status": apply.status.as_str(),
-        "name": apply.name,
-        "phone": apply.phone,
-        "order_no": apply.order_no.as_ref().map(|n| n.as_str()).unwrap_or(""),
-        "parent_order_no": apply.parent_order_no.as_ref().map(|n| n.as_str()).unwrap_or(""),
-        "c_time": apply.created_at,
-        "u_time": apply.updated_at,
-    })
+    Ok(success(views::activity_view(&activity)))
 }
 
 /// `POST activityPlatform/wxActivity/apply`: reserves a seat.
@@ -138,14 +90,7 @@ pub async fn apply(state: web::Data<AppState>, fields: Fields) -> Result<HttpRes
         apply_info: fields.json_object_text("apply_info", "{}")?,
     };
     let (apply, activity) = state.activity.apply(command).await?;
-    Ok(success(json!({
-        "apply_info": { "apply_id": apply.id, "activity_id": apply.activity_id, "status": apply.status.as_str() },
-        "sku_slice": format!("{}:1", apply.id),
-        "business_type": ACTIVITY_BUSINESS_TYPE,
-        "sys_id": ACTIVITY_SYS_ID,
-        "business_id": apply.business_id,
-        "price": activity.price.yuan_json(),
-    })))
+    Ok(success(views::applied_view(&apply, &activity)))
 }
 
 /// `activityPlatform/wxActivity/applyInfo?apply_id=&member_id=&company_id=`.
@@ -158,7 +103,7 @@ pub async fn apply_info(
         .activity
         .apply_info(fields.id("apply_id")?, owner)
         .await?;
-    Ok(success(apply_view(&apply, &activity)))
+    Ok(success(views::apply_view(&apply, &activity)))
 }
 
 /// `POST activityPlatform/activity/applyOrderCreate` (called by the order center).

@@ -1,39 +1,18 @@
 //! `shop/order/pay` and the provider's notify receiver `trade/notify/ums`.
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use super::envelope::success;
 use super::error::ApiError;
 use super::input::Fields;
 use super::orders::{location, member, parent_order_no};
+use super::views;
 use super::AppState;
-use crate::domain::{Order, OrderNo, OrderStatus};
+use crate::domain::OrderNo;
 use crate::workflow::OrderError;
 
 /// UMS WeChat mini-program pay.
 const UMS_MINI_PAY: u32 = 110;
-
-/// `data` of `shop/order/pay`: the seed's shape plus `mini_app_id`.
-fn pay_view(order: &Order) -> serde_json::Value {
-    let prepay = order.payment.as_ref().and_then(|p| p.prepay.as_ref());
-    let paid = order.status == OrderStatus::Paid;
-    json!({
-        "mini_app_id": prepay.map(|p| p.app_id.as_str()).unwrap_or(""),
-        "nonce_str": prepay.map(|p| p.nonce_str.as_str()).unwrap_or(""),
-        "parent_order_no": order.parent_order_no.as_str(),
-        "pay_sign": prepay.map(|p| p.pay_sign.as_str()).unwrap_or(""),
-        "pay_url": "",
-        "payment_way": order.payment_way,
-        "prepay_id": prepay.map(|p| p.prepay_id()).unwrap_or(""),
-        "price": order.total().0.to_string(),
-        "sign_type": prepay.map(|p| p.sign_type.as_str()).unwrap_or("RSA"),
-        "timestamp": prepay.map(|p| p.time_stamp.clone()).unwrap_or_else(|| order.u_time.to_string()),
-        "transaction_code": "0",
-        "transaction_msg": if paid { "SUCCESS" } else { "" },
-        "transaction_status": if paid { "1" } else { "0" },
-    })
-}
 
 /// `POST shop/order/pay`.
 #[tracing::instrument(skip_all)]
@@ -53,7 +32,7 @@ pub async fn pay(state: web::Data<AppState>, fields: Fields) -> Result<HttpRespo
     fields.json_object_text("extend_field", "{}")?;
     let open_id = fields.optional_text("open_id", 128)?;
     let order = state.center.pay(parent, who, UMS_MINI_PAY, open_id).await?;
-    Ok(success(pay_view(&order)))
+    Ok(success(views::pay_view(&order)))
 }
 
 /// `POST trade/notify/ums`: the provider's payment notify. Verified (signature, order,
