@@ -1,25 +1,34 @@
 //! ordercenter — an order center for paid activity registrations behind a WeChat mini-program.
 //!
-//! Module map (one folder per part of the picture in SPEC.md §1):
-//! - [`domain`]: orders, money in fen, order numbers, `sku_slice`, the status machine — plain
-//!   Rust, no actix, no sled, no HTTP.
+//! Module map (one folder per part of the picture in SPEC.md §1). Calls go one way:
+//! [`http`] → [`actors`] → [`workflow`] → [`store`], [`provider`], [`subsystem`] →
+//! [`domain`].
+//! - [`domain`]: orders, money in fen, order numbers, `sku_slice`, the status machine and
+//!   [`domain::Order::decide`], the one place that says what a command on an order leads to
+//!   — plain Rust, no actix, no sled, no HTTP.
+//! - [`workflow`]: the I/O an order's decisions lead to (creating with the subsystem, paying
+//!   and closing at the provider, refunding, writing how an order ended) over the
+//!   environment it needs; no actors.
 //! - [`store`]: every sled call and the key layout; one writer thread applies durable
 //!   changes (multi-key ones journaled, never sled transactions) and a flusher makes each
 //!   batch durable with one `flush()` (group commit); a witness file the store must reach
 //!   at open (a truncated or replaced store is refused) and a disk guard (503 and not ready
 //!   on a nearly full disk).
-//! - [`actors`]: the supervisor (router/registry), one actor per live order with its expiry
-//!   timer, the trade poller, and the outbox that notifies subsystems over HTTP.
+//! - [`actors`]: [`actors::OrderCenter`] (the order center's API), the supervisor
+//!   (router/registry), one actor per live order with its expiry timer, and the trade poller.
+//! - [`outbox`]: delivers the notices owed to business subsystems over their interface.
 //! - [`activity`]: the activity platform (business subsystem 3001): activities, seats, applies,
 //!   and the subsystem interface the order center calls (in-process or over HTTP).
 //! - [`subsystem`]: business subsystems as the order center sees them — one interface, over
 //!   HTTP (base URL per `business_type`) or in-process.
 //! - [`provider`]: the UMS open-platform payment client and its signatures.
 //! - [`paysim`]: the payment simulator, a faithful server side of the UMS protocol.
-//! - [`http`]: routes, input parsing, the response envelope and the one error mapping; the
-//!   server itself, whose connections give even the HTTP parser's refusals the envelope.
-//! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application;
-//!   [`failpoint`]: named crash points for the crash tests.
+//! - [`http`]: routes, input parsing, the response envelope, every JSON view and the one error
+//!   mapping; the server itself, whose connections give even the HTTP parser's refusals the
+//!   envelope.
+//! - [`codes`]: the business codes of SPEC §2, the one table.
+//! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application
+//!   as named steps; [`failpoint`]: named crash points for the crash tests.
 
 pub mod activity;
 pub mod actors;

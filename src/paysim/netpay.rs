@@ -15,8 +15,9 @@ use serde::de::DeserializeOwned;
 
 use super::faults::{gateway_error, injected_error, roll};
 use super::machine::Refusal;
+use super::ops::{self, Failure};
 use super::requests::{Addressed, PlaceRequest, RefundQueryRequest, RefundRequest};
-use super::{ops, PaySim};
+use super::PaySim;
 use crate::provider::client::{
     CLOSE_PATH, QUERY_PATH, REFUND_PATH, REFUND_QUERY_PATH, UNIFIED_ORDER_PATH,
 };
@@ -24,7 +25,6 @@ use crate::provider::codes;
 use crate::provider::sign::OpenBodySig;
 use crate::provider::time::{format_china, now_unix, parse_china, COMPACT};
 use crate::provider::wire::{ErrorResponse, OrderRequest};
-use crate::store::StoreError;
 
 /// Mounts the five operations.
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
@@ -74,31 +74,6 @@ async fn refund_query(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes
         |sim, request: RefundQueryRequest| async move { ops::refund_query(&sim, request).await },
     )
     .await
-}
-
-/// Why an operation did not succeed.
-pub(super) enum Failure {
-    /// A protocol refusal (HTTP 200 with its `errCode`).
-    Refused(Refusal),
-    /// The simulator itself failed (HTTP 500, `INTERNAL_ERROR`); the cause is logged.
-    Internal(String),
-}
-
-impl From<Refusal> for Failure {
-    fn from(refusal: Refusal) -> Self {
-        Self::Refused(refusal)
-    }
-}
-
-impl From<StoreError> for Failure {
-    fn from(error: StoreError) -> Self {
-        Self::Internal(error.to_string())
-    }
-}
-
-/// A refusal for a malformed or foreign request.
-pub(super) fn bad_request(message: impl Into<String>) -> Failure {
-    Failure::Refused(Refusal::new(codes::BAD_REQUEST, message))
 }
 
 async fn handle<Req, Op, Fut>(sim: &PaySim, req: &HttpRequest, body: &[u8], op: Op) -> HttpResponse

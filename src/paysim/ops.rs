@@ -3,8 +3,7 @@
 use actix_web::web;
 use rand::Rng;
 
-use super::machine::{self, RefundAsk};
-use super::netpay::{bad_request, Failure};
+use super::machine::{self, RefundAsk, Refusal};
 use super::requests::{
     generated_refund_id, given, PlaceRequest, RefundQueryRequest, RefundRequest,
 };
@@ -19,6 +18,32 @@ use crate::provider::wire::{
     UnifiedOrderResponse,
 };
 use crate::store::paysim::{SimOrder, SimPrepay, SimRefund, SimStatus};
+use crate::store::StoreError;
+
+/// Why an operation did not succeed.
+pub(super) enum Failure {
+    /// A protocol refusal (HTTP 200 with its `errCode`).
+    Refused(Refusal),
+    /// The simulator itself failed (HTTP 500, `INTERNAL_ERROR`); the cause is logged.
+    Internal(String),
+}
+
+impl From<Refusal> for Failure {
+    fn from(refusal: Refusal) -> Self {
+        Self::Refused(refusal)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+/// A refusal for a malformed or foreign request.
+pub(super) fn bad_request(message: impl Into<String>) -> Failure {
+    Failure::Refused(Refusal::new(codes::BAD_REQUEST, message))
+}
 
 const TARGET_SYS: &str = "WXPay";
 

@@ -5,9 +5,9 @@
 use super::ended::write_ended;
 use super::pay::mark_paid;
 use super::refund::refunded_at_provider;
-use super::{provider_failed, OrderError, SharedEnv};
+use super::{provider_failed, query_order, OrderError, SharedEnv};
 use crate::domain::{time, EvidenceSource, Order, OrderEvent, OrderOutcome};
-use crate::provider::{ProviderError, QueryResponse, TradeStatus};
+use crate::provider::TradeStatus;
 
 /// Closes the order (expiry or cancel). With a payment started, the provider closes it
 /// first (one of a bounded number of provider calls at once, so a shared deadline does not
@@ -38,18 +38,6 @@ pub async fn close_order(
         }
     }
     close_here(&env, order, event).await
-}
-
-/// The provider's query of the order, checked against its number and amount, in turn with
-/// the other provider calls of the order actors.
-pub(super) async fn query_order(
-    env: &SharedEnv,
-    order: &Order,
-) -> Result<QueryResponse, ProviderError> {
-    let _slot = env.provider_slot().await;
-    env.provider
-        .query_checked(order.parent_order_no.as_str(), order.total().0)
-        .await
 }
 
 /// Settles a close the provider did not simply take, by what its query says.

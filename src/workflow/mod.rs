@@ -23,8 +23,9 @@ use std::time::Duration;
 
 pub use error::OrderError;
 
+use crate::domain::Order;
 use crate::outbox::OutboxWaker;
-use crate::provider::{ProviderError, UmsClient};
+use crate::provider::{ProviderError, QueryResponse, UmsClient};
 use crate::store::orders::OrderStore;
 use crate::subsystem::Subsystems;
 
@@ -134,6 +135,15 @@ impl OrderEnv {
 pub fn jittered(pause: Duration) -> Duration {
     use rand::Rng;
     pause.mul_f64(rand::thread_rng().gen_range(0.75..1.25))
+}
+
+/// The provider's query of the order, checked against its number and amount, in turn with
+/// the other provider calls of the order actors.
+async fn query_order(env: &SharedEnv, order: &Order) -> Result<QueryResponse, ProviderError> {
+    let _slot = env.provider_slot().await;
+    env.provider
+        .query_checked(order.parent_order_no.as_str(), order.total().0)
+        .await
 }
 
 /// A provider failure as the caller sees it: nothing changed, try again.

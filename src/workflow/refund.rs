@@ -7,9 +7,8 @@
 
 use std::time::Duration;
 
-use super::close::query_order;
 use super::ended::write_ended;
-use super::{provider_failed, OrderError, SharedEnv};
+use super::{provider_failed, query_order, OrderError, SharedEnv};
 use crate::domain::{
     time, EvidenceSource, Order, OrderEvent, OrderOutcome, OrderStatus, PaidEvidence, Refund,
 };
