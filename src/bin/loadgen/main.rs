@@ -261,161 +261,195 @@ async fn main() -> std::process::ExitCode {
         .build()
         .expect("http client");
     let base = args.target.trim_end_matches('/').to_owned();
-    if args.scenario == Scenario::Chaos {
-        let server_bin = args.server_bin.clone().unwrap_or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|exe| exe.parent().map(|dir| dir.join("ordercenter")))
-                .unwrap_or_else(|| "ordercenter".into())
-        });
-        let settings = chaos::ChaosSettings {
-            server_bin,
-            members: args.members.unwrap_or(200),
-            concurrency: args.concurrency,
-            rounds: args.rounds,
-            ttl: args.ttl,
-            pay_ratio: args.pay_ratio,
-        };
-        return finish(chaos::run(settings, args.json).await, args.json);
-    }
-    if args.scenario == Scenario::Flow {
-        let settings = flow::FlowSettings {
-            base,
-            members: args.members.unwrap_or(1000),
-            concurrency: args.concurrency,
-            pay_ratio: args.pay_ratio,
-            think_ms: args.think_ms,
-            poll_ms: args.poll_ms,
-            member_base: args.member_base,
-        };
-        return finish(flow::run(client, settings, args.json).await, args.json);
-    }
-    let step = Arc::new(Step::new());
-    let step_name;
-    let elapsed = match args.scenario {
+    match args.scenario {
+        Scenario::Chaos => finish(
+            chaos::run(chaos_settings(&args), args.json).await,
+            args.json,
+        ),
+        Scenario::Flow => {
+            let settings = flow::FlowSettings {
+                base,
+                members: args.members.unwrap_or(1000),
+                concurrency: args.concurrency,
+                pay_ratio: args.pay_ratio,
+                think_ms: args.think_ms,
+                poll_ms: args.poll_ms,
+                member_base: args.member_base,
+            };
+            finish(flow::run(client, settings, args.json).await, args.json)
+        }
         Scenario::Health => {
-            step_name = "health";
-            let until = args
-                .duration
-                .map(|d| Instant::now() + Duration::from_secs(d));
-            let count = if until.is_some() {
-                u64::MAX
-            } else {
-                args.members.unwrap_or(100_000)
-            };
-            let url = format!("{base}/healthz");
-            let (client, step) = (client.clone(), step.clone());
-            drive(count, until, args.concurrency, move |_| {
-                let (client, step, url) = (client.clone(), step.clone(), url.clone());
-                async move {
-                    let started = Instant::now();
-                    let outcome = match client.get(&url).send().await {
-                        Ok(r) if r.status().is_success() => {
-                            r.bytes().await.map(|_| ()).map_err(|e| e.to_string())
-                        }
-                        Ok(r) => Err(format!("http_{}", r.status().as_u16())),
-                        Err(e) => Err(format!("transport: {e}")),
-                    };
-                    step.record(started, outcome);
-                }
-            })
-            .await
+            let step = Arc::new(Step::new());
+            let elapsed = run_health(&client, &base, &args, step.clone()).await;
+            report("health", &step, elapsed, &args)
         }
-        Scenario::Flow | Scenario::Chaos => unreachable!("handled above"),
         Scenario::Create => {
-            step_name = "create";
-            let members = args.members.unwrap_or(20_000);
-            let activity = match post(
-                &client,
-                &format!("{base}/activityPlatform/activity/save"),
-                &[
-                    ("name", "loadgen".into()),
-                    ("price", "1".into()),
-                    ("seats", members.to_string()),
-                ],
-            )
-            .await
-            {
-                Ok(data) => data["activity_id"].as_u64().unwrap_or(0),
-                Err(code) => {
-                    eprintln!("loadgen: cannot create the activity: {code}");
-                    return std::process::ExitCode::FAILURE;
+            let step = Arc::new(Step::new());
+            match run_create(&client, &base, &args, step.clone()).await {
+                Ok(elapsed) => report("create", &step, elapsed, &args),
+                Err(reason) => {
+                    eprintln!("loadgen: {reason}");
+                    std::process::ExitCode::FAILURE
                 }
-            };
-            let skus: Arc<Mutex<Vec<Option<String>>>> =
-                Arc::new(Mutex::new(vec![None; members as usize]));
-            let done = Arc::new(AtomicUsize::new(0));
-            let bar = progress("setup (apply)", done.clone(), members, args.json);
-            {
-                let (client, skus, base, done) =
-                    (client.clone(), skus.clone(), base.clone(), done.clone());
-                let member_base = args.member_base;
-                drive(members, None, args.concurrency, move |i| {
-                    let (client, skus, base, done) =
-                        (client.clone(), skus.clone(), base.clone(), done.clone());
-                    async move {
-                        let form = [
-                            ("company_id", "421".to_string()),
-                            ("member_id", (member_base + i).to_string()),
-                            ("business_id", "10000001".into()),
-                            ("activity_id", activity.to_string()),
-                            ("name", "压测".into()),
-                            ("phone", "13800000000".into()),
-                        ];
-                        if let Ok(data) = post(
-                            &client,
-                            &format!("{base}/activityPlatform/wxActivity/apply"),
-                            &form,
-                        )
-                        .await
-                        {
-                            skus.lock()[i as usize] = data["sku_slice"].as_str().map(str::to_owned);
-                        }
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-                .await;
             }
-            bar.abort();
-            let done = Arc::new(AtomicUsize::new(0));
-            let bar = progress("create", done.clone(), members, args.json);
-            let (client, step) = (client.clone(), step.clone());
-            let member_base = args.member_base;
-            let elapsed = drive(members, None, args.concurrency, move |i| {
-                let (client, step, base, skus, done) = (
-                    client.clone(),
-                    step.clone(),
-                    base.clone(),
-                    skus.clone(),
-                    done.clone(),
-                );
-                async move {
-                    let Some(sku) = skus.lock()[i as usize].clone() else {
-                        return;
-                    };
-                    let form = [
-                        ("company_id", "421".to_string()),
-                        ("member_id", (member_base + i).to_string()),
-                        ("business_id", "10000001".into()),
-                        ("sys_id", "30".into()),
-                        ("sku_slice", sku),
-                        ("business_type", "3001".into()),
-                        ("request_id", "loadgen".into()),
-                        ("handle_info", r#"{"platform_id":3}"#.into()),
-                    ];
-                    let started = Instant::now();
-                    let outcome = post(&client, &format!("{base}/shop/order/create"), &form)
-                        .await
-                        .map(|_| ());
-                    step.record(started, outcome);
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-            .await;
-            bar.abort();
-            elapsed
         }
+    }
+}
+
+/// The chaos harness's settings: the server binary defaults to the `ordercenter` next to
+/// this one.
+fn chaos_settings(args: &Args) -> chaos::ChaosSettings {
+    let server_bin = args.server_bin.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|dir| dir.join("ordercenter")))
+            .unwrap_or_else(|| "ordercenter".into())
+    });
+    chaos::ChaosSettings {
+        server_bin,
+        members: args.members.unwrap_or(200),
+        concurrency: args.concurrency,
+        rounds: args.rounds,
+        ttl: args.ttl,
+        pay_ratio: args.pay_ratio,
+    }
+}
+
+/// `GET /healthz` for `--members` requests or `--duration` seconds: the trivial baseline.
+async fn run_health(
+    client: &reqwest::Client,
+    base: &str,
+    args: &Args,
+    step: Arc<Step>,
+) -> Duration {
+    let until = args
+        .duration
+        .map(|d| Instant::now() + Duration::from_secs(d));
+    let count = if until.is_some() {
+        u64::MAX
+    } else {
+        args.members.unwrap_or(100_000)
     };
+    let url = format!("{base}/healthz");
+    let client = client.clone();
+    drive(count, until, args.concurrency, move |_| {
+        let (client, step, url) = (client.clone(), step.clone(), url.clone());
+        async move {
+            let started = Instant::now();
+            let outcome = match client.get(&url).send().await {
+                Ok(r) if r.status().is_success() => {
+                    r.bytes().await.map(|_| ()).map_err(|e| e.to_string())
+                }
+                Ok(r) => Err(format!("http_{}", r.status().as_u16())),
+                Err(e) => Err(format!("transport: {e}")),
+            };
+            step.record(started, outcome);
+        }
+    })
+    .await
+}
+
+/// Durable `shop/order/create`, timed alone: an activity with a seat per member and one
+/// apply per member are made first, untimed.
+async fn run_create(
+    client: &reqwest::Client,
+    base: &str,
+    args: &Args,
+    step: Arc<Step>,
+) -> Result<Duration, String> {
+    let members = args.members.unwrap_or(20_000);
+    let activity = post(
+        client,
+        &format!("{base}/activityPlatform/activity/save"),
+        &[
+            ("name", "loadgen".into()),
+            ("price", "1".into()),
+            ("seats", members.to_string()),
+        ],
+    )
+    .await
+    .map_err(|code| format!("cannot create the activity: {code}"))?["activity_id"]
+        .as_u64()
+        .unwrap_or(0);
+    let skus = apply_members(client, base, args, activity, members).await;
+    let done = Arc::new(AtomicUsize::new(0));
+    let bar = progress("create", done.clone(), members, args.json);
+    let (client, base) = (client.clone(), base.to_owned());
+    let member_base = args.member_base;
+    let elapsed = drive(members, None, args.concurrency, move |i| {
+        let (client, step, base, skus, done) = (
+            client.clone(),
+            step.clone(),
+            base.clone(),
+            skus.clone(),
+            done.clone(),
+        );
+        async move {
+            let Some(sku) = skus.lock()[i as usize].clone() else {
+                return;
+            };
+            let form = [
+                ("company_id", "421".to_string()),
+                ("member_id", (member_base + i).to_string()),
+                ("business_id", "10000001".into()),
+                ("sys_id", "30".into()),
+                ("sku_slice", sku),
+                ("business_type", "3001".into()),
+                ("request_id", "loadgen".into()),
+                ("handle_info", r#"{"platform_id":3}"#.into()),
+            ];
+            let started = Instant::now();
+            let outcome = post(&client, &format!("{base}/shop/order/create"), &form)
+                .await
+                .map(|_| ());
+            step.record(started, outcome);
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+    .await;
+    bar.abort();
+    Ok(elapsed)
+}
+
+/// One apply per member for `activity`; the `sku_slice` of each (None where it failed).
+async fn apply_members(
+    client: &reqwest::Client,
+    base: &str,
+    args: &Args,
+    activity: u64,
+    members: u64,
+) -> Arc<Mutex<Vec<Option<String>>>> {
+    let skus: Arc<Mutex<Vec<Option<String>>>> = Arc::new(Mutex::new(vec![None; members as usize]));
+    let done = Arc::new(AtomicUsize::new(0));
+    let bar = progress("setup (apply)", done.clone(), members, args.json);
+    let (client, base, filled) = (client.clone(), base.to_owned(), skus.clone());
+    let member_base = args.member_base;
+    drive(members, None, args.concurrency, move |i| {
+        let (client, skus, base, done) =
+            (client.clone(), filled.clone(), base.clone(), done.clone());
+        async move {
+            let form = [
+                ("company_id", "421".to_string()),
+                ("member_id", (member_base + i).to_string()),
+                ("business_id", "10000001".into()),
+                ("activity_id", activity.to_string()),
+                ("name", "压测".into()),
+                ("phone", "13800000000".into()),
+            ];
+            let url = format!("{base}/activityPlatform/wxActivity/apply");
+            if let Ok(data) = post(&client, &url, &form).await {
+                skus.lock()[i as usize] = data["sku_slice"].as_str().map(str::to_owned);
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+    .await;
+    bar.abort();
+    skus
+}
+
+/// Prints what one timed step did, as a table or as JSON.
+fn report(step_name: &str, step: &Step, elapsed: Duration, args: &Args) -> std::process::ExitCode {
     if !args.json {
         eprintln!();
     }
