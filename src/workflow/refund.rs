@@ -117,7 +117,7 @@ pub async fn refund_step(
     order: Order,
     accepted: bool,
 ) -> Result<RefundStep, (Order, OrderError)> {
-    let mut order = match record_refund(&env, order.clone()).await {
+    let order = match record_refund(&env, order.clone()).await {
         Ok(recorded) => recorded,
         Err(error) => return Err((order, error)),
     };
@@ -141,64 +141,17 @@ pub async fn refund_step(
     };
     match answer {
         Ok(answer) if answer.refund_status == RefundStatus::Success => {
-            if let Err(error) = order.apply(OrderEvent::Refunded, time::now_secs()) {
-                return Err((order, OrderError::Mismatch(error.to_string())));
-            }
-            if let Err(error) = write_ended(&env, order.clone(), OrderOutcome::Refunded).await {
-                return Err((order, error.into()));
-            }
-            tracing::info!(order_no = %order.parent_order_no, "late payment refunded");
-            Ok(RefundStep::Done(order))
+            refund_confirmed(&env, order).await
         }
         Ok(answer) if answer.refund_status == RefundStatus::Fail => {
-            // The provider is idempotent on the id: asking again under it would only repeat
-            // FAIL. The next attempt gets the next id, recorded before it is used.
-            let next = order
-                .payment
-                .as_ref()
-                .and_then(|p| p.refund.as_ref())
-                .map_or(2, |r| r.attempt + 1);
-            if next > MAX_REFUND_ATTEMPTS {
-                return refund_refused(&env, order, "the provider failed every refund attempt")
-                    .await;
-            }
-            let next_id = order.refund_order_id(next);
-            if let Some(refund) = order.payment.as_mut().and_then(|p| p.refund.as_mut()) {
-                refund.attempt = next;
-                refund.refund_order_id = next_id;
-            }
-            tracing::error!(order_no = %order.parent_order_no, attempt = next, "provider failed the refund; trying a new refund");
-            if let Err(error) = env.store.write_durable(order.clone(), None).await {
-                return Err((order, error.into()));
-            }
-            Err((order, OrderError::ProviderFailed("refund failed".into())))
+            next_refund_attempt(&env, order).await
         }
         Ok(_) => Ok(RefundStep::Pending(order)),
         // Only an explicit refusal of a new refund request is final; anything else (an
         // outage, a proxy's 4xx, a refund-query the provider could not answer) is retried:
         // giving up on a refund the provider may still carry out would refund twice.
         Err(error) if !accepted && error.code() == Some(codes::REFUND_NOT_ALLOWED) => {
-            // Refunded already (e.g. from the provider's console)? Then settled.
-            match query_order(&env, &order).await {
-                Ok(answer) if answer.status == TradeStatus::TradeRefund => {
-                    let evidence = answer.evidence(EvidenceSource::Query);
-                    match refunded_at_provider(&env, order.clone(), &evidence).await {
-                        Ok(refunded) => Ok(RefundStep::Done(refunded)),
-                        Err(error) => Err((order, error)),
-                    }
-                }
-                Ok(answer) if answer.status == TradeStatus::TradeSuccess => {
-                    refund_refused(&env, order, &error.to_string()).await
-                }
-                Ok(answer) => Err((
-                    order,
-                    OrderError::ProviderFailed(format!(
-                        "refund refused while the query says {}",
-                        answer.status.as_str()
-                    )),
-                )),
-                Err(query) => Err((order, provider_failed(query))),
-            }
+            settle_refused_refund(&env, order, &error.to_string()).await
         }
         Err(error) => {
             if !error.is_retryable() {
@@ -206,6 +159,79 @@ pub async fn refund_step(
             }
             Err((order, provider_failed(error)))
         }
+    }
+}
+
+/// The provider confirmed the refund: the order is refunded, with the notice that releases
+/// its seat, in one durable change.
+async fn refund_confirmed(
+    env: &SharedEnv,
+    mut order: Order,
+) -> Result<RefundStep, (Order, OrderError)> {
+    if let Err(error) = order.apply(OrderEvent::Refunded, time::now_secs()) {
+        return Err((order, OrderError::Mismatch(error.to_string())));
+    }
+    if let Err(error) = write_ended(env, order.clone(), OrderOutcome::Refunded).await {
+        return Err((order, error.into()));
+    }
+    tracing::info!(order_no = %order.parent_order_no, "late payment refunded");
+    Ok(RefundStep::Done(order))
+}
+
+/// The provider answered `FAIL`. It is idempotent on the id, so asking again under it would
+/// only repeat `FAIL`: the next attempt gets the next id, recorded before it is used, up to
+/// [`MAX_REFUND_ATTEMPTS`]; after that the refund is left to a person.
+async fn next_refund_attempt(
+    env: &SharedEnv,
+    mut order: Order,
+) -> Result<RefundStep, (Order, OrderError)> {
+    let next = order
+        .payment
+        .as_ref()
+        .and_then(|p| p.refund.as_ref())
+        .map_or(2, |r| r.attempt + 1);
+    if next > MAX_REFUND_ATTEMPTS {
+        return refund_refused(env, order, "the provider failed every refund attempt").await;
+    }
+    let next_id = order.refund_order_id(next);
+    if let Some(refund) = order.payment.as_mut().and_then(|p| p.refund.as_mut()) {
+        refund.attempt = next;
+        refund.refund_order_id = next_id;
+    }
+    tracing::error!(order_no = %order.parent_order_no, attempt = next, "provider failed the refund; trying a new refund");
+    if let Err(error) = env.store.write_durable(order.clone(), None).await {
+        return Err((order, error.into()));
+    }
+    Err((order, OrderError::ProviderFailed("refund failed".into())))
+}
+
+/// The provider refused a new refund request for good. Refunded already (e.g. from its
+/// console)? Then settled as refunded; still paid there? Then left to a person; anything
+/// else is asked again later.
+async fn settle_refused_refund(
+    env: &SharedEnv,
+    order: Order,
+    refusal: &str,
+) -> Result<RefundStep, (Order, OrderError)> {
+    match query_order(env, &order).await {
+        Ok(answer) if answer.status == TradeStatus::TradeRefund => {
+            let evidence = answer.evidence(EvidenceSource::Query);
+            match refunded_at_provider(env, order.clone(), &evidence).await {
+                Ok(refunded) => Ok(RefundStep::Done(refunded)),
+                Err(error) => Err((order, error)),
+            }
+        }
+        Ok(answer) if answer.status == TradeStatus::TradeSuccess => {
+            refund_refused(env, order, refusal).await
+        }
+        Ok(answer) => Err((
+            order,
+            OrderError::ProviderFailed(format!(
+                "refund refused while the query says {}",
+                answer.status.as_str()
+            )),
+        )),
+        Err(query) => Err((order, provider_failed(query))),
     }
 }
 

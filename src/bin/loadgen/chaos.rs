@@ -311,71 +311,126 @@ pub async fn run(settings: ChaosSettings, quiet: bool) -> Result<Value, String> 
     });
     let started = Instant::now();
     let last_restart = Arc::new(AtomicU64::new(0));
-    // The killer: SIGKILL at random moments, restart on the same data dir.
-    let killer = {
-        let (server, base, settings, dir, last_restart) = (
-            server.clone(),
-            base.clone(),
-            settings.clone(),
-            dir.clone(),
-            last_restart.clone(),
-        );
-        tokio::spawn(async move {
-            for round in 1..=settings.rounds {
-                let pause: u64 = rand::thread_rng().gen_range(1000..4000);
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-                let mut guard = server.lock().await;
-                let _ = guard.child.start_kill();
-                let _ = guard.child.wait().await;
-                if !quiet {
-                    eprintln!("chaos: round {round}: SIGKILL");
-                }
-                match start_server(&settings, &dir).await {
-                    Ok((restarted, address)) => {
-                        *guard = restarted;
-                        *base.write() = address;
-                        last_restart.store(now_ms(), Ordering::Relaxed);
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-            Ok(())
-        })
-    };
-    let records = Arc::new(Mutex::new(Vec::new()));
-    {
-        let (client, base, settings2, steps2, records) = (
-            client.clone(),
-            base.clone(),
-            settings.clone(),
-            steps.clone(),
-            records.clone(),
-        );
-        crate::drive(settings.members, None, settings.concurrency, move |i| {
-            let (client, base, settings, steps, records) = (
-                client.clone(),
-                base.clone(),
-                settings2.clone(),
-                steps2.clone(),
-                records.clone(),
-            );
-            async move {
-                let record = member(client, base, settings, steps, activity, 5_000_000 + i).await;
-                records.lock().push(record);
-            }
-        })
-        .await;
-    }
+    let killer = spawn_killer(
+        server.clone(),
+        base.clone(),
+        settings.clone(),
+        dir.clone(),
+        last_restart.clone(),
+        quiet,
+    );
+    let records = run_members(&client, &base, &settings, &steps, activity).await;
     killer.await.map_err(|e| e.to_string())??;
-    let records = records.lock().clone();
-    let mut violations = Vec::new();
     let provider = ordercenter::provider::UmsClient::new(
         ordercenter::provider::ProviderConfig::with_base_url(base.read().clone()),
     )
     .map_err(|e| e.to_string())?;
-    let last_restart = last_restart.load(Ordering::Relaxed);
+    let (charged, mut violations) =
+        check_records(&records, &provider, last_restart.load(Ordering::Relaxed)).await;
+    let detail_url = format!(
+        "{}/activityPlatform/wxActivity/detail?activity_id={activity}",
+        base.read()
+    );
+    violations.extend(check_registrations(&client, &detail_url, charged).await?);
+    let mut guard = server.lock().await;
+    let _ = guard.child.start_kill();
+    let _ = std::fs::remove_dir_all(&dir);
+    let completed = records.len();
+    let elapsed = started.elapsed();
+    let errors = crate::errors_by_code(&[&steps.apply, &steps.create, &steps.pay, &steps.state]);
+    Ok(json!({
+        "scenario": "chaos",
+        "members": settings.members,
+        "rounds": settings.rounds,
+        "completed": completed,
+        "throughput_per_s": (completed as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0,
+        "acknowledged_orders": records.iter().filter(|r| r.parent.is_some()).count(),
+        "paid": charged,
+        "elapsed_s": elapsed.as_secs(),
+        "errors": errors,
+        "latency_ms": {
+            "apply": steps.apply.summary(),
+            "create": steps.create.summary(),
+            "pay": steps.pay.summary(),
+            "state": steps.state.summary(),
+        },
+        "violations": violations,
+    }))
+}
+
+/// The killer: `rounds` times, SIGKILL at a random moment and restart on the same data dir.
+fn spawn_killer(
+    server: Arc<tokio::sync::Mutex<Server>>,
+    base: Base,
+    settings: Arc<ChaosSettings>,
+    dir: PathBuf,
+    last_restart: Arc<AtomicU64>,
+    quiet: bool,
+) -> tokio::task::JoinHandle<Result<(), String>> {
+    tokio::spawn(async move {
+        for round in 1..=settings.rounds {
+            let pause: u64 = rand::thread_rng().gen_range(1000..4000);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            let mut guard = server.lock().await;
+            let _ = guard.child.start_kill();
+            let _ = guard.child.wait().await;
+            if !quiet {
+                eprintln!("chaos: round {round}: SIGKILL");
+            }
+            let (restarted, address) = start_server(&settings, &dir).await?;
+            *guard = restarted;
+            *base.write() = address;
+            last_restart.store(now_ms(), Ordering::Relaxed);
+        }
+        Ok(())
+    })
+}
+
+/// Every member's flow, `concurrency` at a time, through the restarts.
+async fn run_members(
+    client: &reqwest::Client,
+    base: &Base,
+    settings: &Arc<ChaosSettings>,
+    steps: &Arc<ChaosSteps>,
+    activity: u64,
+) -> Vec<Record> {
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let (client, base, settings2, steps, filled) = (
+        client.clone(),
+        base.clone(),
+        settings.clone(),
+        steps.clone(),
+        records.clone(),
+    );
+    crate::drive(settings.members, None, settings.concurrency, move |i| {
+        let (client, base, settings, steps, records) = (
+            client.clone(),
+            base.clone(),
+            settings2.clone(),
+            steps.clone(),
+            filled.clone(),
+        );
+        async move {
+            let record = member(client, base, settings, steps, activity, 5_000_000 + i).await;
+            records.lock().push(record);
+        }
+    })
+    .await;
+    let records = records.lock().clone();
+    records
+}
+
+/// Each acknowledged order against the provider: charged ⇔ paid (or refunded), never
+/// lost, and closed on time unless a restart came after its deadline. Returns how many
+/// members paid, and the violations.
+async fn check_records(
+    records: &[Record],
+    provider: &ordercenter::provider::UmsClient,
+    last_restart: u64,
+) -> (u64, Vec<String>) {
+    let mut violations = Vec::new();
     let mut charged = 0;
-    for record in &records {
+    for record in records {
         let Some(parent) = &record.parent else {
             continue;
         };
@@ -413,15 +468,20 @@ pub async fn run(settings: ChaosSettings, quiet: bool) -> Result<Value, String> 
             ));
         }
     }
-    // Registrations follow through the outbox.
-    let detail_url = format!(
-        "{}/activityPlatform/wxActivity/detail?activity_id={activity}",
-        base.read()
-    );
+    (charged, violations)
+}
+
+/// Registrations follow through the outbox: within 30 s the activity shows one
+/// registration per paying member and nothing reserved.
+async fn check_registrations(
+    client: &reqwest::Client,
+    detail_url: &str,
+    charged: u64,
+) -> Result<Vec<String>, String> {
     let until = Instant::now() + Duration::from_secs(30);
     let detail = loop {
         let detail: Value = client
-            .get(&detail_url)
+            .get(detail_url)
             .send()
             .await
             .map_err(|e| e.to_string())?
@@ -435,35 +495,12 @@ pub async fn run(settings: ChaosSettings, quiet: bool) -> Result<Value, String> 
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     if detail["registered"] != charged || detail["reserved"] != 0 {
-        violations.push(format!(
+        return Ok(vec![format!(
             "registered {} / reserved {} but {charged} members paid",
             detail["registered"], detail["reserved"]
-        ));
+        )]);
     }
-    let mut guard = server.lock().await;
-    let _ = guard.child.start_kill();
-    let _ = std::fs::remove_dir_all(&dir);
-    let completed = records.len();
-    let elapsed = started.elapsed();
-    let errors = crate::errors_by_code(&[&steps.apply, &steps.create, &steps.pay, &steps.state]);
-    Ok(json!({
-        "scenario": "chaos",
-        "members": settings.members,
-        "rounds": settings.rounds,
-        "completed": completed,
-        "throughput_per_s": (completed as f64 / elapsed.as_secs_f64() * 10.0).round() / 10.0,
-        "acknowledged_orders": records.iter().filter(|r| r.parent.is_some()).count(),
-        "paid": charged,
-        "elapsed_s": elapsed.as_secs(),
-        "errors": errors,
-        "latency_ms": {
-            "apply": steps.apply.summary(),
-            "create": steps.create.summary(),
-            "pay": steps.pay.summary(),
-            "state": steps.state.summary(),
-        },
-        "violations": violations,
-    }))
+    Ok(Vec::new())
 }
 
 fn tempfile_dir() -> Result<PathBuf, String> {
