@@ -129,6 +129,32 @@ async fn member_flow(
     if paying.is_err() {
         return;
     }
+    let charged_at = play_the_buyer(&client, &settings, &steps, &parent).await;
+    let final_status = poll_until_final(
+        &client, &settings, &steps, member, &parent, charged_at, overdue,
+    )
+    .await;
+    match (charged_at.is_some(), final_status.as_str()) {
+        (true, "1" | "3") | (false, "2") => {}
+        (true, other) => violation(&steps, format!("{parent}: charged but state {other}")),
+        (false, other) => violation(
+            &steps,
+            format!("{parent}: abandoned but state {other} after overdue_time + 15 s"),
+        ),
+    }
+    await_registration(&client, &settings, &steps, member, apply_id, &final_status).await;
+    steps.completed.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Thinks a while, then pays at the simulator with probability `pay_ratio`; when the
+/// buyer was charged.
+async fn play_the_buyer(
+    client: &reqwest::Client,
+    settings: &FlowSettings,
+    steps: &FlowSteps,
+    parent: &str,
+) -> Option<Instant> {
+    let base = &settings.base;
     let (think, pays) = {
         let mut rng = rand::thread_rng();
         (
@@ -141,7 +167,7 @@ async fn member_flow(
     if pays {
         let response = client
             .post(format!("{base}/paysim/pay"))
-            .form(&[("merOrderId", parent.as_str())])
+            .form(&[("merOrderId", parent)])
             .send()
             .await;
         match response.map(|r| r.status().as_u16()) {
@@ -150,20 +176,34 @@ async fn member_flow(
                 steps.charged.fetch_add(1, Ordering::Relaxed);
             }
             Ok(409) => {}
-            other => violation(&steps, format!("{parent}: buyer could not pay: {other:?}")),
+            other => violation(steps, format!("{parent}: buyer could not pay: {other:?}")),
         }
     }
     if charged_at.is_none() {
         steps.abandoned.fetch_add(1, Ordering::Relaxed);
     }
-    // Poll until final, as the frontend does.
+    charged_at
+}
+
+/// Polls `shop/order/state` as the frontend does until it is final (or `overdue_time` +
+/// 15 s passed: then `"0"`), recording how long a payment took to show.
+async fn poll_until_final(
+    client: &reqwest::Client,
+    settings: &FlowSettings,
+    steps: &FlowSteps,
+    member: u64,
+    parent: &str,
+    charged_at: Option<Instant>,
+    overdue: u64,
+) -> String {
+    let base = &settings.base;
     let give_up = Instant::now() + Duration::from_secs(overdue + 15);
-    let final_status = loop {
+    loop {
         let started = Instant::now();
         let state = post(
-            &client,
+            client,
             &format!("{base}/shop/order/state"),
-            &who(&[("parent_order_no", parent.clone())]),
+            &crate::member_form(member, &[("parent_order_no", parent.to_owned())]),
         )
         .await;
         steps
@@ -181,22 +221,26 @@ async fn member_flow(
                     .lock()
                     .record(charged.elapsed().as_micros().max(1) as u64);
             }
-            break status;
+            return status;
         }
         if Instant::now() > give_up {
-            break "0".to_owned();
+            return "0".to_owned();
         }
         tokio::time::sleep(Duration::from_millis(settings.poll_ms)).await;
-    };
-    match (charged_at.is_some(), final_status.as_str()) {
-        (true, "1" | "3") | (false, "2") => {}
-        (true, other) => violation(&steps, format!("{parent}: charged but state {other}")),
-        (false, other) => violation(
-            &steps,
-            format!("{parent}: abandoned but state {other} after overdue_time + 15 s"),
-        ),
     }
-    // The registration follows through the outbox.
+}
+
+/// The registration follows through the outbox: within 10 s the apply shows `registered`
+/// for a paid order and `cancelled` for any other.
+async fn await_registration(
+    client: &reqwest::Client,
+    settings: &FlowSettings,
+    steps: &FlowSteps,
+    member: u64,
+    apply_id: u64,
+    final_status: &str,
+) {
+    let base = &settings.base;
     let wanted = if final_status == "1" {
         "registered"
     } else {
@@ -204,7 +248,7 @@ async fn member_flow(
     };
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        let info = get(&client, format!("{base}/activityPlatform/wxActivity/applyInfo?apply_id={apply_id}&member_id={member}&company_id=421")).await;
+        let info = get(client, format!("{base}/activityPlatform/wxActivity/applyInfo?apply_id={apply_id}&member_id={member}&company_id=421")).await;
         let status = info
             .ok()
             .and_then(|i| i["status"].as_str().map(str::to_owned))
@@ -214,14 +258,13 @@ async fn member_flow(
         }
         if Instant::now() > until {
             violation(
-                &steps,
+                steps,
                 format!("apply {apply_id}: {status}, expected {wanted}"),
             );
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    steps.completed.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Runs the flow for every member and returns the report.
