@@ -33,6 +33,10 @@ enum Scenario {
     Flow,
     /// The crash-and-fault harness: runs the server itself and SIGKILLs it at random.
     Chaos,
+    /// Setup for another load tool (`bench/wrk_ratios.sh`): an activity, one apply per
+    /// member (and with `--with-orders` an order each), printed one per line as
+    /// `member_id sku_slice` (or `member_id parent_order_no`).
+    Prepare,
 }
 
 /// Load generator for ordercenter.
@@ -78,6 +82,9 @@ struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// `prepare`: also create an order for each apply, and print the orders.
+    #[arg(long)]
+    with_orders: bool,
 }
 
 /// Latencies and errors of one step.
@@ -283,6 +290,18 @@ async fn main() -> std::process::ExitCode {
             let elapsed = run_health(&client, &base, &args, step.clone()).await;
             report("health", &step, elapsed, &args)
         }
+        Scenario::Prepare => match prepare(&client, &base, &args).await {
+            Ok(lines) => {
+                for line in lines {
+                    println!("{line}");
+                }
+                std::process::ExitCode::SUCCESS
+            }
+            Err(reason) => {
+                eprintln!("loadgen: {reason}");
+                std::process::ExitCode::FAILURE
+            }
+        },
         Scenario::Create => {
             let step = Arc::new(Step::new());
             match run_create(&client, &base, &args, step.clone()).await {
@@ -358,19 +377,7 @@ async fn run_create(
     step: Arc<Step>,
 ) -> Result<Duration, String> {
     let members = args.members.unwrap_or(20_000);
-    let activity = post(
-        client,
-        &format!("{base}/activityPlatform/activity/save"),
-        &[
-            ("name", "loadgen".into()),
-            ("price", "1".into()),
-            ("seats", members.to_string()),
-        ],
-    )
-    .await
-    .map_err(|code| format!("cannot create the activity: {code}"))?["activity_id"]
-        .as_u64()
-        .unwrap_or(0);
+    let activity = new_activity(client, base, members).await?;
     let skus = apply_members(client, base, args, activity, members).await;
     let done = Arc::new(AtomicUsize::new(0));
     let bar = progress("create", done.clone(), members, args.json);
@@ -388,16 +395,7 @@ async fn run_create(
             let Some(sku) = skus.lock()[i as usize].clone() else {
                 return;
             };
-            let form = [
-                ("company_id", "421".to_string()),
-                ("member_id", (member_base + i).to_string()),
-                ("business_id", "10000001".into()),
-                ("sys_id", "30".into()),
-                ("sku_slice", sku),
-                ("business_type", "3001".into()),
-                ("request_id", "loadgen".into()),
-                ("handle_info", r#"{"platform_id":3}"#.into()),
-            ];
+            let form = create_form(member_base + i, sku);
             let started = Instant::now();
             let outcome = post(&client, &format!("{base}/shop/order/create"), &form)
                 .await
@@ -409,6 +407,84 @@ async fn run_create(
     .await;
     bar.abort();
     Ok(elapsed)
+}
+
+/// An activity with `seats` seats at 0.01 yuan.
+async fn new_activity(client: &reqwest::Client, base: &str, seats: u64) -> Result<u64, String> {
+    let saved = post(
+        client,
+        &format!("{base}/activityPlatform/activity/save"),
+        &[
+            ("name", "loadgen".into()),
+            ("price", "1".into()),
+            ("seats", seats.to_string()),
+        ],
+    )
+    .await
+    .map_err(|code| format!("cannot create the activity: {code}"))?;
+    saved["activity_id"]
+        .as_u64()
+        .ok_or_else(|| "the activity has no id".to_owned())
+}
+
+/// The seed's `shop/order/create` form for `member` ordering `sku`.
+fn create_form(member: u64, sku: String) -> [(&'static str, String); 8] {
+    [
+        ("company_id", "421".to_string()),
+        ("member_id", member.to_string()),
+        ("business_id", "10000001".into()),
+        ("sys_id", "30".into()),
+        ("sku_slice", sku),
+        ("business_type", "3001".into()),
+        ("request_id", "loadgen".into()),
+        ("handle_info", r#"{"platform_id":3}"#.into()),
+    ]
+}
+
+/// `prepare`: one apply per member (and an order each with `--with-orders`), as lines of
+/// `member_id sku_slice` (or `member_id parent_order_no`); members whose step failed are
+/// left out.
+async fn prepare(client: &reqwest::Client, base: &str, args: &Args) -> Result<Vec<String>, String> {
+    let members = args.members.unwrap_or(10_000);
+    let activity = new_activity(client, base, members).await?;
+    let skus = apply_members(client, base, args, activity, members).await;
+    let skus = skus.lock().clone();
+    if !args.with_orders {
+        return Ok(skus
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, sku)| Some(format!("{} {}", args.member_base + i as u64, sku?)))
+            .collect());
+    }
+    let parents: Arc<Mutex<Vec<Option<String>>>> =
+        Arc::new(Mutex::new(vec![None; members as usize]));
+    let (client, base, filled, skus) = (
+        client.clone(),
+        base.to_owned(),
+        parents.clone(),
+        Arc::new(skus),
+    );
+    let member_base = args.member_base;
+    drive(members, None, args.concurrency, move |i| {
+        let (client, base, parents, skus) =
+            (client.clone(), base.clone(), filled.clone(), skus.clone());
+        async move {
+            let Some(sku) = skus[i as usize].clone() else {
+                return;
+            };
+            let url = format!("{base}/shop/order/create");
+            if let Ok(data) = post(&client, &url, &create_form(member_base + i, sku)).await {
+                parents.lock()[i as usize] = data["parent_order_no"].as_str().map(str::to_owned);
+            }
+        }
+    })
+    .await;
+    let parents = parents.lock().clone();
+    Ok(parents
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, parent)| Some(format!("{} {}", member_base + i as u64, parent?)))
+        .collect())
 }
 
 /// One apply per member for `activity`; the `sku_slice` of each (None where it failed).
