@@ -113,6 +113,8 @@ struct PaymentSide {
 struct OrderCenterParts {
     center: OrderCenter,
     arbiters: Vec<Arbiter>,
+    /// What the trade poller reports, for the center to confirm.
+    reported: tokio::sync::mpsc::UnboundedReceiver<PaymentFound>,
 }
 
 impl Application {
@@ -141,6 +143,12 @@ impl Application {
                 Duration::from_secs(1),
                 cancel.clone(),
             )),
+            actix_rt::spawn(
+                parts
+                    .center
+                    .clone()
+                    .confirm_reported(parts.reported, cancel.clone()),
+            ),
         ];
         let state = web::Data::new(AppState {
             center: parts.center.clone(),
@@ -353,7 +361,7 @@ async fn build_payment_side(
 }
 
 /// Starts the trade poller, one arbiter per core for the order actors, the supervisor, and
-/// the API over them, which confirms the payments the poller reports.
+/// the API over them (which is to confirm the payments the poller reports).
 async fn start_order_center(
     config: &Config,
     stores: &Stores,
@@ -389,8 +397,11 @@ async fn start_order_center(
         .await?;
     let numbers = OrderNoGenerator::new(time::now_millis(), high);
     let center = OrderCenter::new(supervisor, poller, env, numbers);
-    actix_rt::spawn(center.clone().confirm_reported(reported));
-    Ok(OrderCenterParts { center, arbiters })
+    Ok(OrderCenterParts {
+        center,
+        arbiters,
+        reported,
+    })
 }
 
 /// Restores every live order in the background; the service is ready when it finished. A

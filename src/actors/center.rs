@@ -10,6 +10,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_util::sync::CancellationToken;
 
 use super::poller::{GetPollerStats, PaymentFound, PollerStats, TradePoller};
 use super::supervisor::{
@@ -318,11 +319,23 @@ impl OrderCenter {
             .await
     }
 
-    /// Confirms the payments the trade poller reports, until it stops. A report that meets
-    /// a passing refusal (recovery still starting actors, a store that cannot write now) is
-    /// tried again for up to 30 s rather than dropped: the poller will not ask again.
-    pub async fn confirm_reported(self, mut reports: UnboundedReceiver<PaymentFound>) {
-        while let Some(found) = reports.recv().await {
+    /// Confirms the payments the trade poller reports, until it stops or `cancel` fires. A
+    /// report that meets a passing refusal (recovery still starting actors, a store that
+    /// cannot write now) is tried again for up to 30 s rather than dropped: the poller will
+    /// not ask again.
+    pub async fn confirm_reported(
+        self,
+        mut reports: UnboundedReceiver<PaymentFound>,
+        cancel: CancellationToken,
+    ) {
+        loop {
+            let found = tokio::select! {
+                _ = cancel.cancelled() => break,
+                found = reports.recv() => match found {
+                    Some(found) => found,
+                    None => break,
+                },
+            };
             let center = self.clone();
             actix::spawn(async move {
                 for attempt in 1.. {

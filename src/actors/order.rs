@@ -11,7 +11,7 @@ use actix::prelude::*;
 
 use super::poller::{TradePoller, Unwatch, Watch};
 use super::Snapshot;
-use crate::domain::{time, Command, Effect, Order, OrderEvent, OrderNo, OrderStatus};
+use crate::domain::{time, Command, Effect, Order, OrderEvent, OrderNo, OrderStatus, PaidEvidence};
 use crate::workflow::refund::{RefundStep, FIRST_REFUND_RETRY, MAX_REFUND_RETRY, REFUND_RECHECK};
 use crate::workflow::{self, jittered, OrderError, SharedEnv};
 
@@ -188,8 +188,8 @@ impl OrderActor {
         ))
     }
 
-    /// Carries out `effect`, decided for `command`.
-    fn carry_out(&mut self, command: Command, effect: Effect, ctx: &mut Context<Self>) -> Answer {
+    /// Carries out `effect`.
+    fn carry_out(&mut self, effect: Effect, ctx: &mut Context<Self>) -> Answer {
         match effect {
             Effect::Answer => self.answer_now(Ok((*self.order).clone())),
             Effect::WaitForDeadline => {
@@ -198,45 +198,19 @@ impl OrderActor {
             }
             Effect::FinishCreate => self.finish_create(),
             Effect::Close(event) => self.close(event),
-            Effect::StartPayment => {
-                let Command::Pay {
-                    payment_way,
-                    open_id,
-                    ..
-                } = command
-                else {
-                    return self.answer_now(Err(OrderError::NotReady));
-                };
-                self.start_payment(payment_way, open_id)
-            }
-            Effect::MarkPaid => {
-                self.run_with_evidence(command, |env, order, evidence| async move {
-                    workflow::pay::mark_paid(&env, order, evidence).await
-                })
-            }
-            Effect::SettleAsRefunded => {
-                self.run_with_evidence(command, |env, order, evidence| async move {
-                    workflow::refund::refunded_at_provider(&env, order, &evidence).await
-                })
-            }
-            Effect::RefundLatePayment => self.refund_late_payment(command),
+            Effect::StartPayment {
+                payment_way,
+                open_id,
+            } => self.start_payment(payment_way, open_id),
+            Effect::MarkPaid(evidence) => self.run(|env, order| async move {
+                workflow::pay::mark_paid(&env, order, evidence).await
+            }),
+            Effect::SettleAsRefunded(evidence) => self.run(|env, order| async move {
+                workflow::refund::refunded_at_provider(&env, order, &evidence).await
+            }),
+            Effect::RefundLatePayment(evidence) => self.refund_late_payment(evidence),
             Effect::StepRefund => self.step_refund(),
         }
-    }
-
-    /// Runs `work` with the payment evidence of a [`Command::ConfirmPayment`].
-    fn run_with_evidence<F>(
-        &mut self,
-        command: Command,
-        work: impl FnOnce(SharedEnv, Order, crate::domain::PaidEvidence) -> F,
-    ) -> Answer
-    where
-        F: std::future::Future<Output = Result<Order, OrderError>> + 'static,
-    {
-        let Command::ConfirmPayment(evidence) = command else {
-            return self.answer_now(Err(OrderError::NotReady));
-        };
-        self.run(|env, order| work(env, order, evidence))
     }
 
     /// Finishes the creation; an order that could not be created stops its actor.
@@ -301,10 +275,7 @@ impl OrderActor {
 
     /// Records the refund owed for money that reached the provider after the close, then
     /// starts following it.
-    fn refund_late_payment(&mut self, command: Command) -> Answer {
-        let Command::ConfirmPayment(evidence) = command else {
-            return self.answer_now(Err(OrderError::NotReady));
-        };
+    fn refund_late_payment(&mut self, evidence: PaidEvidence) -> Answer {
         let (env, order) = (self.env.clone(), (*self.order).clone());
         let work = async move { workflow::refund::late_payment(&env, order, evidence).await };
         AtomicResponse::new(Box::pin(work.into_actor(self).map(
@@ -384,7 +355,7 @@ impl Handler<Command> for OrderActor {
             self.timer = None;
         }
         match self.order.decide(&command, time::now_millis()) {
-            Ok(effect) => self.carry_out(command, effect, ctx),
+            Ok(effect) => self.carry_out(effect, ctx),
             Err(refusal) => self.answer_now(Err(refusal.into())),
         }
     }

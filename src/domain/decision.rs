@@ -76,8 +76,8 @@ pub enum Command {
     CheckRefund,
 }
 
-/// What a command leads to, when it is not refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a command leads to, when it is not refused, with what carrying it out needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
     /// Nothing changes: answer with the order as it is.
     Answer,
@@ -88,23 +88,21 @@ pub enum Effect {
     /// Close the unpaid order, at the provider first when a payment was started.
     Close(OrderEvent),
     /// Record a payment attempt and place the unified order at the provider.
-    StartPayment,
+    StartPayment {
+        /// `payment_way` (110).
+        payment_way: u32,
+        /// The payer's openid, if the frontend sent it.
+        open_id: Option<String>,
+    },
     /// Record the order paid.
-    MarkPaid,
+    MarkPaid(PaidEvidence),
     /// Paid and refunded at the provider already: record it refunded.
-    SettleAsRefunded,
+    SettleAsRefunded(PaidEvidence),
     /// Money reached the provider for an order closed here: confirm it (a notify is checked
     /// by a query) and record the refund owed.
-    RefundLatePayment,
+    RefundLatePayment(PaidEvidence),
     /// Take the next step of the pending refund at the provider.
     StepRefund,
-}
-
-impl Effect {
-    /// Whether carrying it out needs the order's actor (any effect but answering).
-    pub fn needs_actor(self) -> bool {
-        self != Effect::Answer
-    }
 }
 
 /// Why a command is refused.
@@ -140,14 +138,21 @@ impl Order {
                 OrderStatus::Paid => Err(Refusal::AlreadyPaid),
                 _ => Ok(Effect::Answer),
             },
-            Command::Pay { who, .. } => match self.status {
+            Command::Pay {
+                who,
+                payment_way,
+                open_id,
+            } => match self.status {
                 _ if !self.is_visible_to(*who) => Err(Refusal::NotFound),
                 OrderStatus::Paid => Err(Refusal::AlreadyPaid),
                 OrderStatus::Unpaid if !self.is_past_deadline(now_ms) => {
                     // Paying again while a payment is open returns the same prepay.
                     match self.payment.as_ref().is_some_and(|p| p.prepay.is_some()) {
                         true => Ok(Effect::Answer),
-                        false => Ok(Effect::StartPayment),
+                        false => Ok(Effect::StartPayment {
+                            payment_way: *payment_way,
+                            open_id: open_id.clone(),
+                        }),
                     }
                 }
                 _ => Err(Refusal::Closed),
@@ -185,7 +190,7 @@ impl Order {
             // Paid and refunded at the provider: settled as refunded, whatever we thought. A
             // paid order refunded outside the order center is reconciliation's to find.
             _ if evidence.refunded && refundable_here && self.payment.is_some() => {
-                Ok(Effect::SettleAsRefunded)
+                Ok(Effect::SettleAsRefunded(evidence.clone()))
             }
             OrderStatus::Paid | OrderStatus::Refunded | OrderStatus::RefundRefused => {
                 Ok(Effect::Answer)
@@ -194,8 +199,8 @@ impl Order {
             _ if self.payment.is_none() => Err(Refusal::Mismatch(
                 "no payment was started for this order".into(),
             )),
-            OrderStatus::Closed => Ok(Effect::RefundLatePayment),
-            _ => Ok(Effect::MarkPaid),
+            OrderStatus::Closed => Ok(Effect::RefundLatePayment(evidence.clone())),
+            _ => Ok(Effect::MarkPaid(evidence.clone())),
         }
     }
 
@@ -270,14 +275,14 @@ mod tests {
         }
     }
 
-    /// The lifecycle as a handful of facts, the way the order's effects change them: the
-    /// model the order is checked against.
+    /// The lifecycle as a handful of facts: the model the order is checked against. It
+    /// says by itself (from SPEC §3, not from the code) what each command should lead to,
+    /// and moves by its own expectation.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
     struct Model {
         created: bool,
         abandoned: bool,
         payment_started: bool,
-        prepay: bool,
         paid: bool,
         closed: bool,
         refund_owed: bool,
@@ -285,145 +290,155 @@ mod tests {
         refund_refused: bool,
     }
 
-    /// What the order should answer a command, by the rules of SPEC §3.
-    #[derive(Debug, PartialEq, Eq)]
+    /// What the model expects of a command: an effect, or a refusal of this kind.
+    #[derive(Clone, Debug, PartialEq, Eq)]
     enum Expected {
-        Refused,
-        Answered,
-        Works,
+        Effect(Effect),
+        Refused(&'static str),
+    }
+
+    fn kind(refusal: &Refusal) -> &'static str {
+        match refusal {
+            Refusal::NotFound => "not found",
+            Refusal::Closed => "closed",
+            Refusal::AlreadyPaid => "already paid",
+            Refusal::Mismatch(_) => "mismatch",
+        }
     }
 
     impl Model {
-        fn visible(&self) -> bool {
-            self.created
-        }
-
         fn open(&self) -> bool {
             self.created && !self.paid && !self.closed && !self.refunded
         }
 
-        fn expect(&self, step: &Step, past_deadline: bool) -> Expected {
-            use Expected::*;
-            let mine = match step {
-                Step::Cancel { mine } | Step::Pay { mine } => *mine,
-                _ => true,
-            };
-            match step {
-                Step::FinishCreate if !self.created && !self.abandoned => Works,
-                Step::FinishCreate if self.visible() => Answered,
-                Step::FinishCreate => Refused,
-                _ if !self.visible() && !matches!(step, Step::Expire | Step::CheckRefund) => {
-                    Refused
+        fn status(&self) -> OrderStatus {
+            match () {
+                _ if self.abandoned => OrderStatus::Abandoned,
+                _ if !self.created => OrderStatus::Creating,
+                _ if self.refunded => OrderStatus::Refunded,
+                _ if self.refund_refused => OrderStatus::RefundRefused,
+                _ if self.paid => OrderStatus::Paid,
+                _ if self.closed => OrderStatus::Closed,
+                _ => OrderStatus::Unpaid,
+            }
+        }
+
+        fn expect(&self, command: &Command, past_deadline: bool) -> Expected {
+            use Expected::{Effect as E, Refused};
+            let mine = |who: &MemberRef| *who == OWNER;
+            match command {
+                Command::FinishCreate if !self.created && !self.abandoned => {
+                    E(Effect::FinishCreate)
                 }
-                Step::Cancel { .. } if !mine => Refused,
-                Step::Cancel { .. } if self.open() => Works,
-                Step::Cancel { .. } if self.paid && !self.refunded => Refused,
-                Step::Cancel { .. } => Answered,
-                Step::Pay { .. } if !mine || !self.open() || past_deadline => Refused,
-                Step::Pay { .. } if self.prepay => Answered,
-                Step::Pay { .. } => Works,
-                Step::Expire if self.open() => Works,
-                Step::Expire => Answered,
-                Step::CheckRefund if self.refund_owed && !self.refunded && !self.refund_refused => {
-                    Works
+                Command::FinishCreate if self.created => E(Effect::Answer),
+                Command::FinishCreate => Refused("not found"),
+                Command::Expire if self.open() && past_deadline => {
+                    E(Effect::Close(OrderEvent::Expired))
                 }
-                Step::CheckRefund => Answered,
-                Step::Confirm {
-                    right_amount: false,
-                    ..
-                } => Refused,
-                Step::Confirm { refunded: true, .. }
-                    if self.payment_started && !self.refunded && (self.open() || self.closed) =>
+                Command::Expire if self.open() => E(Effect::WaitForDeadline),
+                Command::Expire => E(Effect::Answer),
+                Command::CheckRefund
+                    if self.refund_owed && !self.refunded && !self.refund_refused =>
                 {
-                    Works
+                    E(Effect::StepRefund)
                 }
-                Step::Confirm { .. } if self.paid || self.refunded || self.refund_refused => {
-                    Answered
+                Command::CheckRefund => E(Effect::Answer),
+                _ if !self.created => Refused("not found"),
+                Command::Cancel { who } if !mine(who) => Refused("not found"),
+                Command::Cancel { .. } if self.open() => E(Effect::Close(OrderEvent::Cancelled)),
+                Command::Cancel { .. } if self.paid && !self.refunded => Refused("already paid"),
+                Command::Cancel { .. } => E(Effect::Answer),
+                Command::Pay { who, .. } if !mine(who) => Refused("not found"),
+                Command::Pay { .. } if self.paid && !self.refunded => Refused("already paid"),
+                Command::Pay { .. } if !self.open() || past_deadline => Refused("closed"),
+                Command::Pay { .. } if self.payment_started => E(Effect::Answer),
+                Command::Pay {
+                    payment_way,
+                    open_id,
+                    ..
+                } => E(Effect::StartPayment {
+                    payment_way: *payment_way,
+                    open_id: open_id.clone(),
+                }),
+                Command::ConfirmPayment(evidence) if evidence.amount != PRICE => {
+                    Refused("mismatch")
                 }
-                Step::Confirm { .. } if !self.payment_started => Refused,
-                Step::Confirm { .. } => Works,
+                Command::ConfirmPayment(evidence)
+                    if evidence.refunded
+                        && self.payment_started
+                        && !self.refunded
+                        && (self.open() || self.closed) =>
+                {
+                    E(Effect::SettleAsRefunded(evidence.clone()))
+                }
+                Command::ConfirmPayment(_) if self.paid || self.refunded || self.refund_refused => {
+                    E(Effect::Answer)
+                }
+                Command::ConfirmPayment(_) if !self.payment_started => Refused("mismatch"),
+                Command::ConfirmPayment(evidence) if self.closed => {
+                    E(Effect::RefundLatePayment(evidence.clone()))
+                }
+                Command::ConfirmPayment(evidence) => E(Effect::MarkPaid(evidence.clone())),
+            }
+        }
+
+        /// The model's next state once `effect` was carried out, the provider answering
+        /// `provider_agrees` (created, or refunded) or not.
+        fn after(&mut self, effect: &Effect, provider_agrees: bool) {
+            match effect {
+                Effect::Answer | Effect::WaitForDeadline => {}
+                Effect::FinishCreate if provider_agrees => self.created = true,
+                Effect::FinishCreate => self.abandoned = true,
+                Effect::Close(_) => self.closed = true,
+                Effect::StartPayment { .. } => self.payment_started = true,
+                Effect::MarkPaid(_) => self.paid = true,
+                Effect::SettleAsRefunded(_) => {
+                    self.paid |= self.open();
+                    self.refunded = true;
+                }
+                Effect::RefundLatePayment(_) => self.refund_owed = true,
+                Effect::StepRefund if provider_agrees => self.refunded = true,
+                Effect::StepRefund => self.refund_refused = true,
             }
         }
     }
 
-    /// A step of a random history: a command, and how the order's actor would carry out
-    /// its effect when the provider agrees.
-    #[derive(Clone, Debug)]
-    enum Step {
-        FinishCreate,
-        Cancel { mine: bool },
-        Pay { mine: bool },
-        Expire,
-        Confirm { right_amount: bool, refunded: bool },
-        CheckRefund,
-    }
-
-    fn step() -> impl Strategy<Value = Step> {
-        prop_oneof![
-            Just(Step::FinishCreate),
-            any::<bool>().prop_map(|mine| Step::Cancel { mine }),
-            any::<bool>().prop_map(|mine| Step::Pay { mine }),
-            Just(Step::Expire),
-            (any::<bool>(), any::<bool>()).prop_map(|(right_amount, refunded)| Step::Confirm {
-                right_amount,
-                refunded
-            }),
-            Just(Step::CheckRefund),
-        ]
-    }
-
-    fn command(step: &Step) -> Command {
-        let who = |mine: bool| if mine { OWNER } else { STRANGER };
-        match step {
-            Step::FinishCreate => Command::FinishCreate,
-            Step::Cancel { mine } => Command::Cancel { who: who(*mine) },
-            Step::Pay { mine } => Command::Pay {
-                who: who(*mine),
-                payment_way: 110,
-                open_id: None,
-            },
-            Step::Expire => Command::Expire,
-            Step::Confirm {
-                right_amount,
-                refunded,
-            } => Command::ConfirmPayment(PaidEvidence {
-                amount: if *right_amount { PRICE } else { PRICE + 1 },
+    fn command() -> impl Strategy<Value = Command> {
+        let who = any::<bool>().prop_map(|mine| if mine { OWNER } else { STRANGER });
+        let evidence =
+            (any::<bool>(), any::<bool>()).prop_map(|(right_amount, refunded)| PaidEvidence {
+                amount: if right_amount { PRICE } else { PRICE + 1 },
                 paid_at: None,
                 target_order_id: None,
                 source: EvidenceSource::Query,
-                refunded: *refunded,
+                refunded,
+            });
+        prop_oneof![
+            Just(Command::FinishCreate),
+            who.clone().prop_map(|who| Command::Cancel { who }),
+            who.prop_map(|who| Command::Pay {
+                who,
+                payment_way: 110,
+                open_id: None
             }),
-            Step::CheckRefund => Command::CheckRefund,
-        }
+            Just(Command::Expire),
+            evidence.prop_map(Command::ConfirmPayment),
+            Just(Command::CheckRefund),
+        ]
     }
 
-    /// Carries out `effect` the way the workflows do when the provider agrees, and records
-    /// the same in the model. `created_ok` and `refund_ok` pick the provider's answer.
-    fn carry_out(
-        order: &mut Order,
-        model: &mut Model,
-        effect: Effect,
-        created_ok: bool,
-        refund_ok: bool,
-    ) {
+    /// Carries `effect` out on the order the way the workflows record it (status changes
+    /// through the status machine, a payment attempt with its prepay, a refund record).
+    fn carry_out(order: &mut Order, effect: &Effect, provider_agrees: bool) {
         let now = order.u_time;
-        match effect {
-            Effect::Answer | Effect::WaitForDeadline => {}
-            Effect::FinishCreate if created_ok => {
-                order.apply(OrderEvent::Created, now).unwrap();
-                model.created = true;
-            }
-            Effect::FinishCreate => {
-                order.apply(OrderEvent::CreateFailed, now).unwrap();
-                model.abandoned = true;
-            }
-            Effect::Close(event) => {
-                order.apply(event, now).unwrap();
-                model.closed = true;
-            }
-            Effect::StartPayment => {
+        let event = match effect {
+            Effect::Answer | Effect::WaitForDeadline => return,
+            Effect::FinishCreate if provider_agrees => OrderEvent::Created,
+            Effect::FinishCreate => OrderEvent::CreateFailed,
+            Effect::Close(event) => *event,
+            Effect::StartPayment { payment_way, .. } => {
                 order.payment = Some(Box::new(Payment {
-                    payment_way: 110,
+                    payment_way: *payment_way,
                     started_at: now,
                     amount: order.total(),
                     open_id: "o".into(),
@@ -438,22 +453,16 @@ mod tests {
                     target_order_id: None,
                     refund: None,
                 }));
-                model.payment_started = true;
-                model.prepay = true;
+                return;
             }
-            Effect::MarkPaid => {
-                order.apply(OrderEvent::Paid, now).unwrap();
-                model.paid = true;
-            }
-            Effect::SettleAsRefunded => {
+            Effect::MarkPaid(_) => OrderEvent::Paid,
+            Effect::SettleAsRefunded(_) => {
                 if order.status == OrderStatus::Unpaid {
                     order.apply(OrderEvent::Paid, now).unwrap();
-                    model.paid = true;
                 }
-                order.apply(OrderEvent::Refunded, now).unwrap();
-                model.refunded = true;
+                OrderEvent::Refunded
             }
-            Effect::RefundLatePayment => {
+            Effect::RefundLatePayment(_) => {
                 let refund_order_id = order.refund_order_id(1);
                 let amount = order.total();
                 let payment = order.payment.as_mut().unwrap();
@@ -463,59 +472,66 @@ mod tests {
                     amount,
                     requested_at: now,
                 });
-                model.refund_owed = true;
+                return;
             }
-            Effect::StepRefund if refund_ok => {
-                order.apply(OrderEvent::Refunded, now).unwrap();
-                model.refunded = true;
-            }
-            Effect::StepRefund => {
-                order.apply(OrderEvent::RefundRefused, now).unwrap();
-                model.refund_refused = true;
+            Effect::StepRefund if provider_agrees => OrderEvent::Refunded,
+            Effect::StepRefund => OrderEvent::RefundRefused,
+        };
+        order
+            .apply(event, now)
+            .unwrap_or_else(|error| panic!("{effect:?} on {:?}: {error}", order.status));
+    }
+
+    proptest! {
+        /// Random histories of commands: every decision is the one the model expects, the
+        /// order's status follows the model's, and the order's own predicates agree with
+        /// its decisions: an order that needs no actor has no work of its own, and one that
+        /// takes no messages has none to do for anyone.
+        #[test]
+        fn decisions_follow_the_lifecycle(
+            steps in proptest::collection::vec((command(), any::<bool>(), any::<bool>()), 0..30),
+        ) {
+            let mut order = new_order();
+            let mut model = Model::default();
+            for (command, past_deadline, provider_agrees) in steps {
+                let deadline_ms = order.deadline() * 1000;
+                let now_ms = if past_deadline { deadline_ms } else { deadline_ms - 1 };
+                let decided = order.decide(&command, now_ms);
+                let expected = model.expect(&command, past_deadline);
+                let got = match &decided {
+                    Ok(effect) => Expected::Effect(effect.clone()),
+                    Err(refusal) => Expected::Refused(kind(refusal)),
+                };
+                prop_assert_eq!(&got, &expected, "{:?} on {:?}", command, model);
+                if let Ok(effect) = decided {
+                    if effect != Effect::Answer {
+                        prop_assert!(order.takes_messages(), "{:?} needs work on {:?}", command, order.status);
+                        if matches!(command, Command::Expire | Command::CheckRefund) {
+                            prop_assert!(order.needs_actor(), "{:?} has work without an actor", order.status);
+                        }
+                    }
+                    carry_out(&mut order, &effect, provider_agrees);
+                    model.after(&effect, provider_agrees);
+                }
+                prop_assert_eq!(order.status, model.status(), "after {:?}", command);
+                prop_assert!(!(model.paid && model.closed), "paid and closed");
             }
         }
     }
 
-    proptest! {
-        /// Random histories of commands agree with the model, and the order's own
-        /// predicates agree with its decisions: an order that needs no actor has no work
-        /// of its own to do, and one that takes no messages has none to do for anyone.
-        #[test]
-        fn decisions_follow_the_lifecycle(
-            steps in proptest::collection::vec(
-                (step(), any::<bool>(), any::<bool>(), any::<bool>()), 0..30),
-        ) {
-            let mut order = new_order();
-            let mut model = Model::default();
-            for (step, past_deadline, created_ok, refund_ok) in steps {
-                let now_ms = if past_deadline {
-                    order.deadline() * 1000
-                } else {
-                    order.deadline() * 1000 - 1
-                };
-                let command = command(&step);
-                let decided = order.decide(&command, now_ms);
-                let expected = model.expect(&step, past_deadline);
-                let got = match decided {
-                    Err(_) => Expected::Refused,
-                    Ok(Effect::Answer) => Expected::Answered,
-                    // An early timer is an expiry still to come.
-                    Ok(_) => Expected::Works,
-                };
-                prop_assert_eq!(&got, &expected, "{:?} on {:?} ({:?})", step, model, order.status);
-                if let Ok(effect) = decided {
-                    if effect.needs_actor() {
-                        prop_assert!(order.takes_messages(), "{:?} needs work on {:?}", command, order.status);
-                    }
-                    let self_driven = matches!(command, Command::Expire | Command::CheckRefund);
-                    if self_driven && effect.needs_actor() {
-                        prop_assert!(order.needs_actor(), "{:?} has work without an actor", order.status);
-                    }
-                    carry_out(&mut order, &mut model, effect, created_ok, refund_ok);
-                }
-                prop_assert!(!(model.paid && model.closed), "paid and closed");
-            }
-        }
+    #[test]
+    fn a_timer_that_fires_early_waits_and_one_at_the_deadline_closes() {
+        let mut order = new_order();
+        order.apply(OrderEvent::Created, CREATED_AT).unwrap();
+        let deadline_ms = order.deadline() * 1000;
+        assert_eq!(
+            order.decide(&Command::Expire, deadline_ms - 1),
+            Ok(Effect::WaitForDeadline)
+        );
+        assert_eq!(
+            order.decide(&Command::Expire, deadline_ms),
+            Ok(Effect::Close(OrderEvent::Expired))
+        );
     }
 
     #[test]
@@ -560,7 +576,10 @@ mod tests {
         let deadline_ms = order.deadline() * 1000;
         assert_eq!(
             order.decide(&pay, deadline_ms - 1),
-            Ok(Effect::StartPayment)
+            Ok(Effect::StartPayment {
+                payment_way: 110,
+                open_id: None
+            })
         );
         assert_eq!(order.decide(&pay, deadline_ms), Err(Refusal::Closed));
     }

@@ -41,11 +41,19 @@ impl OutboxStore {
     }
 
     /// Up to `limit` pending entries with a sequence number of at least `from`. Blocking.
+    /// An entry that cannot be read is left where it is for a person and logged at error
+    /// level each time it is met; it does not hold up the others.
     pub fn pending(&self, from: u64, limit: usize) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
         let mut entries = Vec::new();
         for item in self.tree.range(from.to_be_bytes()..).take(limit) {
             let (key, value) = item?;
-            entries.push((read_be(&key)?, decode(&value)?));
+            let seq = read_be(&key)?;
+            match decode(&value) {
+                Ok(entry) => entries.push((seq, entry)),
+                Err(error) => {
+                    tracing::error!(seq, %error, "outbox entry unreadable; skipped, left in place")
+                }
+            }
         }
         Ok(entries)
     }
@@ -71,5 +79,52 @@ impl OutboxStore {
     pub async fn acknowledge(&self, seq: u64) -> Result<(), StoreError> {
         let this = self.clone();
         self.store.blocking(move || this.remove(seq)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The outcome is stored as the seed's number, one byte, as the `u8` it replaced: the
+    /// entries of older stores read back unchanged.
+    #[test]
+    fn an_entry_encodes_its_outcome_as_the_seeds_number() {
+        let no = OrderNo::compose(2013, 7);
+        let entry = |order_status| OutboxEntry {
+            business_type: 3001,
+            order_no: no.clone(),
+            parent_order_no: no.clone(),
+            order_status,
+            created_at: 1_700_000_000,
+        };
+        #[derive(Serialize)]
+        struct Before {
+            business_type: u16,
+            order_no: OrderNo,
+            parent_order_no: OrderNo,
+            order_status: u8,
+            created_at: u64,
+        }
+        for outcome in [
+            OrderOutcome::Paid,
+            OrderOutcome::Closed,
+            OrderOutcome::Refunded,
+        ] {
+            let before = Before {
+                business_type: 3001,
+                order_no: no.clone(),
+                parent_order_no: no.clone(),
+                order_status: outcome.code(),
+                created_at: 1_700_000_000,
+            };
+            let bytes = super::super::encode(&before).expect("encodes");
+            assert_eq!(
+                super::super::encode(&entry(outcome)).expect("encodes"),
+                bytes
+            );
+            let read: OutboxEntry = decode(&bytes).expect("decodes");
+            assert_eq!(read, entry(outcome));
+        }
     }
 }

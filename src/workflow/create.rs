@@ -12,8 +12,10 @@ use crate::store::orders::OrderWrite;
 use crate::store::Change;
 use crate::subsystem::{OrderCreateAnswer, OrderCreateCall, Subsystem, SubsystemError};
 
-/// The written-ahead creation (SPEC §3). On failure returns the order as it was left
-/// (abandoned, with the subsystem told through the outbox) and the reason.
+/// The written-ahead creation (SPEC §3). On failure returns the order as it was left and
+/// the reason: abandoned with the subsystem told through the outbox once *creating* was on
+/// disk; as it was when nothing was written (a new order an in-store subsystem refused, or a
+/// write that failed).
 pub async fn finish_create(
     env: SharedEnv,
     order: Order,

@@ -138,7 +138,7 @@ pub fn jittered(pause: Duration) -> Duration {
 }
 
 /// The provider's query of the order, checked against its number and amount, in turn with
-/// the other provider calls of the order actors.
+/// the other provider calls of the workflows.
 async fn query_order(env: &SharedEnv, order: &Order) -> Result<QueryResponse, ProviderError> {
     let _slot = env.provider_slot().await;
     env.provider

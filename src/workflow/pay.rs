@@ -11,6 +11,7 @@ use crate::provider::UnifiedOrder;
 
 /// Records the attempt (durable), then places the unified order and keeps its prepay. A
 /// zero-price order is paid at once, without the provider.
+///
 /// On failure returns the order as recorded (the attempt is on disk once written: a
 /// provider order may exist, so the caller follows it) and the reason.
 pub async fn start_payment(
