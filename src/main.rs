@@ -8,7 +8,10 @@ use ordercenter::startup::Application;
 use ordercenter::telemetry;
 
 /// mimalloc instead of glibc malloc: the request path allocates a lot, and glibc's malloc
-/// was ~15 % of the server's CPU in a create profile (BENCHMARKS.md).
+/// was ~15 % of the server's CPU in a create profile (BENCHMARKS.md). Built without its
+/// transparent-huge-page advice (`no_thp`): memory it gave back and takes again was faulted
+/// in 2 MiB at a time, and zeroing those pages was 28 % of the order actors' threads when
+/// 10 000 orders closed together (BENCHMARKS.md, expiry).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
