@@ -229,7 +229,15 @@ impl Store {
             }
             Found::Mark(_) | Found::None => {}
         }
-        check_layout(&db, &dir, existed)?;
+        // The witness is first written only once a new store's layout version is durable
+        // (below): a store without a version and without a witness was killed in its very
+        // first start, before it wrote anything, and is created again; with a witness, it
+        // is damaged.
+        let unfinished = existed && witnessed == Found::None && holds_nothing(&db)?;
+        if unfinished {
+            tracing::warn!(dir = %dir.display(), "the store's first start never finished (nothing was ever written); creating it again");
+        }
+        check_layout(&db, &dir, existed && !unfinished)?;
         let replayed = journal::replay(&db)?;
         if replayed > 0 {
             tracing::info!(replayed, "finished changes a crash interrupted");
@@ -348,9 +356,19 @@ impl Store {
     }
 }
 
-/// Checks (or, on a new store, records) the layout version. A store that existed but has
-/// no version lost its contents (sled recovers a damaged log as empty): refuse it rather
-/// than silently start over.
+/// Whether every tree of `db` is empty.
+fn holds_nothing(db: &sled::Db) -> Result<bool, StoreError> {
+    for name in db.tree_names() {
+        if !db.open_tree(name)?.is_empty() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Checks (or, on a new store, records durably) the layout version. A store that existed
+/// but has no version lost its contents (sled recovers a damaged log as empty): refuse it
+/// rather than silently start over.
 fn check_layout(db: &sled::Db, dir: &Path, existed: bool) -> Result<(), StoreError> {
     let meta = db.open_tree("meta")?;
     match meta.get(META_LAYOUT)? {
@@ -375,6 +393,7 @@ fn check_layout(db: &sled::Db, dir: &Path, existed: bool) -> Result<(), StoreErr
         }
         None => {
             meta.insert(META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+            db.flush()?;
         }
     }
     Ok(())
