@@ -1,7 +1,12 @@
 //! `spawn_app()` and typed request helpers.
+//!
+//! Each [`TestApp`] runs the real application on port 0 with a temporary data dir, on a
+//! thread of its own with its own actix `System`, and stops it when dropped: the server
+//! stops, the store is closed, then the data dir is removed.
 
 #![allow(dead_code)]
 
+use std::sync::mpsc;
 use std::time::Duration;
 
 use ordercenter::config::Config;
@@ -13,15 +18,35 @@ pub const COMPANY: u64 = 421;
 /// The seed's business.
 pub const BUSINESS: u64 = 10000001;
 
-/// A running application for one test.
+/// Longest a dropped [`TestApp`] waits for its application to shut down (the server gives
+/// requests in flight 10 s).
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
+
+/// A running application for one test; stopped when dropped.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// Shared keep-alive client.
     pub client: reqwest::Client,
-    /// The data dir (removed when the test ends).
+    /// The data dir, removed after the application stopped.
     pub dir: tempfile::TempDir,
-    handle: actix_web::dev::ServerHandle,
+    running: Option<Running>,
+}
+
+/// The application's thread, seen from the test.
+struct Running {
+    server: actix_web::dev::ServerHandle,
+    /// Disconnects when the application's thread ends (after its store closed).
+    ended: mpsc::Receiver<()>,
+}
+
+impl Running {
+    /// Asks the server to stop as SIGTERM does: it answers the requests in flight, then the
+    /// application shuts down in order. Returns at once.
+    fn stop(&self) {
+        // The command is sent when `stop` is called; its future only waits for it.
+        drop(self.server.stop(true));
+    }
 }
 
 /// A response: HTTP status and JSON body.
@@ -96,20 +121,53 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.workers = Some(2);
     config.cache_mb = 32;
     adjust(&mut config);
-    let app = Application::build(config)
+
+    let (started, answer) = tokio::sync::oneshot::channel();
+    let (ending, ended) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("test-app".into())
+        .spawn(move || {
+            let _ending = ending;
+            actix_rt::System::new().block_on(async move {
+                match Application::build(config).await {
+                    Ok(app) => {
+                        let _ = started.send(Ok((app.address(), app.server_handle())));
+                        let _ = app.run_until_stopped().await;
+                    }
+                    Err(error) => {
+                        let _ = started.send(Err(error.to_string()));
+                    }
+                }
+            });
+        })
+        .expect("application thread starts");
+    let (address, server) = answer
         .await
-        .expect("application starts");
-    let base = format!("http://{}", app.address());
-    let handle = app.server_handle();
-    actix_rt::spawn(app.run_until_stopped());
+        .expect("the application thread answers")
+        .unwrap_or_else(|error| panic!("application starts: {error}"));
     let test_app = TestApp {
-        base,
+        base: format!("http://{address}"),
         client: reqwest::Client::new(),
         dir,
-        handle,
+        running: Some(Running { server, ended }),
     };
     test_app.wait_ready().await;
     test_app
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        running.stop();
+        if let Err(mpsc::RecvTimeoutError::Timeout) = running.ended.recv_timeout(SHUTDOWN_LIMIT) {
+            eprintln!(
+                "{}: still shutting down after {SHUTDOWN_LIMIT:?}; left running",
+                self.base
+            );
+        }
+    }
 }
 
 impl TestApp {
@@ -131,9 +189,21 @@ impl TestApp {
         panic!("{} never became ready", self.base);
     }
 
-    /// Stops the server gracefully.
-    pub async fn stop(&self) {
-        self.handle.stop(true).await;
+    /// Stops the application and waits until it has closed its store, so its data dir can
+    /// be read. Dropping the app does the same.
+    pub async fn stop(&mut self) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        running.stop();
+        let ended = tokio::task::spawn_blocking(move || running.ended.recv_timeout(SHUTDOWN_LIMIT))
+            .await
+            .expect("waiting for the application thread");
+        assert!(
+            matches!(ended, Err(mpsc::RecvTimeoutError::Disconnected)),
+            "{} still shutting down after {SHUTDOWN_LIMIT:?}",
+            self.base
+        );
     }
 
     async fn reply(response: reqwest::Response) -> Reply {

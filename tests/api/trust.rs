@@ -294,7 +294,7 @@ async fn the_internal_endpoints_name_the_internal_token() {
 
 #[actix_web::test]
 async fn an_apply_reads_only_the_members_live_applies_whatever_their_history() {
-    let app = spawn_app().await;
+    let mut app = spawn_app().await;
     let activity = app.save_activity("循环", 1, 10).await;
     for _ in 0..30 {
         let (parent, _) = ordered(&app, 8701, activity).await;
@@ -305,7 +305,6 @@ async fn an_apply_reads_only_the_members_live_applies_whatever_their_history() {
     // The store the app wrote (a copy: sled keeps its files locked while the app's handles
     // live): the member's index holds only the apply that holds a seat.
     app.stop().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let copy = tempfile::tempdir().expect("temp dir");
     crate::storage::copy_dir(app.dir.path(), copy.path());
     let dir = copy.path().to_path_buf();
