@@ -2,15 +2,17 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A server child process.
+use crate::helpers::KillOnDrop;
+
+/// A server child process, killed (SIGKILL) when dropped.
 pub struct Server {
-    pub child: Child,
+    pub child: KillOnDrop,
     pub base: String,
 }
 
@@ -33,26 +35,31 @@ impl Server {
         listen: &str,
         args: &[String],
     ) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ordercenter"))
-            .envs(env.iter().copied())
-            .args(args)
-            .args([
-                "--listen",
-                listen,
-                "--order-ttl",
-                &ttl.to_string(),
-                "--workers",
-                "2",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--paysim-key-file")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/paysim_test_key.pem"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("server starts");
+        let mut child = KillOnDrop::new(
+            Command::new(env!("CARGO_BIN_EXE_ordercenter"))
+                .envs(env.iter().copied())
+                .args(args)
+                .args([
+                    "--listen",
+                    listen,
+                    "--order-ttl",
+                    &ttl.to_string(),
+                    "--workers",
+                    "2",
+                ])
+                .arg("--data-dir")
+                .arg(data_dir)
+                .arg("--paysim-key-file")
+                .arg(
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("tests/fixtures/paysim_test_key.pem"),
+                )
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("server starts"),
+        );
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout)
@@ -88,13 +95,6 @@ impl Server {
     pub fn kill9(mut self) {
         self.child.kill().expect("SIGKILL sent");
         self.child.wait().expect("child reaped");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -444,5 +445,45 @@ where
             "timed out after {within:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A child process that is killed (SIGKILL) and reaped when this is dropped, so a failing
+/// test leaves no process behind.
+pub struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    /// Guards `child`.
+    pub fn new(child: Child) -> Self {
+        KillOnDrop(Some(child))
+    }
+
+    /// Waits for the child to exit by itself and returns what it printed.
+    pub fn wait_with_output(mut self) -> std::process::Output {
+        let child = self.0.take().expect("a guarded child");
+        child.wait_with_output().expect("child output")
+    }
+}
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("a guarded child")
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a guarded child")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

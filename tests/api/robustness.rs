@@ -3,29 +3,31 @@
 use std::process::{Command, Stdio};
 
 use crate::crash::{client, post, Server};
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, KillOnDrop};
 
 /// Starts the binary on `dir` and expects it to refuse, naming the dir.
 pub fn expect_refusal(dir: &std::path::Path) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ordercenter"))
-        .args(["--listen", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "error")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
+    let mut child = KillOnDrop::new(
+        Command::new(env!("CARGO_BIN_EXE_ordercenter"))
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(dir)
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary runs"),
+    );
     let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while child.try_wait().expect("child status").is_none() {
-        if std::time::Instant::now() > until {
-            let _ = child.kill();
-            panic!("the service started on a damaged store");
-        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the service started on a damaged store"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let output = child.wait_with_output().expect("child output");
+    let output = child.wait_with_output();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !output.status.success(),

@@ -9,6 +9,8 @@ use ordercenter::paysim::PaySimConfig;
 use ordercenter::provider::time::now_unix;
 use ordercenter::provider::{Notify, ProviderConfig, ProviderError, TradeStatus, UmsClient};
 
+use crate::helpers::KillOnDrop;
+
 use super::{
     eventually, form_fields, new_order, spawn_sim, spawn_sim_in, test_config, verify_pay_sign,
 };
@@ -258,14 +260,16 @@ async fn the_binary_serves_the_simulator_on_a_free_port() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/paysim_test_key.pem"
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paysim"))
-        .args(["--listen", "127.0.0.1:0", "--key-file", key])
-        .args(["--notify-sign-type", "sha256", "--data-dir"])
-        .arg(dir.path().join("db"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("paysim starts");
+    let mut child = KillOnDrop::new(
+        Command::new(env!("CARGO_BIN_EXE_paysim"))
+            .args(["--listen", "127.0.0.1:0", "--key-file", key])
+            .args(["--notify-sign-type", "sha256", "--data-dir"])
+            .arg(dir.path().join("db"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("paysim starts"),
+    );
     let stdout = child.stdout.take().expect("stdout");
     let base_url = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
@@ -287,8 +291,7 @@ async fn the_binary_serves_the_simulator_on_a_free_port() {
         Ok(response) => response.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let placed = placed.expect("unified order against the binary");
     let pay = &placed.mini_pay_request;
     assert!(verify_pay_sign(&pem, &pay.signed_text(), &pay.pay_sign));
