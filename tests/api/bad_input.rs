@@ -460,7 +460,7 @@ async fn every_endpoint_refuses_every_kind_of_bad_input_and_changes_nothing() {
         ];
         let detail = app.post_form("/shop/order/detail", &who).await.ok().clone();
         let state = app.state(OWNER, &f.parent).await.ok().clone();
-        let activity = app.activity(f.activity).await;
+        let activity = app.activity_json(f.activity).await;
         let apply = app.apply_status(OWNER, f.apply).await;
         (detail, state, activity, apply)
     };

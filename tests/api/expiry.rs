@@ -13,7 +13,7 @@ async fn an_unpaid_order_closes_at_its_deadline_and_its_seat_can_be_taken_again(
     let parent = created["parent_order_no"].as_str().unwrap().to_owned();
     let deadline = created["expire_time"].as_u64().unwrap();
     assert_eq!(created["overdue_time"], 2);
-    assert_eq!(app.activity(activity).await["seats_left"], 0);
+    assert_eq!(app.activity_json(activity).await["seats_left"], 0);
     // The only seat is held: another member is turned away.
     app.apply(1002, activity)
         .await
@@ -39,7 +39,7 @@ async fn an_unpaid_order_closes_at_its_deadline_and_its_seat_can_be_taken_again(
     eventually(
         Duration::from_secs(5),
         "the seat to be released",
-        || async { (app.activity(activity).await["seats_left"] == 1).then_some(()) },
+        || async { (app.activity_json(activity).await["seats_left"] == 1).then_some(()) },
     )
     .await;
     let other = app.apply_and_create(1002, activity).await;
@@ -61,7 +61,7 @@ async fn a_pending_apply_without_an_order_is_released_after_the_ttl() {
     eventually(
         Duration::from_secs(6),
         "the reservation to lapse",
-        || async { (app.activity(activity).await["seats_left"] == 1).then_some(()) },
+        || async { (app.activity_json(activity).await["seats_left"] == 1).then_some(()) },
     )
     .await;
     let info = app
@@ -79,5 +79,5 @@ async fn a_pending_apply_without_an_order_is_released_after_the_ttl() {
     app.create(2001, &format!("{apply_id}:1"))
         .await
         .expect_error(404, 4_040_000_002);
-    assert_eq!(app.activity(activity).await["seats_left"], 1);
+    assert_eq!(app.activity_json(activity).await["seats_left"], 1);
 }

@@ -61,7 +61,7 @@ async fn the_owner_cancels_and_the_seat_returns() {
     crate::helpers::eventually(
         std::time::Duration::from_secs(5),
         "the seat to return",
-        || async { (app.activity(activity).await["seats_left"] == 1).then_some(()) },
+        || async { (app.activity_json(activity).await["seats_left"] == 1).then_some(()) },
     )
     .await;
     let detail = app

@@ -154,7 +154,7 @@ async fn poll_only_and_notify_paths_each_confirm_once() {
         })
         .await;
     }
-    let detail = app.activity(activity).await;
+    let detail = app.activity_json(activity).await;
     assert_eq!(
         (detail["registered"].as_u64(), detail["reserved"].as_u64()),
         (Some(2), Some(0)),
@@ -339,10 +339,10 @@ async fn payments_around_the_deadline_end_paid_or_closed_never_closed_with_money
             other => panic!("simulator answered {other}"),
         }
     }
-    let detail = app.activity(activity).await;
+    let detail = app.activity_json(activity).await;
     let paid = charged.iter().filter(|s| **s == 200).count() as u64;
     crate::helpers::eventually(Duration::from_secs(5), "seats to settle", || async {
-        let detail = app.activity(activity).await;
+        let detail = app.activity_json(activity).await;
         (detail["reserved"] == 0).then_some(())
     })
     .await;
@@ -444,7 +444,7 @@ async fn provider_errors_and_slowness_delay_but_never_lose_or_double_count_a_pay
         Duration::from_secs(10),
         "every payment registered once",
         || async {
-            let detail = app.activity(activity).await;
+            let detail = app.activity_json(activity).await;
             (detail["registered"] == paid.len() as u64 && detail["reserved"] == 0).then_some(())
         },
     )
@@ -457,7 +457,7 @@ async fn provider_errors_and_slowness_delay_but_never_lose_or_double_count_a_pay
         );
     }
     assert_eq!(
-        app.activity(activity).await["registered"],
+        app.activity_json(activity).await["registered"],
         paid.len() as u64
     );
 }
@@ -470,7 +470,7 @@ async fn a_payment_that_reaches_the_provider_after_the_close_is_refunded() {
     app.wait_status(7801, &parent, "2", Duration::from_secs(8))
         .await;
     crate::helpers::eventually(Duration::from_secs(5), "the seat to return", || async {
-        (app.activity(activity).await["seats_left"] == 5).then_some(())
+        (app.activity_json(activity).await["seats_left"] == 5).then_some(())
     })
     .await;
     // The provider lets the buyer's payment through after the close (a race WeChat allows).
@@ -495,5 +495,5 @@ async fn a_payment_that_reaches_the_provider_after_the_close_is_refunded() {
     );
     // The registration never happened and the seat stays free.
     assert_eq!(app.apply_status(7801, apply_id).await, "cancelled");
-    assert_eq!(app.activity(activity).await["seats_left"], 5);
+    assert_eq!(app.activity_json(activity).await["seats_left"], 5);
 }

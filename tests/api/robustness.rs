@@ -158,7 +158,7 @@ async fn the_per_member_limit_counts_live_applies() {
     app.apply(9301, activity)
         .await
         .expect_error(409, 4_090_000_004);
-    assert_eq!(app.activity(activity).await["registered"], 2);
+    assert_eq!(app.activity_json(activity).await["registered"], 2);
 }
 
 #[test]

@@ -18,7 +18,7 @@ async fn four_hundred_concurrent_applies_for_fifty_seats_take_exactly_fifty() {
         }
     }
     assert_eq!(taken, 50, "exactly the seats are taken");
-    let detail = app.activity(activity).await;
+    let detail = app.activity_json(activity).await;
     assert_eq!(detail["seats_left"], 0);
     assert_eq!(detail["reserved"], 50);
 }
@@ -33,5 +33,5 @@ async fn one_member_applying_concurrently_gets_one_seat() {
         .map(|r| r.ok()["apply_info"]["apply_id"].as_u64().unwrap())
         .collect();
     assert_eq!(ids.len(), 1, "every repeat returns the same apply");
-    assert_eq!(app.activity(activity).await["seats_left"], 9);
+    assert_eq!(app.activity_json(activity).await["seats_left"], 9);
 }

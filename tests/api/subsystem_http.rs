@@ -44,7 +44,7 @@ async fn orders_are_priced_and_released_by_a_subsystem_over_http() {
     eventually(
         Duration::from_secs(10),
         "the remote seat to be released",
-        || async { (platform.activity(activity).await["seats_left"] == 1).then_some(()) },
+        || async { (platform.activity_json(activity).await["seats_left"] == 1).then_some(()) },
     )
     .await;
 

@@ -187,7 +187,7 @@ async fn a_payment_refunded_in_the_providers_console_settles_as_refunded_and_fre
     assert_eq!(state["transaction_msg"], "订单已退款");
     assert_eq!(app.apply_status(8401, apply_id).await, "cancelled");
     eventually(Duration::from_secs(5), "the seat back", || async {
-        (app.activity(activity).await["seats_left"] == 3).then_some(())
+        (app.activity_json(activity).await["seats_left"] == 3).then_some(())
     })
     .await;
     wait_no_live_actors(&app).await;
