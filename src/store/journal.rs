@@ -300,3 +300,7 @@ mod tests {
         assert_eq!(orders.len(), 3, "every change was written");
     }
 }
+
+/// The journal against a model under random crashes and restarts, in child processes.
+#[cfg(test)]
+mod crash_model;

@@ -5,7 +5,7 @@ use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Reply, TestApp, BUSINESS, COMPANY};
+use crate::helpers::{create_form, spawn_app, Order, Reply, TestApp, BUSINESS, COMPANY};
 
 /// Owns the real order and apply.
 const OWNER: u64 = 7001;
@@ -377,16 +377,13 @@ struct Fixture {
 
 async fn arrange(app: &TestApp) -> Fixture {
     let activity = app.save_activity("坏输入", 1, 5).await;
-    let applied = app.apply(OWNER, activity).await;
-    let apply = applied.ok()["apply_info"]["apply_id"].as_u64().unwrap();
-    let sku = format!("{apply}:1");
-    let created = app.create(OWNER, &sku).await.ok().clone();
-    let parent = created["parent_order_no"].as_str().unwrap().to_owned();
-    let child = created["list"]["order"]["order_no"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let create = TestApp::create_form(OWNER, &sku)
+    let owner = app.member(OWNER);
+    let applied = owner.apply(activity).await;
+    let apply = applied.apply_info.apply_id;
+    let sku = applied.sku_slice.clone();
+    let order = owner.create_order(&applied).await;
+    let (parent, child) = (order.parent_order_no, order.order_no);
+    let create = create_form(OWNER, &sku)
         .iter()
         .map(|(k, v)| format!("{k}={v} "))
         .collect();
@@ -452,6 +449,7 @@ async fn arrange(app: &TestApp) -> Fixture {
 async fn every_endpoint_refuses_every_kind_of_bad_input_and_changes_nothing() {
     let app = spawn_app().await;
     let f = arrange(&app).await;
+    let owner = app.member(OWNER);
     let snapshot = || async {
         let who = [
             ("company_id", COMPANY.to_string()),
@@ -459,9 +457,16 @@ async fn every_endpoint_refuses_every_kind_of_bad_input_and_changes_nothing() {
             ("parent_order_no", f.parent.clone()),
         ];
         let detail = app.post_form("/shop/order/detail", &who).await.ok().clone();
-        let state = app.state(OWNER, &f.parent).await.ok().clone();
-        let activity = app.activity(f.activity).await;
-        let apply = app.apply_status(OWNER, f.apply).await;
+        let state = owner.try_state(&f.parent).await.ok().clone();
+        let activity = app
+            .get(
+                "/activityPlatform/wxActivity/detail",
+                &[("activity_id", f.activity.to_string())],
+            )
+            .await
+            .ok()
+            .clone();
+        let apply = owner.apply_record(f.apply).await;
         (detail, state, activity, apply)
     };
     let before = snapshot().await;
@@ -519,10 +524,8 @@ async fn every_endpoint_refuses_every_kind_of_bad_input_and_changes_nothing() {
         (&json!("0"), &json!(4))
     );
     let sku = format!("{}:1", f.apply);
-    assert_eq!(
-        app.create(OWNER, &sku).await.ok()["parent_order_no"],
-        f.parent.as_str()
-    );
+    let again: Order = owner.try_create_order(&sku).await.ok_as();
+    assert_eq!(again.parent_order_no, f.parent);
     assert_eq!(app.save_activity("之后", 1, 1).await, f.activity + 1);
 }
 

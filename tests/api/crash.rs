@@ -2,15 +2,20 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A server child process.
+use crate::helpers::{
+    apply_form, create_form, data_of, order_form, pay_form, Activity, Applied, ApplyRecord,
+    KillOnDrop, Order, State, Status, COMPANY,
+};
+
+/// A server child process, killed (SIGKILL) when dropped.
 pub struct Server {
-    pub child: Child,
+    pub child: KillOnDrop,
     pub base: String,
 }
 
@@ -33,26 +38,31 @@ impl Server {
         listen: &str,
         args: &[String],
     ) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ordercenter"))
-            .envs(env.iter().copied())
-            .args(args)
-            .args([
-                "--listen",
-                listen,
-                "--order-ttl",
-                &ttl.to_string(),
-                "--workers",
-                "2",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--paysim-key-file")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/paysim_test_key.pem"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("server starts");
+        let mut child = KillOnDrop::new(
+            Command::new(env!("CARGO_BIN_EXE_ordercenter"))
+                .envs(env.iter().copied())
+                .args(args)
+                .args([
+                    "--listen",
+                    listen,
+                    "--order-ttl",
+                    &ttl.to_string(),
+                    "--workers",
+                    "2",
+                ])
+                .arg("--data-dir")
+                .arg(data_dir)
+                .arg("--paysim-key-file")
+                .arg(
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("tests/fixtures/paysim_test_key.pem"),
+                )
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("server starts"),
+        );
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout)
@@ -91,13 +101,6 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -105,11 +108,34 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("client")
 }
 
+/// POSTs `form`; returns the envelope.
 pub fn post(client: &reqwest::blocking::Client, url: String, form: &[(&str, String)]) -> Value {
     let response = client.post(url).form(form).send().expect("request");
     response.json().expect("json body")
 }
 
+/// GETs `path` with `query` from the server at `base`; returns the envelope.
+pub fn get(base: &str, path: &str, query: &[(&str, String)]) -> Value {
+    client()
+        .get(format!("{base}{path}"))
+        .query(query)
+        .send()
+        .expect("request")
+        .json()
+        .expect("json body")
+}
+
+/// `member`'s apply for `activity` (the seed's form); returns the envelope.
+pub fn apply(client: &reqwest::blocking::Client, base: &str, member: u64, activity: u64) -> Value {
+    let form = apply_form(member, activity);
+    post(
+        client,
+        format!("{base}/activityPlatform/wxActivity/apply"),
+        &form,
+    )
+}
+
+/// An order placed before a crash, as a test remembers it.
 #[derive(Clone, Debug)]
 pub struct Placed {
     pub member: u64,
@@ -124,37 +150,21 @@ pub fn try_order(
     activity: u64,
     member: u64,
 ) -> Result<Placed, Value> {
-    let applied = post(
-        client,
-        format!("{base}/activityPlatform/wxActivity/apply"),
-        &[
-            ("company_id", "421".into()),
-            ("member_id", member.to_string()),
-            ("business_id", "10000001".into()),
-            ("activity_id", activity.to_string()),
-            ("name", "张三".into()),
-            ("phone", "13800000000".into()),
-        ],
-    );
+    let applied = apply(client, base, member, activity);
     if applied["code"] != 200 {
         return Err(applied);
     }
-    let sku_slice = applied["data"]["sku_slice"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned();
-    let form = crate::helpers::TestApp::create_form(member, &sku_slice);
+    let applied: Applied = data_of(&applied);
+    let form = create_form(member, &applied.sku_slice);
     let created = post(client, format!("{base}/shop/order/create"), &form);
     if created["code"] != 200 {
         return Err(created);
     }
+    let order: Order = data_of(&created);
     Ok(Placed {
         member,
-        parent: created["data"]["parent_order_no"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned(),
-        deadline: created["data"]["expire_time"].as_u64().unwrap_or(0),
+        parent: order.parent_order_no,
+        deadline: order.expire_time,
     })
 }
 
@@ -183,22 +193,19 @@ pub fn place_orders(base: &str, activity: u64, members: std::ops::Range<u64>) ->
     placed
 }
 
-pub fn state(client: &reqwest::blocking::Client, base: &str, order: &Placed) -> Value {
+/// The state of `order`, which must exist.
+pub fn state(client: &reqwest::blocking::Client, base: &str, order: &Placed) -> State {
     let reply = post(
         client,
         format!("{base}/shop/order/state"),
-        &[
-            ("company_id", "421".into()),
-            ("member_id", order.member.to_string()),
-            ("parent_order_no", order.parent.clone()),
-        ],
+        &order_form(order.member, &order.parent),
     );
     assert_eq!(
         reply["code"], 200,
         "order {} lost after the crash: {reply}",
         order.parent
     );
-    reply["data"].clone()
+    data_of(&reply)
 }
 
 fn now_ms() -> u64 {
@@ -218,16 +225,32 @@ pub fn save_activity(base: &str, seats: u64) -> u64 {
     saved["data"]["activity_id"].as_u64().expect("activity id")
 }
 
-pub fn seats_left(base: &str, activity: u64) -> u64 {
-    let detail: Value = client()
-        .get(format!(
-            "{base}/activityPlatform/wxActivity/detail?activity_id={activity}"
-        ))
-        .send()
-        .expect("detail")
-        .json()
-        .expect("json");
-    detail["data"]["seats_left"].as_u64().expect("seats_left")
+/// The activity's detail.
+pub fn activity(base: &str, activity: u64) -> Activity {
+    let detail = get(
+        base,
+        "/activityPlatform/wxActivity/detail",
+        &[("activity_id", activity.to_string())],
+    );
+    data_of(&detail)
+}
+
+/// `member`'s apply `apply_id` as `applyInfo` shows it.
+pub fn apply_record(base: &str, member: u64, apply_id: u64) -> ApplyRecord {
+    let info = get(
+        base,
+        "/activityPlatform/wxActivity/applyInfo",
+        &[
+            ("apply_id", apply_id.to_string()),
+            ("member_id", member.to_string()),
+            ("company_id", COMPANY.to_string()),
+        ],
+    );
+    data_of(&info)
+}
+
+pub fn seats_left(base: &str, id: u64) -> u64 {
+    activity(base, id).seats_left
 }
 
 /// Acceptable lateness of an expiry on a noisy CI machine.
@@ -249,15 +272,12 @@ fn sigkill_loses_no_order_and_every_order_closes_at_its_original_deadline() {
     let restarted_at = ordercenter::domain::time::now_secs();
     let client = client();
     for order in &placed {
-        let data = state(&client, &server.base, order);
-        assert_eq!(
-            data["expire_time"].as_u64(),
-            Some(order.deadline),
-            "deadline kept"
-        );
+        let state = state(&client, &server.base, order);
+        assert_eq!(state.expire_time, order.deadline, "deadline kept");
         if now_ms() + 500 < order.deadline * 1000 {
             assert_eq!(
-                data["transaction_status"], "0",
+                state.status,
+                Status::Unpaid,
                 "{} closed early",
                 order.parent
             );
@@ -280,8 +300,7 @@ fn sigkill_loses_no_order_and_every_order_closes_at_its_original_deadline() {
         );
         let checked_at = now_ms();
         open.retain(|order| {
-            let data = state(&client, &server.base, order);
-            let closed = data["transaction_status"] == "2";
+            let closed = state(&client, &server.base, order).status == Status::Closed;
             if closed {
                 assert!(
                     checked_at + 1000 >= order.deadline * 1000,
@@ -330,7 +349,7 @@ fn orders_whose_deadline_passed_while_down_close_at_once_after_restart() {
             "{} overdue orders still open",
             open.len()
         );
-        open.retain(|order| state(&client, &server.base, order)["transaction_status"] != "2");
+        open.retain(|order| state(&client, &server.base, order).status != Status::Closed);
         std::thread::sleep(Duration::from_millis(100));
     }
     let until = Instant::now() + Duration::from_secs(10);
@@ -354,12 +373,7 @@ fn a_payment_in_flight_across_a_sigkill_is_confirmed_after_the_restart() {
         let paying = post(
             &client,
             format!("{}/shop/order/pay", server.base),
-            &[
-                ("company_id", "421".into()),
-                ("member_id", order.member.to_string()),
-                ("parent_order_no", order.parent.clone()),
-                ("payment_way", "110".into()),
-            ],
+            &pay_form(order.member, &order.parent),
         );
         assert_eq!(paying["code"], 200, "{paying}");
     }
@@ -389,26 +403,18 @@ fn a_payment_in_flight_across_a_sigkill_is_confirmed_after_the_restart() {
             "{} paid orders not confirmed after the restart",
             open.len()
         );
-        open.retain(|order| state(&client, &server.base, order)["transaction_status"] != "1");
+        open.retain(|order| state(&client, &server.base, order).status != Status::Paid);
         std::thread::sleep(Duration::from_millis(200));
     }
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        let detail: Value = client
-            .get(format!(
-                "{}/activityPlatform/wxActivity/detail?activity_id={activity}",
-                server.base
-            ))
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        if detail["data"]["registered"] == 5 {
+        let detail = crate::crash::activity(&server.base, activity);
+        if detail.registered == 5 {
             break;
         }
         assert!(
             Instant::now() < until,
-            "registrations not confirmed: {detail}"
+            "registrations not confirmed: {detail:?}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }

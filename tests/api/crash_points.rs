@@ -7,72 +7,25 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::crash::{client, post, save_activity, Server};
+use crate::crash::{self, apply, apply_record, client, post, save_activity, Server};
+use crate::helpers::{
+    create_form, data_of, order_form, pay_form, Applied, Registration, State, Status,
+};
 
 const TTL: u64 = 3;
 const SEATS: u64 = 5;
 
-fn form(member: u64, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
-    let mut fields = vec![
-        ("company_id", "421".to_string()),
-        ("member_id", member.to_string()),
-        ("business_id", "10000001".into()),
-    ];
-    fields.extend_from_slice(extra);
-    fields
-}
-
-fn apply(base: &str, member: u64, activity: u64) -> Value {
-    let reply = post(
-        &client(),
-        format!("{base}/activityPlatform/wxActivity/apply"),
-        &form(
-            member,
-            &[
-                ("activity_id", activity.to_string()),
-                ("name", "崩溃".into()),
-                ("phone", "13800000000".into()),
-            ],
-        ),
-    );
-    reply
-}
-
-fn detail(base: &str, activity: u64) -> Value {
-    client()
-        .get(format!(
-            "{base}/activityPlatform/wxActivity/detail?activity_id={activity}"
-        ))
-        .send()
-        .expect("detail")
-        .json::<Value>()
-        .expect("json")["data"]
-        .clone()
-}
-
-fn apply_status(base: &str, member: u64, apply_id: u64) -> String {
-    let info: Value = client()
-        .get(format!("{base}/activityPlatform/wxActivity/applyInfo?apply_id={apply_id}&member_id={member}&company_id=421"))
-        .send()
-        .expect("applyInfo")
-        .json()
-        .expect("json");
-    info["data"]["status"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// An activity with [`SEATS`] seats and member 1's apply to it: (activity, apply id, the
-/// `sku_slice` to order it).
-fn member_one_applies(base: &str) -> (u64, u64, String) {
+/// An activity with [`SEATS`] seats and member 1's apply to it.
+fn member_one_applies(base: &str) -> (u64, Applied) {
     let activity = save_activity(base, SEATS);
-    let applied = apply(base, 1, activity);
-    let apply_id = applied["data"]["apply_info"]["apply_id"]
-        .as_u64()
-        .expect("apply id");
-    let sku_slice = applied["data"]["sku_slice"].as_str().unwrap().to_owned();
-    (activity, apply_id, sku_slice)
+    let applied = apply(&client(), base, 1, activity);
+    (activity, data_of(&applied))
+}
+
+/// The seats are all free again, none reserved.
+fn every_seat_free(base: &str, activity: u64) -> bool {
+    let detail = crash::activity(base, activity);
+    detail.seats_left == SEATS && detail.reserved == 0
 }
 
 /// Waits for the child to die at its crash point.
@@ -148,27 +101,26 @@ fn crash_with(point: &str, pay: bool, platform: Platform) {
         &[("ORDERCENTER_FAILPOINT", point)],
     );
     let base = server.base.clone();
-    let (activity, apply_id, sku_slice) = member_one_applies(&base);
+    let (activity, applied) = member_one_applies(&base);
+    let apply_id = applied.apply_info.apply_id;
 
     // Drive the flow; the request that hits the crash point gets no answer.
-    let created = client()
+    let created: Option<String> = client()
         .post(format!("{base}/shop/order/create"))
-        .form(&crate::helpers::TestApp::create_form(1, &sku_slice))
+        .form(&create_form(1, &applied.sku_slice))
         .send()
         .ok()
-        .and_then(|r| r.json::<Value>().ok());
+        .and_then(|r| r.json::<Value>().ok())
+        .and_then(|envelope| {
+            envelope["data"]["parent_order_no"]
+                .as_str()
+                .map(str::to_owned)
+        });
     if pay {
-        let parent = created
-            .as_ref()
-            .and_then(|c| c["data"]["parent_order_no"].as_str())
-            .expect("created")
-            .to_owned();
+        let parent = created.as_deref().expect("created");
         let _ = client()
             .post(format!("{base}/shop/order/pay"))
-            .form(&form(
-                1,
-                &[("parent_order_no", parent), ("payment_way", "110".into())],
-            ))
+            .form(&pay_form(1, parent))
             .send();
     }
     wait_dead(&mut server);
@@ -180,38 +132,38 @@ fn crash_with(point: &str, pay: bool, platform: Platform) {
     until(
         Duration::from_secs(TTL + 10),
         "member 1's apply to be released",
-        || (apply_status(&base, 1, apply_id) == "cancelled").then_some(()),
+        || {
+            let record = apply_record(&base, 1, apply_id);
+            (record.status == Registration::Cancelled).then_some(())
+        },
     );
     until(Duration::from_secs(5), "the seat to return", || {
-        let detail = detail(&base, activity);
-        (detail["seats_left"] == SEATS && detail["reserved"] == 0).then_some(())
+        every_seat_free(&base, activity).then_some(())
     });
-    if let Some(parent) = created
-        .as_ref()
-        .and_then(|c| c["data"]["parent_order_no"].as_str())
-    {
+    if let Some(parent) = &created {
         let state = post(
             &client(),
             format!("{base}/shop/order/state"),
-            &form(1, &[("parent_order_no", parent.to_owned())]),
+            &order_form(1, parent),
         );
         assert_eq!(
-            state["data"]["transaction_status"], "2",
+            data_of::<State>(&state).status,
+            Status::Closed,
             "acknowledged order after {point}: {state}"
         );
     }
     // A fresh reservation is counted once: a stray second release would show here.
-    let other = apply(&base, 2, activity);
+    let other = apply(&client(), &base, 2, activity);
     assert_eq!(other["code"], 200, "{other}");
     std::thread::sleep(Duration::from_millis(1500));
-    let detail = detail(&base, activity);
+    let detail = crash::activity(&base, activity);
     assert_eq!(
-        (detail["reserved"].as_u64(), detail["seats_left"].as_u64()),
-        (Some(1), Some(SEATS - 1)),
-        "after {point}: {detail}"
+        (detail.reserved, detail.seats_left),
+        (1, SEATS - 1),
+        "after {point}: {detail:?}"
     );
     // Member 1 is not stuck: it can sign up again.
-    let again = apply(&base, 1, activity);
+    let again = apply(&client(), &base, 1, activity);
     assert_eq!(again["code"], 200, "member 1 after {point}: {again}");
 }
 
@@ -271,10 +223,11 @@ fn a_create_torn_after_its_journal_record_is_replayed_whole() {
         &[("ORDERCENTER_FAILPOINT", "create.after_journal_record")],
     );
     let base = server.base.clone();
-    let (activity, apply_id, sku_slice) = member_one_applies(&base);
+    let (activity, applied) = member_one_applies(&base);
+    let apply_id = applied.apply_info.apply_id;
     let answer = client()
         .post(format!("{base}/shop/order/create"))
-        .form(&crate::helpers::TestApp::create_form(1, &sku_slice))
+        .form(&create_form(1, &applied.sku_slice))
         .send();
     assert!(answer.is_err(), "the create must crash before answering");
     wait_dead(&mut server);
@@ -282,35 +235,28 @@ fn a_create_torn_after_its_journal_record_is_replayed_whole() {
 
     let server = start(dir.path(), port, Platform::InProcess, &[]);
     let base = server.base.clone();
-    let info: Value = client()
-        .get(format!(
-            "{base}/activityPlatform/wxActivity/applyInfo?apply_id={apply_id}&member_id=1&company_id=421"
-        ))
-        .send()
-        .expect("applyInfo")
-        .json()
-        .expect("json");
-    let parent = info["data"]["parent_order_no"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(parent.len(), 19, "the binding was replayed: {info}");
+    let record = apply_record(&base, 1, apply_id);
+    let parent = record.parent_order_no.clone().unwrap_or_default();
+    assert_eq!(parent.len(), 19, "the binding was replayed: {record:?}");
     let state = post(
         &client(),
         format!("{base}/shop/order/state"),
-        &form(1, &[("parent_order_no", parent.clone())]),
+        &order_form(1, &parent),
     );
     assert_eq!(
-        state["data"]["transaction_status"], "0",
+        data_of::<State>(&state).status,
+        Status::Unpaid,
         "the order was replayed, unpaid: {state}"
     );
     until(
         Duration::from_secs(TTL + 10),
         "the replayed order to close and release its apply",
-        || (apply_status(&base, 1, apply_id) == "cancelled").then_some(()),
+        || {
+            let record = apply_record(&base, 1, apply_id);
+            (record.status == Registration::Cancelled).then_some(())
+        },
     );
     until(Duration::from_secs(5), "the seat to return", || {
-        let detail = detail(&base, activity);
-        (detail["seats_left"] == SEATS && detail["reserved"] == 0).then_some(())
+        every_seat_free(&base, activity).then_some(())
     });
 }

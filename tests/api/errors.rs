@@ -1,19 +1,12 @@
 //! Bad input gets a clear JSON error in the envelope, never a 500, and changes nothing.
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{create_form, spawn_app, Form, Status};
 
-/// A form as (field, value) pairs.
-type Form = Vec<(&'static str, String)>;
-
-fn without(form: &[(&'static str, String)], field: &str) -> Vec<(&'static str, String)> {
+fn without(form: &[(&'static str, String)], field: &str) -> Form {
     form.iter().filter(|(k, _)| *k != field).cloned().collect()
 }
 
-fn with(
-    form: &[(&'static str, String)],
-    field: &'static str,
-    value: &str,
-) -> Vec<(&'static str, String)> {
+fn with(form: &[(&'static str, String)], field: &'static str, value: &str) -> Form {
     let mut changed = without(form, field);
     changed.push((field, value.to_owned()));
     changed
@@ -22,9 +15,9 @@ fn with(
 #[actix_web::test]
 async fn create_refuses_missing_and_malformed_fields_by_name() {
     let app = spawn_app().await;
-    let applied = app.apply(6001, 1).await;
-    let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
-    let good = TestApp::create_form(6001, &sku_slice);
+    let member = app.member(6001);
+    let applied = member.apply(1).await;
+    let good = create_form(member.id, &applied.sku_slice);
     let mut cases: Vec<(String, Form, &str)> = Vec::new();
     for field in [
         "company_id",
@@ -72,10 +65,7 @@ async fn create_refuses_missing_and_malformed_fields_by_name() {
         );
     }
     // Nothing was created along the way: the apply is still orderable.
-    assert_eq!(
-        app.create(6001, &sku_slice).await.ok()["list"]["order"]["order_status"],
-        0
-    );
+    assert_eq!(member.create_order(&applied).await.status, Status::Unpaid);
 }
 
 #[actix_web::test]
@@ -125,23 +115,29 @@ async fn wire_level_errors_are_json() {
     )
     .await
     .expect_error(400, 4_000_000_001);
-    let bad_no = app
-        .post_form(
-            "/shop/order/state",
-            &[
-                ("company_id", "421".into()),
-                ("member_id", "1".into()),
-                ("parent_order_no", "12ab".into()),
-            ],
+}
+
+#[actix_web::test]
+async fn a_malformed_parent_order_no_is_invalid_input() {
+    let app = spawn_app().await;
+
+    let reply = app.member(1).try_state("12ab").await;
+
+    reply.expect_error(400, 4_000_000_001);
+}
+
+#[actix_web::test]
+async fn an_unknown_activity_is_not_found() {
+    let app = spawn_app().await;
+
+    let reply = app
+        .get(
+            "/activityPlatform/wxActivity/detail",
+            &[("activity_id", "999999".into())],
         )
         .await;
-    bad_no.expect_error(400, 4_000_000_001);
-    app.get(
-        "/activityPlatform/wxActivity/detail",
-        &[("activity_id", "999999".into())],
-    )
-    .await
-    .expect_error(404, 4_040_000_002);
+
+    reply.expect_error(404, 4_040_000_002);
 }
 
 #[actix_web::test]

@@ -2,49 +2,68 @@
 
 use std::time::Duration;
 
-use crate::helpers::{eventually, spawn_app_with};
+use ordercenter::domain::time::now_secs;
+
+use crate::helpers::{eventually, spawn_app_with, Registration, Status};
+
+/// The order TTL of these tests, in seconds.
+const TTL: u64 = 2;
 
 #[actix_web::test]
-async fn an_unpaid_order_closes_at_its_deadline_and_its_seat_can_be_taken_again() {
-    let app = spawn_app_with(|c| c.order_ttl = 2).await;
+async fn an_unpaid_order_holds_its_seat_until_its_deadline() {
+    let app = spawn_app_with(|c| c.order_ttl = TTL).await;
     let activity = app.save_activity("一座活动", 100, 1).await;
+    let member = app.member(1001);
 
-    let created = app.apply_and_create(1001, activity).await;
-    let parent = created["parent_order_no"].as_str().unwrap().to_owned();
-    let deadline = created["expire_time"].as_u64().unwrap();
-    assert_eq!(created["overdue_time"], 2);
-    assert_eq!(app.activity(activity).await["seats_left"], 0);
-    // The only seat is held: another member is turned away.
-    app.apply(1002, activity)
+    let order = member.order(activity).await;
+
+    assert_eq!(order.overdue_time, TTL);
+    assert_eq!(app.activity(activity).await.seats_left, 0);
+    app.member(1002)
+        .try_apply(activity)
         .await
         .expect_error(409, 4_090_000_003);
-    assert_eq!(
-        app.state(1001, &parent).await.ok()["transaction_status"],
-        "0"
-    );
+    assert_eq!(member.state(&order).await.status, Status::Unpaid);
+}
+
+#[actix_web::test]
+async fn an_unpaid_order_closes_no_earlier_than_its_deadline() {
+    let app = spawn_app_with(|c| c.order_ttl = TTL).await;
+    let member = app.member(1101);
+    let order = member.order(1).await;
 
     let closed_at = eventually(Duration::from_secs(8), "the order to close", || async {
-        let state = app.state(1001, &parent).await;
-        (state.ok()["transaction_status"] == "2").then(ordercenter::domain::time::now_secs)
+        let state = member.state(&order).await;
+        (state.status == Status::Closed).then(now_secs)
     })
     .await;
+
     assert!(
-        closed_at >= deadline,
-        "closed at {closed_at}, before its deadline {deadline}"
+        closed_at >= order.expire_time,
+        "closed at {closed_at}, before its deadline {}",
+        order.expire_time
     );
-    let state = app.state(1001, &parent).await;
-    assert_eq!(state.ok()["transaction_msg"], "订单已关闭");
+    assert_eq!(member.state(&order).await.message, "订单已关闭");
+}
+
+#[actix_web::test]
+async fn the_seat_of_an_expired_order_can_be_taken_again() {
+    let app = spawn_app_with(|c| c.order_ttl = TTL).await;
+    let activity = app.save_activity("一座活动", 100, 1).await;
+    let member = app.member(1201);
+    let order = member.order(activity).await;
+    member
+        .wait_status(&order, Status::Closed, Duration::from_secs(8))
+        .await;
 
     // The outbox tells the activity platform, which releases the seat.
-    eventually(
-        Duration::from_secs(5),
-        "the seat to be released",
-        || async { (app.activity(activity).await["seats_left"] == 1).then_some(()) },
-    )
-    .await;
-    let other = app.apply_and_create(1002, activity).await;
-    assert_eq!(other["list"]["order"]["order_status"], 0);
-    app.apply(1003, activity)
+    app.wait_seats_left(activity, 1, Duration::from_secs(5))
+        .await;
+    let other = app.member(1202).order(activity).await;
+
+    assert_eq!(other.status, Status::Unpaid);
+    app.member(1203)
+        .try_apply(activity)
         .await
         .expect_error(409, 4_090_000_003);
 }
@@ -53,31 +72,31 @@ async fn an_unpaid_order_closes_at_its_deadline_and_its_seat_can_be_taken_again(
 async fn a_pending_apply_without_an_order_is_released_after_the_ttl() {
     let app = spawn_app_with(|c| c.order_ttl = 1).await;
     let activity = app.save_activity("一座活动", 100, 1).await;
-    let applied = app.apply(2001, activity).await;
-    let apply_id = applied.ok()["apply_info"]["apply_id"].as_u64().unwrap();
-    app.apply(2002, activity)
+    let member = app.member(2001);
+    let applied = member.apply(activity).await;
+    app.member(2002)
+        .try_apply(activity)
         .await
         .expect_error(409, 4_090_000_003);
-    eventually(
-        Duration::from_secs(6),
-        "the reservation to lapse",
-        || async { (app.activity(activity).await["seats_left"] == 1).then_some(()) },
-    )
-    .await;
-    let info = app
-        .get(
-            "/activityPlatform/wxActivity/applyInfo",
-            &[
-                ("apply_id", apply_id.to_string()),
-                ("member_id", "2001".into()),
-                ("company_id", "421".into()),
-            ],
-        )
+
+    app.wait_seats_left(activity, 1, Duration::from_secs(6))
         .await;
-    assert_eq!(info.ok()["status"], "cancelled");
-    // Ordering the lapsed apply is refused and creates nothing.
-    app.create(2001, &format!("{apply_id}:1"))
-        .await
-        .expect_error(404, 4_040_000_002);
-    assert_eq!(app.activity(activity).await["seats_left"], 1);
+
+    let record = member.apply_record(applied.apply_info.apply_id).await;
+    assert_eq!(record.status, Registration::Cancelled);
+}
+
+#[actix_web::test]
+async fn ordering_a_lapsed_apply_is_refused_and_takes_no_seat() {
+    let app = spawn_app_with(|c| c.order_ttl = 1).await;
+    let activity = app.save_activity("一座活动", 100, 1).await;
+    let member = app.member(2101);
+    let applied = member.apply(activity).await;
+    app.wait_seats_left(activity, 1, Duration::from_secs(6))
+        .await;
+
+    let lapsed = member.try_create_order(&applied.sku_slice).await;
+
+    lapsed.expect_error(404, 4_040_000_002);
+    assert_eq!(app.activity(activity).await.seats_left, 1);
 }

@@ -1,27 +1,123 @@
-//! `spawn_app()` and typed request helpers.
+//! `spawn_app()`, the member fixture and typed views of the answers.
+//!
+//! Each [`TestApp`] runs the real application on port 0 with a temporary data dir, on a
+//! thread of its own with its own actix `System`, and stops it when dropped: the server
+//! stops, the store is closed, then the data dir is removed. Requests go through
+//! [`TestApp::member`] (the seed's caller, typed answers) or, for hostile input, the raw
+//! `post_form` / `post_json` / `post_raw` / `get`.
 
 #![allow(dead_code)]
 
+mod member;
+mod views;
+
+use std::process::Child;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use ordercenter::config::Config;
 use ordercenter::startup::Application;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+pub use member::Member;
+pub use views::{
+    data_of, Activity, Applied, ApplyRecord, Order, Payment, Registration, State, Status,
+};
 
 /// The seed's caller.
 pub const COMPANY: u64 = 421;
 /// The seed's business.
 pub const BUSINESS: u64 = 10000001;
 
-/// A running application for one test.
+/// A form as (field, value) pairs.
+pub type Form = Vec<(&'static str, String)>;
+
+/// Who calls: the seed's company and business, and `member`.
+pub fn caller_form(member: u64) -> Form {
+    vec![
+        ("company_id", COMPANY.to_string()),
+        ("member_id", member.to_string()),
+        ("business_id", BUSINESS.to_string()),
+    ]
+}
+
+/// The seed's apply form for `member` and `activity_id`.
+pub fn apply_form(member: u64, activity_id: u64) -> Form {
+    let mut form = caller_form(member);
+    form.extend([
+        ("activity_id", activity_id.to_string()),
+        ("name", "张文林".into()),
+        ("phone", "15976123893".into()),
+    ]);
+    form
+}
+
+/// The seed's create form for `member` and `sku_slice`.
+pub fn create_form(member: u64, sku_slice: &str) -> Form {
+    let mut form = caller_form(member);
+    form.extend([
+        ("latitude", "22.5483".into()),
+        ("longitude", "113.9174".into()),
+        ("city_id", "4403".into()),
+        ("sys_id", "30".into()),
+        ("sku_slice", sku_slice.into()),
+        ("business_type", "3001".into()),
+        ("request_id", "ppsport".into()),
+        ("handle_info", r#"{"platform_id":3}"#.into()),
+    ]);
+    form
+}
+
+/// The caller's fields and `parent_order_no`: state, cancel and detail.
+pub fn order_form(member: u64, parent_order_no: &str) -> Form {
+    let mut form = caller_form(member);
+    form.push(("parent_order_no", parent_order_no.into()));
+    form
+}
+
+/// The seed's pay form (WeChat through UMS).
+pub fn pay_form(member: u64, parent_order_no: &str) -> Form {
+    let mut form = order_form(member, parent_order_no);
+    form.extend([
+        ("payment_way", "110".into()),
+        (
+            "extend_field",
+            r#"{"trade_pay_type":"umsPay.open.mini","msg_type":"wx.unifiedOrder"}"#.into(),
+        ),
+    ]);
+    form
+}
+
+/// Longest a dropped [`TestApp`] waits for its application to shut down (the server gives
+/// requests in flight 10 s).
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(20);
+
+/// A running application for one test; stopped when dropped.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     /// Shared keep-alive client.
     pub client: reqwest::Client,
-    /// The data dir (removed when the test ends).
+    /// The data dir, removed after the application stopped.
     pub dir: tempfile::TempDir,
-    handle: actix_web::dev::ServerHandle,
+    running: Option<Running>,
+}
+
+/// The application's thread, seen from the test.
+struct Running {
+    server: actix_web::dev::ServerHandle,
+    /// Disconnects when the application's thread ends (after its store closed).
+    ended: mpsc::Receiver<()>,
+}
+
+impl Running {
+    /// Asks the server to stop as SIGTERM does: it answers the requests in flight, then the
+    /// application shuts down in order. Returns at once.
+    fn stop(&self) {
+        // The command is sent when `stop` is called; its future only waits for it.
+        drop(self.server.stop(true));
+    }
 }
 
 /// A response: HTTP status and JSON body.
@@ -56,6 +152,12 @@ impl Reply {
         );
         assert_eq!(self.body["message"], "SUCCESS");
         self.data()
+    }
+
+    /// Asserts success and returns `data` as `T`.
+    pub fn ok_as<T: DeserializeOwned>(&self) -> T {
+        self.ok();
+        data_of(&self.body)
     }
 
     /// Asserts a failure with this HTTP status and business code, in the envelope.
@@ -96,20 +198,53 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     config.workers = Some(2);
     config.cache_mb = 32;
     adjust(&mut config);
-    let app = Application::build(config)
+
+    let (started, answer) = tokio::sync::oneshot::channel();
+    let (ending, ended) = mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("test-app".into())
+        .spawn(move || {
+            let _ending = ending;
+            actix_rt::System::new().block_on(async move {
+                match Application::build(config).await {
+                    Ok(app) => {
+                        let _ = started.send(Ok((app.address(), app.server_handle())));
+                        let _ = app.run_until_stopped().await;
+                    }
+                    Err(error) => {
+                        let _ = started.send(Err(error.to_string()));
+                    }
+                }
+            });
+        })
+        .expect("application thread starts");
+    let (address, server) = answer
         .await
-        .expect("application starts");
-    let base = format!("http://{}", app.address());
-    let handle = app.server_handle();
-    actix_rt::spawn(app.run_until_stopped());
+        .expect("the application thread answers")
+        .unwrap_or_else(|error| panic!("application starts: {error}"));
     let test_app = TestApp {
-        base,
+        base: format!("http://{address}"),
         client: reqwest::Client::new(),
         dir,
-        handle,
+        running: Some(Running { server, ended }),
     };
     test_app.wait_ready().await;
     test_app
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        running.stop();
+        if let Err(mpsc::RecvTimeoutError::Timeout) = running.ended.recv_timeout(SHUTDOWN_LIMIT) {
+            eprintln!(
+                "{}: still shutting down after {SHUTDOWN_LIMIT:?}; left running",
+                self.base
+            );
+        }
+    }
 }
 
 impl TestApp {
@@ -131,9 +266,26 @@ impl TestApp {
         panic!("{} never became ready", self.base);
     }
 
-    /// Stops the server gracefully.
-    pub async fn stop(&self) {
-        self.handle.stop(true).await;
+    /// Stops the application and waits until it has closed its store, so its data dir can
+    /// be read. Dropping the app does the same.
+    pub async fn stop(&mut self) {
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        running.stop();
+        let ended = tokio::task::spawn_blocking(move || running.ended.recv_timeout(SHUTDOWN_LIMIT))
+            .await
+            .expect("waiting for the application thread");
+        assert!(
+            matches!(ended, Err(mpsc::RecvTimeoutError::Disconnected)),
+            "{} still shutting down after {SHUTDOWN_LIMIT:?}",
+            self.base
+        );
+    }
+
+    /// `member` of the seed's company, calling as the mini-program does.
+    pub fn member(&self, member_id: u64) -> Member<'_> {
+        Member::new(self, member_id)
     }
 
     async fn reply(response: reqwest::Response) -> Reply {
@@ -145,51 +297,46 @@ impl TestApp {
 
     /// POSTs a urlencoded form.
     pub async fn post_form(&self, path: &str, form: &[(&str, String)]) -> Reply {
-        let response = self
-            .client
-            .post(format!("{}{}", self.base, path))
-            .form(form)
-            .send()
-            .await
-            .expect("request sent");
-        Self::reply(response).await
+        self.send(self.client.post(self.url(path)).form(form)).await
+    }
+
+    /// POSTs a urlencoded form with an `Idempotency-Key` header.
+    pub async fn post_form_with_key(
+        &self,
+        path: &str,
+        key: &str,
+        form: &[(&str, String)],
+    ) -> Reply {
+        let request = self.client.post(self.url(path)).form(form);
+        self.send(request.header("Idempotency-Key", key)).await
     }
 
     /// POSTs a JSON body.
     pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
-        let response = self
-            .client
-            .post(format!("{}{}", self.base, path))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent");
-        Self::reply(response).await
+        self.send(self.client.post(self.url(path)).json(body)).await
     }
 
     /// POSTs raw bytes with a content type.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
-        let response = self
-            .client
-            .post(format!("{}{}", self.base, path))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
+        let request = self.client.post(self.url(path)).body(body);
+        self.send(request.header("content-type", content_type))
             .await
-            .expect("request sent");
-        Self::reply(response).await
     }
 
     /// GETs with a query.
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Reply {
-        let response = self
-            .client
-            .get(format!("{}{}", self.base, path))
-            .query(query)
-            .send()
+        self.send(self.client.get(self.url(path)).query(query))
             .await
-            .expect("request sent");
-        Self::reply(response).await
+    }
+
+    /// Sends a request built on [`TestApp::client`] (for headers the helpers do not set).
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        Self::reply(request.send().await.expect("request sent")).await
+    }
+
+    /// The URL of `path` on this app.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
     }
 
     /// Creates an activity (admin).
@@ -207,100 +354,22 @@ impl TestApp {
         reply.ok()["activity_id"].as_u64().expect("activity_id")
     }
 
-    /// Applies for an activity as `member`.
-    pub async fn apply(&self, member: u64, activity_id: u64) -> Reply {
-        self.post_form(
-            "/activityPlatform/wxActivity/apply",
-            &[
-                ("company_id", COMPANY.to_string()),
-                ("member_id", member.to_string()),
-                ("business_id", BUSINESS.to_string()),
-                ("activity_id", activity_id.to_string()),
-                ("name", "张文林".into()),
-                ("phone", "15976123893".into()),
-            ],
+    /// The activity's detail.
+    pub async fn activity(&self, activity_id: u64) -> Activity {
+        self.get(
+            "/activityPlatform/wxActivity/detail",
+            &[("activity_id", activity_id.to_string())],
         )
         .await
+        .ok_as()
     }
 
-    /// The seed's create form for `member` and `sku_slice`.
-    pub fn create_form(member: u64, sku_slice: &str) -> Vec<(&'static str, String)> {
-        vec![
-            ("company_id", COMPANY.to_string()),
-            ("member_id", member.to_string()),
-            ("business_id", BUSINESS.to_string()),
-            ("latitude", "22.5483".into()),
-            ("longitude", "113.9174".into()),
-            ("city_id", "4403".into()),
-            ("sys_id", "30".into()),
-            ("sku_slice", sku_slice.into()),
-            ("business_type", "3001".into()),
-            ("request_id", "ppsport".into()),
-            ("handle_info", r#"{"platform_id":3}"#.into()),
-        ]
-    }
-
-    /// Creates an order.
-    pub async fn create(&self, member: u64, sku_slice: &str) -> Reply {
-        self.post_form("/shop/order/create", &Self::create_form(member, sku_slice))
-            .await
-    }
-
-    /// Applies and creates; returns the create `data`.
-    pub async fn apply_and_create(&self, member: u64, activity_id: u64) -> Value {
-        let applied = self.apply(member, activity_id).await;
-        let sku_slice = applied.ok()["sku_slice"]
-            .as_str()
-            .expect("sku_slice")
-            .to_owned();
-        self.create(member, &sku_slice).await.ok().clone()
-    }
-
-    /// The order's state as `member` sees it.
-    pub async fn state(&self, member: u64, parent_order_no: &str) -> Reply {
-        self.post_form(
-            "/shop/order/state",
-            &[
-                ("company_id", COMPANY.to_string()),
-                ("member_id", member.to_string()),
-                ("business_id", BUSINESS.to_string()),
-                ("parent_order_no", parent_order_no.into()),
-            ],
-        )
-        .await
-    }
-
-    /// Pays (`shop/order/pay`) as `member`.
-    pub async fn pay(&self, member: u64, parent_order_no: &str) -> Reply {
-        self.post_form(
-            "/shop/order/pay",
-            &[
-                ("company_id", COMPANY.to_string()),
-                ("member_id", member.to_string()),
-                ("business_id", BUSINESS.to_string()),
-                ("parent_order_no", parent_order_no.into()),
-                ("payment_way", "110".into()),
-                (
-                    "extend_field",
-                    r#"{"trade_pay_type":"umsPay.open.mini","msg_type":"wx.unifiedOrder"}"#.into(),
-                ),
-            ],
-        )
-        .await
-    }
-
-    /// Cancels (`shop/order/cancel`) as `member`.
-    pub async fn cancel(&self, member: u64, parent_order_no: &str) -> Reply {
-        self.post_form(
-            "/shop/order/cancel",
-            &[
-                ("company_id", COMPANY.to_string()),
-                ("member_id", member.to_string()),
-                ("business_id", BUSINESS.to_string()),
-                ("parent_order_no", parent_order_no.into()),
-            ],
-        )
-        .await
+    /// Waits until the activity has `seats_left` seats nobody holds.
+    pub async fn wait_seats_left(&self, activity_id: u64, seats_left: u64, within: Duration) {
+        eventually(within, &format!("{seats_left} seats left"), || async {
+            (self.activity(activity_id).await.seats_left == seats_left).then_some(())
+        })
+        .await;
     }
 
     /// Plays the buyer at the simulator; returns the HTTP status.
@@ -314,47 +383,6 @@ impl TestApp {
     pub async fn set_faults(&self, faults: Value) {
         let reply = self.post_json("/paysim/faults", &faults).await;
         assert_eq!(reply.status, 200, "faults not set: {}", reply.text);
-    }
-
-    /// Polls the state until `transaction_status` is `wanted`.
-    pub async fn wait_status(
-        &self,
-        member: u64,
-        parent_order_no: &str,
-        wanted: &str,
-        within: Duration,
-    ) -> Value {
-        eventually(within, &format!("transaction_status {wanted}"), || async {
-            let state = self.state(member, parent_order_no).await;
-            (state.ok()["transaction_status"] == wanted).then(|| state.data().clone())
-        })
-        .await
-    }
-
-    /// The registration status of an apply.
-    pub async fn apply_status(&self, member: u64, apply_id: u64) -> String {
-        let info = self
-            .get(
-                "/activityPlatform/wxActivity/applyInfo",
-                &[
-                    ("apply_id", apply_id.to_string()),
-                    ("member_id", member.to_string()),
-                    ("company_id", COMPANY.to_string()),
-                ],
-            )
-            .await;
-        info.ok()["status"].as_str().unwrap_or_default().to_owned()
-    }
-
-    /// The activity's detail `data`.
-    pub async fn activity(&self, activity_id: u64) -> Value {
-        self.get(
-            "/activityPlatform/wxActivity/detail",
-            &[("activity_id", activity_id.to_string())],
-        )
-        .await
-        .ok()
-        .clone()
     }
 }
 
@@ -374,5 +402,45 @@ where
             "timed out after {within:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A child process that is killed (SIGKILL) and reaped when this is dropped, so a failing
+/// test leaves no process behind.
+pub struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    /// Guards `child`.
+    pub fn new(child: Child) -> Self {
+        KillOnDrop(Some(child))
+    }
+
+    /// Waits for the child to exit by itself and returns what it printed.
+    pub fn wait_with_output(mut self) -> std::process::Output {
+        let child = self.0.take().expect("a guarded child");
+        child.wait_with_output().expect("child output")
+    }
+}
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("a guarded child")
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a guarded child")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -1,22 +1,24 @@
 //! Order calls: ownership, cancel, repeated creates, registration rules.
 
-use crate::helpers::{spawn_app, TestApp, BUSINESS, COMPANY};
+use std::time::Duration;
 
-fn order_call(member: u64, company: u64, parent: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("company_id", company.to_string()),
-        ("member_id", member.to_string()),
-        ("business_id", BUSINESS.to_string()),
-        ("parent_order_no", parent.to_owned()),
-    ]
-}
+use crate::helpers::{spawn_app, Order, Status, BUSINESS, COMPANY};
 
 #[actix_web::test]
 async fn another_member_or_company_cannot_see_or_cancel_the_order() {
     let app = spawn_app().await;
-    let created = app.apply_and_create(3001, 1).await;
-    let parent = created["parent_order_no"].as_str().unwrap();
+    let owner = app.member(3001);
+    let order = owner.order(1).await;
     let unknown = "2013000000000000001";
+    let call = |member: u64, company: u64, parent: &str| {
+        vec![
+            ("company_id", company.to_string()),
+            ("member_id", member.to_string()),
+            ("business_id", BUSINESS.to_string()),
+            ("parent_order_no", parent.to_owned()),
+        ]
+    };
+
     for (member, company) in [(3002, COMPANY), (3001, COMPANY + 1)] {
         for path in [
             "/shop/order/state",
@@ -24,89 +26,106 @@ async fn another_member_or_company_cannot_see_or_cancel_the_order() {
             "/shop/order/cancel",
         ] {
             let theirs = app
-                .post_form(path, &order_call(member, company, parent))
+                .post_form(path, &call(member, company, &order.parent_order_no))
                 .await;
             theirs.expect_error(404, 4_040_000_001);
-            let missing = app
-                .post_form(path, &order_call(member, company, unknown))
-                .await;
+            let missing = app.post_form(path, &call(member, company, unknown)).await;
             assert_eq!(
                 theirs.text, missing.text,
                 "{path}: a foreign order looks exactly like a missing one"
             );
         }
     }
+
     assert_eq!(
-        app.state(3001, parent).await.ok()["transaction_status"],
-        "0",
+        owner.state(&order).await.status,
+        Status::Unpaid,
         "nothing changed"
     );
 }
 
 #[actix_web::test]
-async fn the_owner_cancels_and_the_seat_returns() {
+async fn the_owner_cancels_an_unpaid_order_and_its_seat_returns() {
     let app = spawn_app().await;
     let activity = app.save_activity("取消活动", 1, 1).await;
-    let created = app.apply_and_create(4001, activity).await;
-    let parent = created["parent_order_no"].as_str().unwrap();
-    let cancelled = app
-        .post_form("/shop/order/cancel", &order_call(4001, COMPANY, parent))
+    let member = app.member(4001);
+    let order = member.order(activity).await;
+
+    let cancelled = member.cancel(&order).await;
+
+    assert_eq!(cancelled.status, Status::Closed);
+    app.wait_seats_left(activity, 1, Duration::from_secs(5))
         .await;
-    assert_eq!(cancelled.ok()["transaction_status"], "2");
-    // Cancelling again answers the same closed state.
-    let again = app
-        .post_form("/shop/order/cancel", &order_call(4001, COMPANY, parent))
-        .await;
-    assert_eq!(again.ok()["transaction_status"], "2");
-    crate::helpers::eventually(
-        std::time::Duration::from_secs(5),
-        "the seat to return",
-        || async { (app.activity(activity).await["seats_left"] == 1).then_some(()) },
-    )
-    .await;
-    let detail = app
-        .post_form("/shop/order/detail", &order_call(4001, COMPANY, parent))
-        .await;
-    assert_eq!(detail.ok()["list"]["order"]["order_status"], 2);
+    assert_eq!(member.detail(&order).await.status, Status::Closed);
+}
+
+#[actix_web::test]
+async fn cancelling_a_cancelled_order_answers_its_closed_state_again() {
+    let app = spawn_app().await;
+    let member = app.member(4101);
+    let order = member.order(1).await;
+    member.cancel(&order).await;
+
+    let again = member.cancel(&order).await;
+
+    assert_eq!(again.status, Status::Closed);
 }
 
 #[actix_web::test]
 async fn creating_again_for_an_ordered_apply_returns_the_same_order() {
-    let app: TestApp = spawn_app().await;
-    let applied = app.apply(5001, 1).await;
-    let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
-    let first = app.create(5001, &sku_slice).await;
-    let second = app.create(5001, &sku_slice).await;
-    assert_eq!(
-        first.ok()["parent_order_no"],
-        second.ok()["parent_order_no"]
-    );
-    // Applying again while the order is unpaid points at it.
-    let again = app.apply(5001, 1).await;
+    let app = spawn_app().await;
+    let member = app.member(5001);
+    let applied = member.apply(1).await;
+
+    let first = member.create_order(&applied).await;
+    let second = member.create_order(&applied).await;
+
+    assert_eq!(first.parent_order_no, second.parent_order_no);
+}
+
+#[actix_web::test]
+async fn a_second_apply_while_the_order_is_unpaid_is_refused_and_points_at_the_order() {
+    let app = spawn_app().await;
+    let member = app.member(5011);
+    let order = member.order(1).await;
+
+    let again = member.try_apply(1).await;
+
     again.expect_error(409, 4_001_009_999);
     assert_eq!(
         again.data()["parent_order_no"],
-        first.ok()["parent_order_no"]
+        order.parent_order_no.as_str()
     );
-    // Someone else cannot order this member's apply.
-    app.create(5002, &sku_slice)
-        .await
-        .expect_error(404, 4_040_000_002);
+}
+
+#[actix_web::test]
+async fn another_member_cannot_order_a_members_apply_before_or_after_it_is_ordered() {
+    let app = spawn_app().await;
+    let (owner, stranger) = (app.member(5021), app.member(5022));
+    let applied = owner.apply(1).await;
+
+    let before = stranger.try_create_order(&applied.sku_slice).await;
+    owner.create_order(&applied).await;
+    let after = stranger.try_create_order(&applied.sku_slice).await;
+
+    before.expect_error(404, 4_040_000_002);
+    after.expect_error(404, 4_040_000_002);
 }
 
 #[actix_web::test]
 async fn a_double_submit_without_a_key_gets_the_same_order() {
     let app = spawn_app().await;
-    for member in 5100..5110u64 {
-        let applied = app.apply(member, 1).await;
-        let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
+    for member in (5100..5110u64).map(|id| app.member(id)) {
+        let applied = member.apply(1).await;
+
         let (first, second) = futures::join!(
-            app.create(member, &sku_slice),
-            app.create(member, &sku_slice)
+            member.try_create_order(&applied.sku_slice),
+            member.try_create_order(&applied.sku_slice)
         );
+
         assert_eq!(
-            first.ok()["parent_order_no"],
-            second.ok()["parent_order_no"],
+            first.ok_as::<Order>().parent_order_no,
+            second.ok_as::<Order>().parent_order_no,
             "{} / {}",
             first.text,
             second.text
@@ -117,18 +136,14 @@ async fn a_double_submit_without_a_key_gets_the_same_order() {
 #[actix_web::test]
 async fn the_subsystem_endpoints_are_closed_to_outsiders_by_default() {
     let app = spawn_app().await;
-    let created = app.apply_and_create(5201, 1).await;
-    let order_no = created["list"]["order"]["order_no"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let order = app.member(5201).order(1).await;
+
     let forged = app
         .post_form(
             "/activityPlatform/activity/applyOrderNotify",
-            &[("order_no", order_no), ("order_status", "1".into())],
+            &[("order_no", order.order_no), ("order_status", "1".into())],
         )
         .await;
-    forged.expect_error(401, 4_010_000_000);
     let bind = app
         .post_form(
             "/activityPlatform/activity/applyOrderCreate",
@@ -142,5 +157,7 @@ async fn the_subsystem_endpoints_are_closed_to_outsiders_by_default() {
             ],
         )
         .await;
+
+    forged.expect_error(401, 4_010_000_000);
     bind.expect_error(401, 4_010_000_000);
 }

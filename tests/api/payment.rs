@@ -8,66 +8,75 @@ use base64::Engine;
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::signature::Verifier;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    eventually, spawn_app, spawn_app_with, Applied, Member, Order, Payment, Registration, State,
+    Status, TestApp,
+};
 use crate::seed_shapes::{assert_same_shape, seed_samples};
 
-/// Applies, creates and pays; returns (parent_order_no, apply_id, pay data).
-async fn ordered_and_paying(app: &TestApp, member: u64, activity: u64) -> (String, u64, Value) {
-    let applied = app.apply(member, activity).await;
-    let apply_id = applied.ok()["apply_info"]["apply_id"].as_u64().unwrap();
-    let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
-    let created = app.create(member, &sku_slice).await;
-    let parent = created.ok()["parent_order_no"].as_str().unwrap().to_owned();
-    let paying = app.pay(member, &parent).await;
-    (parent, apply_id, paying.ok().clone())
+/// How long the notify (or the poller) may take to confirm a payment.
+const CONFIRMED_WITHIN: Duration = Duration::from_secs(10);
+
+/// `member` applies for `activity`, orders it and starts paying.
+async fn paying(member: Member<'_>, activity: u64) -> (Applied, Order, Payment) {
+    let applied = member.apply(activity).await;
+    let order = member.create_order(&applied).await;
+    let payment = member.pay(&order).await;
+    (applied, order, payment)
+}
+
+/// `member` orders `activity` and the buyer pays; returns once the order is paid.
+async fn paid(app: &TestApp, member: Member<'_>, activity: u64) -> (Applied, Order) {
+    let (applied, order, _) = paying(member, activity).await;
+    assert_eq!(app.buyer_pays(&order.parent_order_no).await, 200);
+    member
+        .wait_status(&order, Status::Paid, CONFIRMED_WITHIN)
+        .await;
+    (applied, order)
 }
 
 #[actix_web::test]
-async fn the_seed_flow_end_to_end_with_a_verified_pay_sign() {
+async fn pay_answers_in_the_seeds_shape_with_a_wechat_prepay() {
     let app = spawn_app().await;
-    let (parent, apply_id, pay) = ordered_and_paying(&app, 32171, 1).await;
+    let member = app.member(32171);
+    let order = member.order(1).await;
+
+    let reply = member.try_pay(&order).await;
 
     let seed_pay = seed_samples()
         .into_iter()
         .find(|s| s["data"].get("pay_sign").is_some())
         .unwrap();
-    assert_same_shape(
-        &seed_pay,
-        &json!({"code": 200, "data": pay, "message": "SUCCESS"}),
-        "pay",
-    );
-    assert_eq!(pay["price"], "1");
-    assert_eq!(pay["payment_way"], 110);
-    assert_eq!(pay["sign_type"], "RSA");
-    assert_eq!(pay["transaction_status"], "0");
-    let prepay_id = pay["prepay_id"].as_str().unwrap();
+    assert_same_shape(&seed_pay, &reply.body, "pay");
+    let payment: Payment = reply.ok_as();
+    assert_eq!(payment.price, "1");
+    assert_eq!(payment.payment_way, 110);
+    assert_eq!(payment.sign_type, "RSA");
+    assert_eq!(payment.status, Status::Unpaid);
     assert!(
-        prepay_id.starts_with("wx") && prepay_id.len() == 36,
-        "{prepay_id}"
+        payment.prepay_id.starts_with("wx") && payment.prepay_id.len() == 36,
+        "{}",
+        payment.prepay_id
     );
+}
 
-    // pay_sign is what wx.requestPayment verifies, with the simulator's public key.
-    let pem = app
-        .client
-        .get(format!("{}/paysim/public-key", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+#[actix_web::test]
+async fn the_pay_sign_verifies_with_the_simulators_public_key() {
+    let app = spawn_app().await;
+    let (_, _, payment) = paying(app.member(32172), 1).await;
+
+    let pem = app.get("/paysim/public-key", &[]).await.text;
+
+    // What wx.requestPayment verifies.
     let key = rsa::RsaPublicKey::from_public_key_pem(&pem).expect("PEM public key");
     let signed = format!(
         "{}\n{}\n{}\nprepay_id={}\n",
-        pay["mini_app_id"].as_str().unwrap(),
-        pay["timestamp"].as_str().unwrap(),
-        pay["nonce_str"].as_str().unwrap(),
-        prepay_id
+        payment.mini_app_id, payment.timestamp, payment.nonce_str, payment.prepay_id
     );
     let signature = base64::engine::general_purpose::STANDARD
-        .decode(pay["pay_sign"].as_str().unwrap())
+        .decode(&payment.pay_sign)
         .unwrap();
     VerifyingKey::<sha2::Sha256>::new(key)
         .verify(
@@ -75,94 +84,117 @@ async fn the_seed_flow_end_to_end_with_a_verified_pay_sign() {
             &Signature::try_from(signature.as_slice()).unwrap(),
         )
         .expect("pay_sign verifies");
+}
 
-    // Paying again while the payment is open returns the same prepay.
-    let again = app.pay(32171, &parent).await;
-    assert_eq!(again.ok()["prepay_id"], pay["prepay_id"]);
-    assert_eq!(again.ok()["pay_sign"], pay["pay_sign"]);
+#[actix_web::test]
+async fn paying_again_while_the_payment_is_open_returns_the_same_prepay() {
+    let app = spawn_app().await;
+    let member = app.member(32173);
+    let (_, order, first) = paying(member, 1).await;
 
-    assert_eq!(app.buyer_pays(&parent).await, 200);
-    let state = app
-        .wait_status(32171, &parent, "1", Duration::from_secs(10))
+    let again = member.pay(&order).await;
+
+    assert_eq!(again.prepay_id, first.prepay_id);
+    assert_eq!(again.pay_sign, first.pay_sign);
+}
+
+#[actix_web::test]
+async fn the_buyers_payment_turns_the_order_paid_in_the_seeds_state_shape() {
+    let app = spawn_app().await;
+    let member = app.member(32174);
+    let (_, order, _) = paying(member, 1).await;
+
+    assert_eq!(app.buyer_pays(&order.parent_order_no).await, 200);
+
+    member
+        .wait_status(&order, Status::Paid, CONFIRMED_WITHIN)
         .await;
+    let reply = member.try_state(&order).await;
     let seed_paid = seed_samples()
         .into_iter()
         .find(|s| s["data"]["transaction_status"] == "1")
         .unwrap();
-    assert_same_shape(
-        &seed_paid,
-        &json!({"code": 200, "data": state, "message": "SUCCESS"}),
-        "state",
-    );
-    assert_eq!(state["transaction_msg"], "SUCCESS");
-    crate::helpers::eventually(Duration::from_secs(5), "registered", || async {
-        (app.apply_status(32171, apply_id).await == "registered").then_some(())
-    })
-    .await;
-    app.pay(32171, &parent)
-        .await
-        .expect_error(409, 4_090_000_002);
-    // A paid order is never cancelled.
-    let cancel = app
-        .post_form(
-            "/shop/order/cancel",
-            &[
-                ("company_id", "421".into()),
-                ("member_id", "32171".into()),
-                ("parent_order_no", parent.clone()),
-            ],
-        )
-        .await;
-    cancel.expect_error(409, 4_090_000_002);
-    let detail = app
-        .get(
-            "/shop/order/detail",
-            &[
-                ("company_id", "421".into()),
-                ("member_id", "32171".into()),
-                ("parent_order_no", parent),
-            ],
-        )
-        .await;
-    assert_eq!(detail.ok()["list"]["order"]["order_status"], 1);
-    assert!(
-        detail.ok()["list"]["order"]["payment_time"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
+    assert_same_shape(&seed_paid, &reply.body, "state");
+    assert_eq!(reply.ok_as::<State>().message, "SUCCESS");
 }
 
 #[actix_web::test]
-async fn poll_only_and_notify_paths_each_confirm_once() {
+async fn a_paid_orders_apply_is_registered() {
     let app = spawn_app().await;
-    let activity = app.save_activity("支付活动", 1, 10).await;
-    // Notify path.
-    let (notified, notified_apply, _) = ordered_and_paying(&app, 7001, activity).await;
-    assert_eq!(app.buyer_pays(&notified).await, 200);
-    app.wait_status(7001, &notified, "1", Duration::from_secs(10))
-        .await;
-    // Poll-only path: the provider never notifies.
-    app.set_faults(json!({"drop_notify_rate": 1.0})).await;
-    let (polled, polled_apply, _) = ordered_and_paying(&app, 7002, activity).await;
-    assert_eq!(app.buyer_pays(&polled).await, 200);
-    app.wait_status(7002, &polled, "1", Duration::from_secs(15))
-        .await;
-    for (member, apply) in [(7001, notified_apply), (7002, polled_apply)] {
-        crate::helpers::eventually(Duration::from_secs(5), "registered", || async {
-            (app.apply_status(member, apply).await == "registered").then_some(())
-        })
-        .await;
-    }
-    let detail = app.activity(activity).await;
-    assert_eq!(
-        (detail["registered"].as_u64(), detail["reserved"].as_u64()),
-        (Some(2), Some(0)),
-        "{detail}"
-    );
+    let member = app.member(32175);
+
+    let (applied, _) = paid(&app, member, 1).await;
+
+    member.wait_registered(applied.apply_info.apply_id).await;
 }
 
-/// A notify form signed with the simulator's default communication key.
+#[actix_web::test]
+async fn a_paid_order_cannot_be_paid_again() {
+    let app = spawn_app().await;
+    let member = app.member(32176);
+    let (_, order) = paid(&app, member, 1).await;
+
+    let again = member.try_pay(&order).await;
+
+    again.expect_error(409, 4_090_000_002);
+}
+
+#[actix_web::test]
+async fn a_paid_order_is_never_cancelled() {
+    let app = spawn_app().await;
+    let member = app.member(32177);
+    let (_, order) = paid(&app, member, 1).await;
+
+    let cancel = member.try_cancel(&order).await;
+
+    cancel.expect_error(409, 4_090_000_002);
+}
+
+#[actix_web::test]
+async fn the_detail_of_a_paid_order_shows_it_paid_with_its_payment_time() {
+    let app = spawn_app().await;
+    let member = app.member(32178);
+    let (_, order) = paid(&app, member, 1).await;
+
+    let detail = member.detail(&order).await;
+
+    assert_eq!(detail.status, Status::Paid);
+    assert!(detail.payment_time > 0, "{detail:?}");
+}
+
+#[actix_web::test]
+async fn a_payment_confirmed_by_the_providers_notify_registers_once() {
+    let app = spawn_app().await;
+    let activity = app.save_activity("支付活动", 1, 10).await;
+    let member = app.member(7001);
+
+    let (applied, _) = paid(&app, member, activity).await;
+
+    member.wait_registered(applied.apply_info.apply_id).await;
+    let detail = app.activity(activity).await;
+    assert_eq!((detail.registered, detail.reserved), (1, 0), "{detail:?}");
+}
+
+#[actix_web::test]
+async fn a_payment_confirmed_only_by_polling_registers_once() {
+    let app = spawn_app().await;
+    let activity = app.save_activity("支付活动", 1, 10).await;
+    let member = app.member(7002);
+    // The provider never notifies.
+    app.set_faults(json!({"drop_notify_rate": 1.0})).await;
+    let (applied, order, _) = paying(member, activity).await;
+
+    assert_eq!(app.buyer_pays(&order.parent_order_no).await, 200);
+
+    member
+        .wait_status(&order, Status::Paid, Duration::from_secs(15))
+        .await;
+    member.wait_registered(applied.apply_info.apply_id).await;
+    let detail = app.activity(activity).await;
+    assert_eq!((detail.registered, detail.reserved), (1, 0), "{detail:?}");
+}
+
+/// A notify form signed with `key` (SHA256, with `signType`).
 fn signed_notify(parent: &str, amount: u64, key: &str) -> Vec<(String, String)> {
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
     fields.insert("merOrderId".into(), parent.into());
@@ -180,116 +212,157 @@ fn signed_notify(parent: &str, amount: u64, key: &str) -> Vec<(String, String)> 
     fields.into_iter().collect()
 }
 
+/// The provider's communication key (the simulator's default).
+const PROVIDER_KEY: &str = ordercenter::provider::config::DEFAULT_NOTIFY_KEY;
+
 async fn post_notify(app: &TestApp, form: &[(String, String)]) -> (u16, String) {
-    let response = app
-        .client
-        .post(format!("{}/trade/notify/ums", app.base))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.text().await.unwrap())
+    let reply = app
+        .send(app.client.post(app.url("/trade/notify/ums")).form(form))
+        .await;
+    (reply.status, reply.text)
 }
 
 #[actix_web::test]
-async fn forged_wrong_amount_unknown_and_duplicate_notifies() {
+async fn a_notify_whose_signature_does_not_verify_is_refused_and_changes_nothing() {
     let app = spawn_app().await;
-    let key = ordercenter::provider::config::DEFAULT_NOTIFY_KEY;
-    let (parent, _, _) = ordered_and_paying(&app, 7101, 1).await;
-
-    let forged = signed_notify(&parent, 1, "not-the-key");
-    assert_eq!(post_notify(&app, &forged).await, (400, "FAILED".into()));
-    let wrong_amount = signed_notify(&parent, 2, key);
-    assert_eq!(post_notify(&app, &wrong_amount).await.0, 400);
-    let unknown = signed_notify("2013000000000000001", 1, key);
-    assert_eq!(post_notify(&app, &unknown).await.0, 404);
-    let mut tampered = signed_notify(&parent, 1, key);
+    let member = app.member(7101);
+    let (_, order, _) = paying(member, 1).await;
+    let forged = signed_notify(&order.parent_order_no, 1, "not-the-key");
+    let mut tampered = signed_notify(&order.parent_order_no, 1, PROVIDER_KEY);
     tampered
         .iter_mut()
         .filter(|(k, _)| k == "totalAmount")
         .for_each(|(_, v)| *v = "100".into());
-    assert_eq!(post_notify(&app, &tampered).await.0, 400);
-    assert_eq!(
-        app.state(7101, &parent).await.ok()["transaction_status"],
-        "0",
-        "nothing changed"
-    );
 
-    // A valid notify (the provider's key) settles it; a duplicate is acknowledged again.
-    let valid = signed_notify(&parent, 1, key);
-    assert_eq!(post_notify(&app, &valid).await, (200, "SUCCESS".into()));
-    assert_eq!(post_notify(&app, &valid).await, (200, "SUCCESS".into()));
+    assert_eq!(post_notify(&app, &forged).await, (400, "FAILED".into()));
+    assert_eq!(post_notify(&app, &tampered).await.0, 400);
+
     assert_eq!(
-        app.state(7101, &parent).await.ok()["transaction_status"],
-        "1"
+        member.state(&order).await.status,
+        Status::Unpaid,
+        "nothing changed"
     );
 }
 
 #[actix_web::test]
-async fn another_member_cannot_pay_and_bad_pay_input_is_refused() {
+async fn a_correctly_signed_notify_for_another_amount_is_refused_and_changes_nothing() {
     let app = spawn_app().await;
-    let applied = app.apply(7201, 1).await;
-    let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
-    let parent = app.create(7201, &sku_slice).await.ok()["parent_order_no"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.pay(7202, &parent)
-        .await
-        .expect_error(404, 4_040_000_001);
-    let mut form = vec![
-        ("company_id", "421".to_string()),
-        ("member_id", "7201".into()),
-        ("parent_order_no", parent.clone()),
-        ("payment_way", "999".into()),
-    ];
-    app.post_form("/shop/order/pay", &form)
-        .await
-        .expect_error(400, 4_000_000_001);
-    form[3].1 = "110".into();
-    form.push(("extend_field", "{broken".into()));
-    app.post_form("/shop/order/pay", &form)
-        .await
-        .expect_error(400, 4_000_000_001);
+    let member = app.member(7111);
+    let (_, order, _) = paying(member, 1).await;
+
+    let wrong_amount = signed_notify(&order.parent_order_no, 2, PROVIDER_KEY);
+
+    assert_eq!(post_notify(&app, &wrong_amount).await.0, 400);
     assert_eq!(
-        app.state(7201, &parent).await.ok()["transaction_status"],
-        "0"
+        member.state(&order).await.status,
+        Status::Unpaid,
+        "nothing changed"
     );
+}
+
+#[actix_web::test]
+async fn a_notify_for_an_unknown_order_is_not_found() {
+    let app = spawn_app().await;
+    let member = app.member(7121);
+    let (_, order, _) = paying(member, 1).await;
+
+    let unknown = signed_notify("2013000000000000001", 1, PROVIDER_KEY);
+
+    assert_eq!(post_notify(&app, &unknown).await.0, 404);
+    assert_eq!(
+        member.state(&order).await.status,
+        Status::Unpaid,
+        "nothing changed"
+    );
+}
+
+#[actix_web::test]
+async fn a_valid_notify_settles_the_order_and_a_duplicate_is_acknowledged_again() {
+    let app = spawn_app().await;
+    let member = app.member(7131);
+    let (_, order, _) = paying(member, 1).await;
+    let valid = signed_notify(&order.parent_order_no, 1, PROVIDER_KEY);
+
+    assert_eq!(post_notify(&app, &valid).await, (200, "SUCCESS".into()));
+    assert_eq!(post_notify(&app, &valid).await, (200, "SUCCESS".into()));
+
+    assert_eq!(member.state(&order).await.status, Status::Paid);
+}
+
+#[actix_web::test]
+async fn another_member_cannot_pay_the_order() {
+    let app = spawn_app().await;
+    let order = app.member(7201).order(1).await;
+
+    let theirs = app.member(7202).try_pay(&order).await;
+
+    theirs.expect_error(404, 4_040_000_001);
+}
+
+#[actix_web::test]
+async fn an_unknown_payment_way_or_a_broken_extend_field_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let member = app.member(7211);
+    let order = member.order(1).await;
+    let parent = || ("parent_order_no", order.parent_order_no.clone());
+
+    let unknown_way = member
+        .post(
+            "/shop/order/pay",
+            &[parent(), ("payment_way", "999".into())],
+        )
+        .await;
+    let broken_extend = member
+        .post(
+            "/shop/order/pay",
+            &[
+                parent(),
+                ("payment_way", "110".into()),
+                ("extend_field", "{broken".into()),
+            ],
+        )
+        .await;
+
+    unknown_way.expect_error(400, 4_000_000_001);
+    broken_extend.expect_error(400, 4_000_000_001);
+    assert_eq!(member.state(&order).await.status, Status::Unpaid);
 }
 
 #[actix_web::test]
 async fn a_zero_price_order_is_paid_at_once() {
     let app = spawn_app().await;
     let free = app.save_activity("免费活动", 0, 5).await;
-    let (parent, apply_id, pay) = ordered_and_paying(&app, 7301, free).await;
+    let member = app.member(7301);
+
+    let (applied, order, payment) = paying(member, free).await;
+
     assert_eq!(
         (
-            pay["transaction_status"].as_str(),
-            pay["price"].as_str(),
-            pay["prepay_id"].as_str()
+            payment.status,
+            payment.price.as_str(),
+            payment.prepay_id.as_str()
         ),
-        (Some("1"), Some("0"), Some(""))
+        (Status::Paid, "0", "")
     );
-    assert_eq!(pay["transaction_msg"], "SUCCESS");
-    assert_eq!(
-        app.state(7301, &parent).await.ok()["transaction_status"],
-        "1"
-    );
-    crate::helpers::eventually(Duration::from_secs(5), "registered", || async {
-        (app.apply_status(7301, apply_id).await == "registered").then_some(())
-    })
-    .await;
+    assert_eq!(payment.message, "SUCCESS");
+    assert_eq!(member.state(&order).await.status, Status::Paid);
+    member.wait_registered(applied.apply_info.apply_id).await;
 }
 
 #[actix_web::test]
 async fn an_unpaid_payment_is_closed_at_the_provider_at_the_deadline() {
     let app = spawn_app_with(|c| c.order_ttl = 2).await;
-    let (parent, _, _) = ordered_and_paying(&app, 7401, 1).await;
-    app.wait_status(7401, &parent, "2", Duration::from_secs(8))
+    let member = app.member(7401);
+    let (_, order, _) = paying(member, 1).await;
+
+    member
+        .wait_status(&order, Status::Closed, Duration::from_secs(8))
         .await;
+
     // The provider closed it first: the buyer can no longer be charged.
-    assert_eq!(app.buyer_pays(&parent).await, 409);
-    app.pay(7401, &parent)
+    assert_eq!(app.buyer_pays(&order.parent_order_no).await, 409);
+    member
+        .try_pay(&order)
         .await
         .expect_error(409, 4_090_000_001);
 }
@@ -299,97 +372,81 @@ async fn payments_around_the_deadline_end_paid_or_closed_never_closed_with_money
     let app = spawn_app_with(|c| c.order_ttl = 3).await;
     let activity = app.save_activity("截止活动", 1, 40).await;
     let mut orders = Vec::new();
-    for member in 0..16u64 {
-        let (parent, _, pay) = ordered_and_paying(&app, 7500 + member, activity).await;
-        assert_eq!(pay["transaction_status"], "0");
-        orders.push((7500 + member, parent));
+    for member in (7500..7516u64).map(|id| app.member(id)) {
+        let (_, order, payment) = paying(member, activity).await;
+        assert_eq!(payment.status, Status::Unpaid);
+        orders.push((member, order));
     }
-    let deadline = app.state(orders[0].0, &orders[0].1).await.ok()["expire_time"]
-        .as_u64()
-        .unwrap();
+    let deadline = orders[0].1.expire_time;
+
     // The buyers pay from 600 ms before the deadline to 600 ms after it, 80 ms apart.
     let start_ms = deadline * 1000 - 600;
-    let buyers = orders.iter().enumerate().map(|(i, (_, parent))| {
+    let buyers = orders.iter().enumerate().map(|(i, (_, order))| {
         let app = &app;
         async move {
             let at = start_ms + i as u64 * 80;
             let now = ordercenter::domain::time::now_millis();
             tokio::time::sleep(Duration::from_millis(at.saturating_sub(now))).await;
-            app.buyer_pays(parent).await
+            app.buyer_pays(&order.parent_order_no).await
         }
     });
     let charged: Vec<u16> = futures::future::join_all(buyers).await;
-    for ((member, parent), status) in orders.iter().zip(&charged) {
-        let final_state =
-            crate::helpers::eventually(Duration::from_secs(15), "a final state", || async {
-                let state = app.state(*member, parent).await;
-                let status = state.ok()["transaction_status"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                (status != "0").then_some(status)
-            })
-            .await;
+
+    for ((member, order), status) in orders.iter().zip(&charged) {
+        let final_state = eventually(Duration::from_secs(15), "a final state", || async {
+            let state = member.state(order).await;
+            (state.status != Status::Unpaid).then_some(state.status)
+        })
+        .await;
+        let parent = &order.parent_order_no;
         match status {
             200 => assert!(
-                final_state == "1" || final_state == "3",
-                "{parent}: charged but {final_state}"
+                matches!(final_state, Status::Paid | Status::Refunded),
+                "{parent}: charged but {final_state:?}"
             ),
-            409 => assert_eq!(final_state, "2", "{parent}: not charged but {final_state}"),
+            409 => assert_eq!(
+                final_state,
+                Status::Closed,
+                "{parent}: not charged but {final_state:?}"
+            ),
             other => panic!("simulator answered {other}"),
         }
     }
     let detail = app.activity(activity).await;
     let paid = charged.iter().filter(|s| **s == 200).count() as u64;
-    crate::helpers::eventually(Duration::from_secs(5), "seats to settle", || async {
-        let detail = app.activity(activity).await;
-        (detail["reserved"] == 0).then_some(())
+    eventually(Duration::from_secs(5), "seats to settle", || async {
+        (app.activity(activity).await.reserved == 0).then_some(())
     })
     .await;
-    assert!(detail["registered"].as_u64().unwrap() <= paid);
+    assert!(detail.registered <= paid);
 }
 
 #[actix_web::test]
 async fn cancel_racing_pay_never_leaves_a_closed_order_chargeable() {
     let app = spawn_app().await;
     let activity = app.save_activity("竞态活动", 1, 40).await;
-    for member in 0..12u64 {
-        let member = 7600 + member;
-        let applied = app.apply(member, activity).await;
-        let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
-        let parent = app.create(member, &sku_slice).await.ok()["parent_order_no"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let cancel_form = [
-            ("company_id", "421".to_string()),
-            ("member_id", member.to_string()),
-            ("parent_order_no", parent.clone()),
-        ];
-        let (cancelled, paying) = futures::join!(
-            app.post_form("/shop/order/cancel", &cancel_form),
-            app.pay(member, &parent)
-        );
+    for member in (7600..7612u64).map(|id| app.member(id)) {
+        let order = member.order(activity).await;
+        let parent = &order.parent_order_no;
+
+        let (cancelled, paying) = futures::join!(member.try_cancel(&order), member.try_pay(&order));
+
         assert!(
             matches!(cancelled.status, 200),
             "cancel: {}",
             cancelled.text
         );
         assert!(matches!(paying.status, 200 | 409), "pay: {}", paying.text);
-        let state = app.state(member, &parent).await;
-        assert_eq!(
-            state.ok()["transaction_status"],
-            "2",
-            "cancelled order: {}",
-            state.text
-        );
+        let state = member.state(&order).await;
+        assert_eq!(state.status, Status::Closed, "cancelled order: {state:?}");
         assert_ne!(
-            app.buyer_pays(&parent).await,
+            app.buyer_pays(parent).await,
             200,
             "{parent} closed here but chargeable at the provider"
         );
         // Paying after the cancel is refused.
-        app.pay(member, &parent)
+        member
+            .try_pay(&order)
             .await
             .expect_error(409, 4_090_000_001);
     }
@@ -402,91 +459,82 @@ async fn provider_errors_and_slowness_delay_but_never_lose_or_double_count_a_pay
     app.set_faults(json!({"latency_ms": 150, "error_rate": 0.4, "lost_response_rate": 0.2}))
         .await;
     let mut paid = Vec::new();
-    for member in 7700..7706u64 {
-        let applied = app.apply(member, activity).await;
-        let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
-        let parent = app.create(member, &sku_slice).await.ok()["parent_order_no"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    for member in (7700..7706u64).map(|id| app.member(id)) {
+        let order = member.order(activity).await;
         // The frontend retries a failed pay; a 502 changed nothing it can see.
         let mut prepay = None;
         for _ in 0..30 {
-            let reply = app.pay(member, &parent).await;
+            let reply = member.try_pay(&order).await;
             match reply.status {
                 200 => {
-                    prepay = Some(reply.ok()["prepay_id"].as_str().unwrap().to_owned());
+                    prepay = Some(reply.ok_as::<Payment>().prepay_id);
                     break;
                 }
                 502 => {
                     reply.expect_error(502, 5_020_000_001);
-                    assert_eq!(
-                        app.state(member, &parent).await.ok()["transaction_status"],
-                        "0"
-                    );
+                    assert_eq!(member.state(&order).await.status, Status::Unpaid);
                 }
                 other => panic!("pay answered {other}: {}", reply.text),
             }
         }
         assert!(prepay.is_some(), "pay never got through");
-        paid.push((member, parent));
+        paid.push((member, order));
     }
-    for (_, parent) in &paid {
-        assert_eq!(app.buyer_pays(parent).await, 200);
+
+    for (_, order) in &paid {
+        assert_eq!(app.buyer_pays(&order.parent_order_no).await, 200);
     }
-    for (member, parent) in &paid {
-        app.wait_status(*member, parent, "1", Duration::from_secs(25))
+
+    for (member, order) in &paid {
+        member
+            .wait_status(order, Status::Paid, Duration::from_secs(25))
             .await;
     }
     app.set_faults(json!({"latency_ms": 0, "error_rate": 0.0, "lost_response_rate": 0.0}))
         .await;
-    crate::helpers::eventually(
+    eventually(
         Duration::from_secs(10),
         "every payment registered once",
         || async {
             let detail = app.activity(activity).await;
-            (detail["registered"] == paid.len() as u64 && detail["reserved"] == 0).then_some(())
+            (detail.registered == paid.len() as u64 && detail.reserved == 0).then_some(())
         },
     )
     .await;
     // Duplicates arriving late change nothing.
-    for (member, parent) in &paid {
-        assert_eq!(
-            app.state(*member, parent).await.ok()["transaction_status"],
-            "1"
-        );
+    for (member, order) in &paid {
+        assert_eq!(member.state(order).await.status, Status::Paid);
     }
-    assert_eq!(
-        app.activity(activity).await["registered"],
-        paid.len() as u64
-    );
+    assert_eq!(app.activity(activity).await.registered, paid.len() as u64);
 }
 
 #[actix_web::test]
 async fn a_payment_that_reaches_the_provider_after_the_close_is_refunded() {
     let app = spawn_app_with(|c| c.order_ttl = 2).await;
     let activity = app.save_activity("退款活动", 1, 5).await;
-    let (parent, apply_id, _) = ordered_and_paying(&app, 7801, activity).await;
-    app.wait_status(7801, &parent, "2", Duration::from_secs(8))
+    let member = app.member(7801);
+    let (applied, order, _) = paying(member, activity).await;
+    member
+        .wait_status(&order, Status::Closed, Duration::from_secs(8))
         .await;
-    crate::helpers::eventually(Duration::from_secs(5), "the seat to return", || async {
-        (app.activity(activity).await["seats_left"] == 5).then_some(())
-    })
-    .await;
+    app.wait_seats_left(activity, 5, Duration::from_secs(5))
+        .await;
+
     // The provider lets the buyer's payment through after the close (a race WeChat allows).
     app.set_faults(json!({"charge_closed": true, "refund_processing_ms": 300}))
         .await;
-    assert_eq!(app.buyer_pays(&parent).await, 200);
-    let state = app
-        .wait_status(7801, &parent, "3", Duration::from_secs(15))
+    assert_eq!(app.buyer_pays(&order.parent_order_no).await, 200);
+
+    let state = member
+        .wait_status(&order, Status::Refunded, Duration::from_secs(15))
         .await;
-    assert_eq!(state["transaction_msg"], "订单已退款");
+    assert_eq!(state.message, "订单已退款");
     // The provider agrees: the money went back.
     let query = ordercenter::provider::UmsClient::new(
         ordercenter::provider::ProviderConfig::with_base_url(&app.base),
     )
     .unwrap()
-    .query(&parent)
+    .query(&order.parent_order_no)
     .await
     .unwrap();
     assert_eq!(
@@ -494,6 +542,7 @@ async fn a_payment_that_reaches_the_provider_after_the_close_is_refunded() {
         ordercenter::provider::TradeStatus::TradeRefund
     );
     // The registration never happened and the seat stays free.
-    assert_eq!(app.apply_status(7801, apply_id).await, "cancelled");
-    assert_eq!(app.activity(activity).await["seats_left"], 5);
+    let record = member.apply_record(applied.apply_info.apply_id).await;
+    assert_eq!(record.status, Registration::Cancelled);
+    assert_eq!(app.activity(activity).await.seats_left, 5);
 }

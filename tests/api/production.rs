@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use ordercenter::provider::sign::{notify_sign, SignType};
 use ordercenter::provider::ProviderConfig;
 
+use crate::helpers::KillOnDrop;
+
 /// Every setting a real provider needs, as (variable, value).
 const PRODUCTION: [(&str, &str); 8] = [
     ("ORDERCENTER_UMS_APP_ID", "10037e6f6a4e4ddb016a4ee3a6d10000"),
@@ -41,24 +43,26 @@ fn command(dir: &std::path::Path, env: &[(&str, &str)]) -> Command {
 
 /// Runs the binary and expects it to exit on its own.
 fn run_to_exit(dir: &std::path::Path, env: &[(&str, &str)]) -> Output {
-    let mut child = command(dir, env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
+    let mut child = KillOnDrop::new(
+        command(dir, env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary runs"),
+    );
     let until = Instant::now() + Duration::from_secs(15);
     while child.try_wait().expect("status").is_none() {
-        if Instant::now() > until {
-            let _ = child.kill();
-            panic!("started against a real provider without its credentials");
-        }
+        assert!(
+            Instant::now() < until,
+            "started against a real provider without its credentials"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    child.wait_with_output().expect("output")
+    child.wait_with_output()
 }
 
 #[test]
-fn a_real_provider_without_every_credential_refuses_to_start_naming_each_missing_one() {
+fn a_real_provider_without_credentials_refuses_to_start_naming_each_missing_one() {
     let dir = tempfile::tempdir().expect("temp dir");
     let output = run_to_exit(dir.path(), &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -67,8 +71,11 @@ fn a_real_provider_without_every_credential_refuses_to_start_naming_each_missing
     for (name, _) in PRODUCTION {
         assert!(stderr.contains(name), "{name} not named: {stderr}");
     }
+}
 
-    // One missing: only that one is named.
+#[test]
+fn a_real_provider_with_one_credential_missing_refuses_to_start_naming_only_that_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
     let all_but_the_key: Vec<(&str, &str)> = PRODUCTION
         .iter()
         .copied()
@@ -85,11 +92,13 @@ fn a_real_provider_without_every_credential_refuses_to_start_naming_each_missing
 fn with_every_credential_it_starts_and_a_notify_signed_with_the_simulators_key_is_refused() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = command(dir.path(), &PRODUCTION)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("binary runs");
+    let mut child = KillOnDrop::new(
+        command(dir.path(), &PRODUCTION)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("binary runs"),
+    );
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
@@ -124,8 +133,7 @@ fn with_every_credential_it_starts_and_a_notify_signed_with_the_simulators_key_i
         .send()
         .expect("notify sent");
     let status = response.status().as_u16();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert_eq!(
         status, 400,
         "a notify signed with the simulator's public key must fail the signature check"

@@ -135,11 +135,16 @@ fn notify_verification_accepts_only_the_right_signature() {
     assert!(!verify_notify_sign(&tampered, NOTIFY_KEY));
 }
 
+/// The notify form signed with the known SHA256 answer.
+fn signed_form() -> String {
+    let sha = "AB1817D06E25941DAB02A6D7C5E7EAA128B9290BF41DA4AFA3CB947F970D9DFE";
+    serde_urlencoded::to_string(signed("SHA256", sha)).expect("form")
+}
+
 #[test]
 fn a_notify_form_is_parsed_verified_and_checked() {
-    let sha = "AB1817D06E25941DAB02A6D7C5E7EAA128B9290BF41DA4AFA3CB947F970D9DFE";
-    let form = serde_urlencoded::to_string(signed("SHA256", sha)).expect("form");
-    let notify = Notify::parse_form(form.as_bytes(), NOTIFY_KEY).expect("valid notify");
+    let notify = Notify::parse_form(signed_form().as_bytes(), NOTIFY_KEY).expect("valid notify");
+
     assert_eq!(
         (notify.mer_order_id.as_str(), notify.total_amount),
         ("2013150001004525628", 1)
@@ -148,6 +153,12 @@ fn a_notify_form_is_parsed_verified_and_checked() {
     notify
         .check("2013150001004525628", 1)
         .expect("expected order and amount");
+}
+
+#[test]
+fn a_verified_notify_about_another_amount_or_order_fails_the_check() {
+    let notify = Notify::parse_form(signed_form().as_bytes(), NOTIFY_KEY).expect("valid notify");
+
     assert!(matches!(
         notify.check("2013150001004525628", 100),
         Err(ProviderError::Mismatch(_))
@@ -156,17 +167,27 @@ fn a_notify_form_is_parsed_verified_and_checked() {
         notify.check("2013000000000000000", 1),
         Err(ProviderError::Mismatch(_))
     ));
-    let forged = form.replace("totalAmount=1", "totalAmount=100");
+}
+
+#[test]
+fn a_notify_form_with_a_changed_amount_fails_its_signature() {
+    let forged = signed_form().replace("totalAmount=1", "totalAmount=100");
+
     let result = Notify::parse_form(forged.as_bytes(), NOTIFY_KEY);
+
     assert!(
         matches!(result, Err(ProviderError::BadSignature)),
         "{result:?}"
     );
-    let repeated = format!("{form}&totalAmount=1");
-    assert!(
-        Notify::parse_form(repeated.as_bytes(), NOTIFY_KEY).is_err(),
-        "duplicate field"
-    );
+}
+
+#[test]
+fn a_notify_form_with_a_field_given_twice_is_refused() {
+    let repeated = format!("{}&totalAmount=1", signed_form());
+
+    let result = Notify::parse_form(repeated.as_bytes(), NOTIFY_KEY);
+
+    assert!(result.is_err(), "duplicate field");
 }
 
 #[test]

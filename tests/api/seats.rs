@@ -1,5 +1,7 @@
 //! Seats under concurrent applies.
 
+use std::collections::HashSet;
+
 use futures::future::join_all;
 
 use crate::helpers::spawn_app;
@@ -8,7 +10,13 @@ use crate::helpers::spawn_app;
 async fn four_hundred_concurrent_applies_for_fifty_seats_take_exactly_fifty() {
     let app = spawn_app().await;
     let activity = app.save_activity("抢位活动", 1, 50).await;
-    let replies = join_all((0..400u64).map(|i| app.apply(50_000 + i, activity))).await;
+
+    let replies = join_all((0..400u64).map(|i| {
+        let member = app.member(50_000 + i);
+        async move { member.try_apply(activity).await }
+    }))
+    .await;
+
     let mut taken = 0;
     for reply in &replies {
         if reply.status == 200 {
@@ -19,19 +27,18 @@ async fn four_hundred_concurrent_applies_for_fifty_seats_take_exactly_fifty() {
     }
     assert_eq!(taken, 50, "exactly the seats are taken");
     let detail = app.activity(activity).await;
-    assert_eq!(detail["seats_left"], 0);
-    assert_eq!(detail["reserved"], 50);
+    assert_eq!((detail.seats_left, detail.reserved), (0, 50));
 }
 
 #[actix_web::test]
 async fn one_member_applying_concurrently_gets_one_seat() {
     let app = spawn_app().await;
     let activity = app.save_activity("抢位活动", 1, 10).await;
-    let replies = join_all((0..20).map(|_| app.apply(777, activity))).await;
-    let ids: std::collections::HashSet<u64> = replies
-        .iter()
-        .map(|r| r.ok()["apply_info"]["apply_id"].as_u64().unwrap())
-        .collect();
+    let member = app.member(777);
+
+    let applies = join_all((0..20).map(|_| member.apply(activity))).await;
+
+    let ids: HashSet<u64> = applies.iter().map(|a| a.apply_info.apply_id).collect();
     assert_eq!(ids.len(), 1, "every repeat returns the same apply");
-    assert_eq!(app.activity(activity).await["seats_left"], 9);
+    assert_eq!(app.activity(activity).await.seats_left, 9);
 }

@@ -2,9 +2,9 @@
 //! types. The samples are read from the seed itself (a verbatim copy in tests/fixtures,
 //! checked against ../shared/seed when that is present).
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{spawn_app, State, Status, TestApp};
 
 const SEED: &str = include_str!("../fixtures/seed_000_9774272d3286e3de.txt");
 
@@ -76,18 +76,46 @@ fn the_fixture_is_the_seed() {
     );
 }
 
+/// The seed's member orders the demo activity; returns the create answer's `data`.
+async fn seed_create(app: &TestApp) -> Value {
+    let member = app.member(SEED_MEMBER);
+    let applied = member.apply(1).await;
+    member
+        .try_create_order(&applied.sku_slice)
+        .await
+        .ok()
+        .clone()
+}
+
+/// The member of the seed's samples.
+const SEED_MEMBER: u64 = 32171;
+
+fn seed_unpaid_state() -> Value {
+    seed_samples()
+        .into_iter()
+        .find(|s| s["data"]["transaction_status"] == "0" && s["data"].get("return_msg").is_some())
+        .expect("the seed has an unpaid state")
+}
+
 #[actix_web::test]
-async fn create_state_and_detail_have_the_seed_shape() {
+async fn create_answers_in_the_seeds_shape() {
     let app = spawn_app().await;
-    let created = app.apply_and_create(32171, 1).await;
-    let seed_create = sample_with("list");
+
+    let created = seed_create(&app).await;
+
     assert_same_shape(
-        &seed_create,
-        &serde_json::json!({"code": 200, "data": created, "message": "SUCCESS"}),
+        &sample_with("list"),
+        &json!({"code": 200, "data": created, "message": "SUCCESS"}),
         "create",
     );
+}
 
-    // The seed's values where they are not per-order.
+#[actix_web::test]
+async fn create_carries_the_seeds_values_where_they_are_not_per_order() {
+    let app = spawn_app().await;
+
+    let created = seed_create(&app).await;
+
     let order = &created["list"]["order"];
     let item = &created["list"]["item"][0];
     assert_eq!(created["overdue_time"], 480);
@@ -99,47 +127,78 @@ async fn create_state_and_detail_have_the_seed_shape() {
     assert_eq!(item["sku_name"], "欢乐活动");
     assert_eq!(item["sku_price"].to_string(), "0.01");
     assert_eq!(created["list"]["extra"]["user_info"], "张文林 15976123893");
+}
+
+#[actix_web::test]
+async fn order_numbers_have_the_seeds_prefixes_and_lengths() {
+    let app = spawn_app().await;
+
+    let created = seed_create(&app).await;
+
     let parent = created["parent_order_no"].as_str().unwrap();
-    let order_no = order["order_no"].as_str().unwrap();
+    let order_no = created["list"]["order"]["order_no"].as_str().unwrap();
     assert!(parent.starts_with("2013") && parent.len() == 19, "{parent}");
     assert!(
         order_no.starts_with("3001") && order_no.len() == 19,
         "{order_no}"
     );
     assert_eq!(
-        item["order_item_no"].as_str().unwrap(),
+        created["list"]["item"][0]["order_item_no"]
+            .as_str()
+            .unwrap(),
         format!("{order_no}001")
     );
-    let c_time = order["c_time"].as_u64().unwrap();
-    assert_eq!(created["expire_time"].as_u64().unwrap(), c_time + 480);
+}
 
-    let state = app.state(32171, parent).await;
-    let seed_unpaid = seed_samples()
-        .into_iter()
-        .find(|s| s["data"]["transaction_status"] == "0" && s["data"].get("return_msg").is_some())
-        .unwrap();
-    assert_same_shape(&seed_unpaid, &state.body, "state");
+#[actix_web::test]
+async fn the_deadline_is_the_seeds_480_seconds_after_creation() {
+    let app = spawn_app().await;
+
+    let created = seed_create(&app).await;
+
+    let c_time = created["list"]["order"]["c_time"].as_u64().unwrap();
+    assert_eq!(created["expire_time"].as_u64().unwrap(), c_time + 480);
+}
+
+#[actix_web::test]
+async fn the_state_of_an_unpaid_order_has_the_seeds_shape_and_values() {
+    let app = spawn_app().await;
+    let created = seed_create(&app).await;
+    let parent = created["parent_order_no"].as_str().unwrap();
+
+    let state = app.member(SEED_MEMBER).try_state(parent).await;
+
+    assert_same_shape(&seed_unpaid_state(), &state.body, "state");
     let data = state.ok();
     assert_eq!(data["transaction_msg"], "订单未支付");
     assert_eq!(data["return_msg"], "OK");
     assert_eq!(data["total_fee"].to_string(), "0.01");
+    let c_time = created["list"]["order"]["c_time"].as_u64().unwrap();
     assert_eq!(
         data["time_end"].as_str().unwrap(),
         ordercenter::domain::time::format_china(c_time)
     );
+}
+
+#[actix_web::test]
+async fn the_detail_has_both_the_create_and_the_state_shape() {
+    let app = spawn_app().await;
+    let created = seed_create(&app).await;
+    let parent = created["parent_order_no"].as_str().unwrap();
 
     let detail = app
         .get(
             "/shop/order/detail",
             &[
                 ("company_id", "421".into()),
-                ("member_id", "32171".into()),
+                ("member_id", SEED_MEMBER.to_string()),
                 ("parent_order_no", parent.into()),
             ],
         )
         .await;
-    assert_same_shape(&seed_create["data"], detail.ok(), "detail");
-    assert_same_shape(&seed_unpaid["data"], detail.ok(), "detail");
+
+    assert_same_shape(&sample_with("list")["data"], detail.ok(), "detail");
+    assert_same_shape(&seed_unpaid_state()["data"], detail.ok(), "detail");
 }
 
 #[actix_web::test]
@@ -152,6 +211,7 @@ async fn json_and_query_input_work_like_the_form() {
         )
         .await;
     let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
+
     let created = app
         .post_json(
             "/shop/order/create",
@@ -170,5 +230,6 @@ async fn json_and_query_input_work_like_the_form() {
             ],
         )
         .await;
-    assert_eq!(state.ok()["transaction_status"], "0");
+
+    assert_eq!(state.ok_as::<State>().status, Status::Unpaid);
 }

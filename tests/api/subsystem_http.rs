@@ -2,65 +2,73 @@
 
 use std::time::Duration;
 
-use crate::helpers::{eventually, spawn_app_with};
+use crate::helpers::{spawn_app_with, Applied, Form, Reply, TestApp};
 
-#[actix_web::test]
-async fn orders_are_priced_and_released_by_a_subsystem_over_http() {
-    let platform = spawn_app_with(|c| c.internal_token = Some("internal-secret".into())).await;
+/// The token the order center and the platform share.
+const TOKEN: &str = "internal-secret";
+
+/// A platform with one one-seat activity (2.50 yuan), and an order center with `order_ttl`
+/// that reaches it over HTTP: (platform, center, activity).
+async fn platform_and_center(order_ttl: u64) -> (TestApp, TestApp, u64) {
+    let platform = spawn_app_with(|c| c.internal_token = Some(TOKEN.into())).await;
     let activity = platform.save_activity("远程活动", 250, 1).await;
     let base = platform.base.clone();
     let center = spawn_app_with(move |c| {
-        c.order_ttl = 2;
+        c.order_ttl = order_ttl;
         c.no_demo = true;
-        c.internal_token = Some("internal-secret".into());
+        c.internal_token = Some(TOKEN.into());
         c.subsystem_urls = vec![format!("3001={base}")];
     })
     .await;
+    (platform, center, activity)
+}
 
-    let applied = platform.apply(9001, activity).await;
-    let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
-    let created = center.create(9001, &sku_slice).await;
-    let data = created.ok();
-    assert_eq!(data["list"]["item"][0]["sku_name"], "远程活动");
-    assert_eq!(data["list"]["order"]["order_price"].to_string(), "2.5");
-    let apply_id = applied.ok()["apply_info"]["apply_id"].as_u64().unwrap();
-    let info = platform
-        .get(
-            "/activityPlatform/wxActivity/applyInfo",
-            &[
-                ("apply_id", apply_id.to_string()),
-                ("member_id", "9001".into()),
-                ("company_id", "421".into()),
-            ],
-        )
+#[actix_web::test]
+async fn an_order_is_priced_by_a_subsystem_over_http_which_records_its_side() {
+    let (platform, center, activity) = platform_and_center(480).await;
+    let applied = platform.member(9001).apply(activity).await;
+
+    let order = center.member(9001).create_order(&applied).await;
+
+    assert_eq!(order.sku_names, ["远程活动"]);
+    assert_eq!(order.price.to_string(), "2.5");
+    let record = platform
+        .member(9001)
+        .apply_record(applied.apply_info.apply_id)
         .await;
     assert_eq!(
-        info.ok()["parent_order_no"],
-        data["parent_order_no"],
+        record.parent_order_no.as_deref(),
+        Some(order.parent_order_no.as_str()),
         "the platform recorded its side"
     );
+}
 
-    // Expiry at the center reaches the platform through the outbox, over HTTP.
-    eventually(
-        Duration::from_secs(10),
-        "the remote seat to be released",
-        || async { (platform.activity(activity).await["seats_left"] == 1).then_some(()) },
-    )
-    .await;
+#[actix_web::test]
+async fn an_expiry_at_the_center_releases_the_seat_at_a_subsystem_over_http() {
+    let (platform, center, activity) = platform_and_center(2).await;
+    let applied = platform.member(9011).apply(activity).await;
 
-    // Without the token the platform refuses the order center's calls.
+    center.member(9011).create_order(&applied).await;
+
+    // Through the center's outbox, over HTTP.
+    platform
+        .wait_seats_left(activity, 1, Duration::from_secs(10))
+        .await;
+}
+
+#[actix_web::test]
+async fn a_platform_with_an_internal_token_refuses_a_notify_without_it() {
+    let (platform, center, activity) = platform_and_center(480).await;
+    let applied = platform.member(9021).apply(activity).await;
+    let order = center.member(9021).create_order(&applied).await;
+
     let forged = platform
         .post_form(
             "/activityPlatform/activity/applyOrderNotify",
-            &[
-                (
-                    "order_no",
-                    data["list"]["order"]["order_no"].as_str().unwrap().into(),
-                ),
-                ("order_status", "1".into()),
-            ],
+            &[("order_no", order.order_no), ("order_status", "1".into())],
         )
         .await;
+
     forged.expect_error(401, 4_010_000_000);
 }
 
@@ -77,73 +85,87 @@ async fn an_unreachable_subsystem_creates_nothing() {
         c.subsystem_urls = vec![format!("3001=http://{closed}")];
     })
     .await;
-    let reply = center.create(9101, "10001:1").await;
+
+    let reply = center.member(9101).try_create_order("10001:1").await;
+
     reply.expect_error(502, 5_020_000_002);
 }
 
-#[actix_web::test]
-async fn a_bind_arriving_after_its_order_was_closed_is_refused() {
-    let platform = spawn_app_with(|c| c.internal_token = Some("t0ken".into())).await;
-    let applied = platform.apply(9201, 1).await;
-    let sku_slice = applied.ok()["sku_slice"].as_str().unwrap().to_owned();
-    let call = |path: &'static str, form: Vec<(&'static str, String)>| {
-        let platform = &platform;
-        async move {
-            let response = platform
+/// The order center's call to `path` at `platform`, with the internal token.
+async fn internal_call(platform: &TestApp, path: &str, form: &[(&str, String)]) -> Reply {
+    platform
+        .send(
+            platform
                 .client
-                .post(format!("{}{path}", platform.base))
+                .post(platform.url(path))
                 .bearer_auth("t0ken")
-                .form(&form)
-                .send()
-                .await
-                .unwrap();
-            let status = response.status().as_u16();
-            let body: serde_json::Value = response.json().await.unwrap();
-            (status, body)
-        }
-    };
-    let bind = |order_no: &str| {
-        vec![
-            ("order_no", order_no.to_owned()),
-            ("parent_order_no", format!("2013{}", &order_no[4..])),
-            ("company_id", "421".into()),
-            ("member_id", "9201".into()),
-            ("business_id", "10000001".into()),
-            ("sku_slice", sku_slice.clone()),
-        ]
-    };
+                .form(form),
+        )
+        .await
+}
+
+/// The bind (`applyOrderCreate`) of `member`'s `applied` to the order `order_no`.
+fn bind(order_no: &str, member: u64, applied: &Applied) -> Form {
+    vec![
+        ("order_no", order_no.to_owned()),
+        ("parent_order_no", format!("2013{}", &order_no[4..])),
+        ("company_id", "421".into()),
+        ("member_id", member.to_string()),
+        ("business_id", "10000001".into()),
+        ("sku_slice", applied.sku_slice.clone()),
+    ]
+}
+
+const BIND: &str = "/activityPlatform/activity/applyOrderCreate";
+
+#[actix_web::test]
+async fn a_bind_arriving_after_its_order_was_closed_is_refused_and_leaves_the_apply_free() {
+    let platform = spawn_app_with(|c| c.internal_token = Some("t0ken".into())).await;
+    let applied = platform.member(9201).apply(1).await;
     // The order center gave the order up and said so before its bind arrived.
-    let closed = call(
+    let closed = internal_call(
+        &platform,
         "/activityPlatform/activity/applyOrderNotify",
-        vec![
+        &[
             ("order_no", "3001000000000000777".into()),
             ("order_status", "2".into()),
         ],
     )
     .await;
-    assert_eq!(closed.0, 200, "{}", closed.1);
-    let late = call(
-        "/activityPlatform/activity/applyOrderCreate",
-        bind("3001000000000000777"),
+    assert_eq!(closed.status, 200, "{}", closed.text);
+
+    let late = internal_call(
+        &platform,
+        BIND,
+        &bind("3001000000000000777", 9201, &applied),
     )
     .await;
+
     assert_eq!(
-        (late.0, late.1["code"].as_u64()),
-        (404, Some(4_040_000_002)),
+        (late.status, late.code()),
+        (404, 4_040_000_002),
         "{}",
-        late.1
+        late.text
     );
     // The apply is still free for a live order.
-    let live = call(
-        "/activityPlatform/activity/applyOrderCreate",
-        bind("3001000000000000888"),
+    let live = internal_call(
+        &platform,
+        BIND,
+        &bind("3001000000000000888", 9201, &applied),
     )
     .await;
-    assert_eq!(live.0, 200, "{}", live.1);
-    let again = call(
-        "/activityPlatform/activity/applyOrderCreate",
-        bind("3001000000000000888"),
-    )
-    .await;
-    assert_eq!(again.1["data"], live.1["data"], "idempotent on order_no");
+    assert_eq!(live.status, 200, "{}", live.text);
+}
+
+#[actix_web::test]
+async fn a_repeated_bind_answers_the_same() {
+    let platform = spawn_app_with(|c| c.internal_token = Some("t0ken".into())).await;
+    let applied = platform.member(9211).apply(1).await;
+    let form = bind("3001000000000000888", 9211, &applied);
+    let first = internal_call(&platform, BIND, &form).await;
+
+    let again = internal_call(&platform, BIND, &form).await;
+
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(again.data(), first.data(), "idempotent on order_no");
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{eventually, spawn_app, spawn_app_with, TestApp, COMPANY};
+use crate::helpers::{
+    create_form, eventually, spawn_app, spawn_app_with, Order, Registration, Status, TestApp,
+    COMPANY,
+};
 
 /// A value from `/metrics`.
 async fn metric(app: &TestApp, name: &str) -> f64 {
@@ -25,18 +28,6 @@ async fn metric(app: &TestApp, name: &str) -> f64 {
         .find_map(|line| line.strip_prefix(&format!("{name} ")))
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
-}
-
-/// Applies and creates; returns (parent_order_no, sku_slice).
-async fn ordered(app: &TestApp, member: u64, activity: u64) -> (String, String) {
-    let applied = app.apply(member, activity).await;
-    let sku_slice = applied.ok()["sku_slice"].as_str().expect("sku").to_owned();
-    let created = app.create(member, &sku_slice).await;
-    let parent = created.ok()["parent_order_no"]
-        .as_str()
-        .expect("parent")
-        .to_owned();
-    (parent, sku_slice)
 }
 
 /// A TRADE_SUCCESS notify signed with the simulator's communication key (MD5, no
@@ -82,52 +73,36 @@ async fn wait_no_live_actors(app: &TestApp) {
 async fn ended_orders_poked_again_leave_no_actor_behind() {
     let app = spawn_app().await;
     let activity = app.save_activity("戳一戳", 1, 100).await;
-    for member in 8100..8120 {
-        let (parent, _) = ordered(&app, member, activity).await;
-        app.pay(member, &parent).await.ok();
-        assert_eq!(
-            app.cancel(member, &parent).await.ok()["transaction_status"],
-            "2"
-        );
+    for member in (8100..8120).map(|id| app.member(id)) {
+        let order = member.order(activity).await;
+        member.pay(&order).await;
+        assert_eq!(member.cancel(&order).await.status, Status::Closed);
         // Poke the ended order again: each call activates its actor from the store.
-        assert_eq!(
-            app.cancel(member, &parent).await.ok()["transaction_status"],
-            "2"
-        );
-        app.pay(member, &parent)
+        assert_eq!(member.cancel(&order).await.status, Status::Closed);
+        member
+            .try_pay(&order)
             .await
             .expect_error(409, 4_090_000_001);
-        let detail = app
-            .post_form(
-                "/shop/order/detail",
-                &[
-                    ("company_id", COMPANY.to_string()),
-                    ("member_id", member.to_string()),
-                    ("parent_order_no", parent.clone()),
-                ],
-            )
-            .await;
-        assert_eq!(
-            detail.ok()["list"]["order"]["order_status"],
-            2,
-            "{}",
-            detail.text
-        );
+        let detail = member.detail(&order).await;
+        assert_eq!(detail.status, Status::Closed, "{detail:?}");
     }
+
     wait_no_live_actors(&app).await;
 }
 
 #[actix_web::test]
 async fn a_notify_for_an_order_that_never_called_pay_is_refused() {
     let app = spawn_app().await;
-    let (parent, _) = ordered(&app, 8201, 1).await;
+    let member = app.member(8201);
+    let order = member.order(1).await;
 
     // Correctly signed (the provider's key), right amount: still no provider order exists.
-    assert_eq!(post_notify(&app, &provider_notify(&parent, 1)).await, 400);
+    let notified = post_notify(&app, &provider_notify(&order.parent_order_no, 1)).await;
 
+    assert_eq!(notified, 400);
     assert_eq!(
-        app.state(8201, &parent).await.ok()["transaction_status"],
-        "0",
+        member.state(&order).await.status,
+        Status::Unpaid,
         "an order that never called pay was registered by a notify"
     );
 }
@@ -135,18 +110,17 @@ async fn a_notify_for_an_order_that_never_called_pay_is_refused() {
 #[actix_web::test]
 async fn a_stray_success_notify_on_a_closed_order_starts_no_refund_and_leaves_no_actor() {
     let app = spawn_app().await;
-    let (parent, _) = ordered(&app, 8301, 1).await;
-    app.pay(8301, &parent).await.ok();
-    app.cancel(8301, &parent).await.ok();
+    let member = app.member(8301);
+    let order = member.order(1).await;
+    member.pay(&order).await;
+    member.cancel(&order).await;
 
     // The provider's query says TRADE_CLOSED: the notify is not believed.
-    assert_eq!(post_notify(&app, &provider_notify(&parent, 1)).await, 400);
+    let notified = post_notify(&app, &provider_notify(&order.parent_order_no, 1)).await;
 
+    assert_eq!(notified, 400);
     wait_no_live_actors(&app).await;
-    assert_eq!(
-        app.state(8301, &parent).await.ok()["transaction_status"],
-        "2"
-    );
+    assert_eq!(member.state(&order).await.status, Status::Closed);
     assert_eq!(
         metric(&app, "ordercenter_orders_needing_attention_total").await,
         0.0
@@ -157,16 +131,11 @@ async fn a_stray_success_notify_on_a_closed_order_starts_no_refund_and_leaves_no
 async fn a_payment_refunded_in_the_providers_console_settles_as_refunded_and_frees_the_seat() {
     let app = spawn_app_with(|c| c.order_ttl = 2).await;
     let activity = app.save_activity("控制台退款", 1, 3).await;
-    let applied = app.apply(8401, activity).await;
-    let apply_id = applied.ok()["apply_info"]["apply_id"]
-        .as_u64()
-        .expect("apply");
-    let sku_slice = applied.ok()["sku_slice"].as_str().expect("sku").to_owned();
-    let parent = app.create(8401, &sku_slice).await.ok()["parent_order_no"]
-        .as_str()
-        .expect("parent")
-        .to_owned();
-    app.pay(8401, &parent).await.ok();
+    let member = app.member(8401);
+    let applied = member.apply(activity).await;
+    let order = member.create_order(&applied).await;
+    let parent = order.parent_order_no.clone();
+    member.pay(&order).await;
     // The order center hears nothing for now: its queries fail, the notify is dropped.
     app.set_faults(json!({"drop_notify_rate": 1.0, "error_rate": 1.0}))
         .await;
@@ -181,15 +150,14 @@ async fn a_payment_refunded_in_the_providers_console_settles_as_refunded_and_fre
     app.set_faults(json!({"drop_notify_rate": 1.0, "error_rate": 0.0}))
         .await;
 
-    let state = app
-        .wait_status(8401, &parent, "3", Duration::from_secs(10))
+    let state = member
+        .wait_status(&order, Status::Refunded, Duration::from_secs(10))
         .await;
-    assert_eq!(state["transaction_msg"], "订单已退款");
-    assert_eq!(app.apply_status(8401, apply_id).await, "cancelled");
-    eventually(Duration::from_secs(5), "the seat back", || async {
-        (app.activity(activity).await["seats_left"] == 3).then_some(())
-    })
-    .await;
+    assert_eq!(state.message, "订单已退款");
+    let record = member.apply_record(applied.apply_info.apply_id).await;
+    assert_eq!(record.status, Registration::Cancelled);
+    app.wait_seats_left(activity, 3, Duration::from_secs(5))
+        .await;
     wait_no_live_actors(&app).await;
 }
 
@@ -197,73 +165,57 @@ async fn a_payment_refunded_in_the_providers_console_settles_as_refunded_and_fre
 async fn a_key_that_answered_with_an_existing_order_is_recorded() {
     let app = spawn_app().await;
     let activity = app.save_activity("幂等", 1, 10).await;
-    let (parent, sku_slice) = ordered(&app, 8501, activity).await;
+    let member = app.member(8501);
+    let applied = member.apply(activity).await;
+    let order = member.create_order(&applied).await;
+    let app = &app;
+    let keyed = |sku: &str| {
+        let form = create_form(member.id, sku);
+        async move {
+            app.post_form_with_key("/shop/order/create", "k-8501", &form)
+                .await
+        }
+    };
 
     // A fresh key for SKUs already bound to the member's unpaid order returns that order.
-    let keyed = |sku: &str| {
-        let form = TestApp::create_form(8501, sku);
-        app.client
-            .post(format!("{}/shop/order/create", app.base))
-            .header("Idempotency-Key", "k-8501")
-            .form(&form)
-            .send()
-    };
-    let first: serde_json::Value = keyed(&sku_slice)
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(first["data"]["parent_order_no"], parent.as_str(), "{first}");
+    let first: Order = keyed(&applied.sku_slice).await.ok_as();
+    assert_eq!(first.parent_order_no, order.parent_order_no);
 
-    app.cancel(8501, &parent).await.ok();
+    member.cancel(&order).await;
     // The same key with the same parameters: the same order again, as it is now.
-    let replay: serde_json::Value = keyed(&sku_slice)
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(
-        replay["data"]["parent_order_no"],
-        parent.as_str(),
-        "{replay}"
-    );
-    assert_eq!(
-        replay["data"]["list"]["order"]["order_status"], 2,
-        "{replay}"
-    );
+    let replay: Order = keyed(&applied.sku_slice).await.ok_as();
+    assert_eq!(replay.parent_order_no, order.parent_order_no);
+    assert_eq!(replay.status, Status::Closed);
     // The same key for another apply: other parameters.
-    let applied = app.apply(8501, activity).await;
-    let other_sku = applied.ok()["sku_slice"].as_str().expect("sku").to_owned();
-    let reused = keyed(&other_sku).await.expect("sent");
-    assert_eq!(reused.status().as_u16(), 409);
-    let body: serde_json::Value = reused.json().await.expect("json");
-    assert_eq!(body["code"], 4_090_000_005u64, "{body}");
+    let other = member.apply(activity).await;
+    let reused = keyed(&other.sku_slice).await;
+    assert_eq!(reused.status, 409);
+    assert_eq!(reused.code(), 4_090_000_005, "{}", reused.text);
 }
 
 #[actix_web::test]
 async fn a_non_ascii_idempotency_key_is_refused_not_ignored() {
     let app = spawn_app().await;
-    let applied = app.apply(8601, 1).await;
-    let sku_slice = applied.ok()["sku_slice"].as_str().expect("sku").to_owned();
+    let applied = app.member(8601).apply(1).await;
     let value = reqwest::header::HeaderValue::from_bytes("订单-1".as_bytes()).expect("header");
-    let response = app
-        .client
-        .post(format!("{}/shop/order/create", app.base))
-        .header("Idempotency-Key", value)
-        .form(&TestApp::create_form(8601, &sku_slice))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status().as_u16(), 400);
-    let body: serde_json::Value = response.json().await.expect("json");
-    assert_eq!(body["code"], 4_000_000_001u64, "{body}");
+
+    let reply = app
+        .send(
+            app.client
+                .post(app.url("/shop/order/create"))
+                .header("Idempotency-Key", value)
+                .form(&create_form(8601, &applied.sku_slice)),
+        )
+        .await;
+
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.code(), 4_000_000_001, "{}", reply.text);
     assert!(
-        body["message"]
+        reply.body["message"]
             .as_str()
             .is_some_and(|m| m.contains("Idempotency-Key")),
-        "{body}"
+        "{}",
+        reply.text
     );
 }
 
@@ -294,18 +246,18 @@ async fn the_internal_endpoints_name_the_internal_token() {
 
 #[actix_web::test]
 async fn an_apply_reads_only_the_members_live_applies_whatever_their_history() {
-    let app = spawn_app().await;
+    let mut app = spawn_app().await;
     let activity = app.save_activity("循环", 1, 10).await;
+    let member = app.member(8701);
     for _ in 0..30 {
-        let (parent, _) = ordered(&app, 8701, activity).await;
-        app.cancel(8701, &parent).await.ok();
+        let order = member.order(activity).await;
+        member.cancel(&order).await;
     }
-    let (_, _) = ordered(&app, 8701, activity).await;
+    member.order(activity).await;
 
     // The store the app wrote (a copy: sled keeps its files locked while the app's handles
     // live): the member's index holds only the apply that holds a seat.
     app.stop().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let copy = tempfile::tempdir().expect("temp dir");
     crate::storage::copy_dir(app.dir.path(), copy.path());
     let dir = copy.path().to_path_buf();
@@ -340,15 +292,16 @@ async fn closes_at_a_shared_deadline_take_a_bounded_number_of_provider_calls() {
     let app = spawn_app_with(|c| c.order_ttl = 8).await;
     let activity = app.save_activity("同一截止", 1, 100).await;
     let mut orders = Vec::new();
-    for member in 8800..8880 {
-        let (parent, _) = ordered(&app, member, activity).await;
-        app.pay(member, &parent).await.ok();
-        orders.push((member, parent));
+    for member in (8800..8880).map(|id| app.member(id)) {
+        let order = member.order(activity).await;
+        member.pay(&order).await;
+        orders.push((member, order));
     }
     // Every close at the provider now takes 300 ms, so unbounded closes would all overlap.
     app.set_faults(json!({"latency_ms": 300})).await;
-    for (member, parent) in &orders {
-        app.wait_status(*member, parent, "2", Duration::from_secs(30))
+    for (member, order) in &orders {
+        member
+            .wait_status(order, Status::Closed, Duration::from_secs(30))
             .await;
     }
     // Counted by the provider, not by the client's own bound.
@@ -366,14 +319,16 @@ async fn closes_at_a_shared_deadline_take_a_bounded_number_of_provider_calls() {
 async fn a_late_payment_the_provider_will_not_refund_is_left_to_a_person_not_retried_forever() {
     let app = spawn_app_with(|c| c.order_ttl = 2).await;
     let activity = app.save_activity("拒绝退款", 1, 5).await;
-    let (parent, _) = ordered(&app, 8901, activity).await;
-    app.pay(8901, &parent).await.ok();
-    app.wait_status(8901, &parent, "2", Duration::from_secs(8))
+    let member = app.member(8901);
+    let order = member.order(activity).await;
+    member.pay(&order).await;
+    member
+        .wait_status(&order, Status::Closed, Duration::from_secs(8))
         .await;
     // The buyer's payment goes through after the close; the provider refuses to refund it.
     app.set_faults(json!({"charge_closed": true, "refuse_refunds": true}))
         .await;
-    assert_eq!(app.buyer_pays(&parent).await, 200);
+    assert_eq!(app.buyer_pays(&order.parent_order_no).await, 200);
 
     eventually(
         Duration::from_secs(10),
@@ -385,8 +340,8 @@ async fn a_late_payment_the_provider_will_not_refund_is_left_to_a_person_not_ret
     .await;
     wait_no_live_actors(&app).await;
     assert_eq!(
-        app.state(8901, &parent).await.ok()["transaction_status"],
-        "2",
+        member.state(&order).await.status,
+        Status::Closed,
         "shown closed: the registration never happened"
     );
 }

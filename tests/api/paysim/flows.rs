@@ -9,8 +9,11 @@ use ordercenter::paysim::PaySimConfig;
 use ordercenter::provider::time::now_unix;
 use ordercenter::provider::{Notify, ProviderConfig, ProviderError, TradeStatus, UmsClient};
 
+use crate::helpers::KillOnDrop;
+
 use super::{
     eventually, form_fields, new_order, spawn_sim, spawn_sim_in, test_config, verify_pay_sign,
+    TestSim,
 };
 
 #[actix_web::test]
@@ -165,6 +168,16 @@ async fn latency_beyond_the_client_timeout_is_a_timeout() {
         matches!(result, Err(ProviderError::Timeout(_))),
         "{result:?}"
     );
+}
+
+#[actix_web::test]
+async fn the_faults_set_are_read_back_and_bad_ones_refused() {
+    let app = spawn_sim(test_config()).await;
+    assert_eq!(
+        app.set_faults(serde_json::json!({"latency_ms": 400})).await,
+        200
+    );
+
     let faults: serde_json::Value = app
         .http
         .get(format!("{}/paysim/faults", app.base_url))
@@ -182,20 +195,25 @@ async fn latency_beyond_the_client_timeout_is_a_timeout() {
     assert_eq!(app.set_faults(serde_json::json!({"typo": 1})).await, 400);
 }
 
-#[actix_web::test]
-async fn the_checkout_page_shows_the_amount_and_pays_by_prepay_id() {
-    let app = spawn_sim(test_config()).await;
-    let (id, answer) = app.place(1250).await;
-    let prepay_id = answer.mini_pay_request.prepay_id().to_owned();
-    let page = app
-        .http
+/// The checkout page of `prepay_id`.
+async fn checkout(app: &TestSim, prepay_id: &str) -> reqwest::Response {
+    app.http
         .get(format!(
             "{}/paysim/checkout?prepay_id={prepay_id}",
             app.base_url
         ))
         .send()
         .await
-        .expect("checkout request");
+        .expect("checkout request")
+}
+
+#[actix_web::test]
+async fn the_checkout_page_shows_the_amount_and_the_order_with_a_pay_button() {
+    let app = spawn_sim(test_config()).await;
+    let (id, answer) = app.place(1250).await;
+
+    let page = checkout(&app, answer.mini_pay_request.prepay_id()).await;
+
     assert_eq!(page.status().as_u16(), 200);
     let html = page.text().await.expect("checkout body");
     assert!(
@@ -203,24 +221,31 @@ async fn the_checkout_page_shows_the_amount_and_pays_by_prepay_id() {
         "amount and order shown"
     );
     assert!(html.contains("action=\"/paysim/pay\""), "a Pay button");
+}
+
+#[actix_web::test]
+async fn paying_by_prepay_id_charges_the_order() {
+    let app = spawn_sim(test_config()).await;
+    let (id, answer) = app.place(1250).await;
+
     let paid = app
         .http
         .post(format!("{}/paysim/pay", app.base_url))
-        .form(&[("prepay_id", prepay_id.as_str())])
+        .form(&[("prepay_id", answer.mini_pay_request.prepay_id())])
         .send()
         .await
         .expect("pay by prepay_id");
+
     assert_eq!(paid.status().as_u16(), 200);
     assert_eq!(app.status(&id).await, TradeStatus::TradeSuccess);
-    let unknown = app
-        .http
-        .get(format!(
-            "{}/paysim/checkout?prepay_id=wx00000000nothing",
-            app.base_url
-        ))
-        .send()
-        .await
-        .expect("checkout request");
+}
+
+#[actix_web::test]
+async fn an_unknown_prepay_id_has_no_checkout_page() {
+    let app = spawn_sim(test_config()).await;
+
+    let unknown = checkout(&app, "wx00000000nothing").await;
+
     assert_eq!(unknown.status().as_u16(), 404);
 }
 
@@ -258,14 +283,16 @@ async fn the_binary_serves_the_simulator_on_a_free_port() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/paysim_test_key.pem"
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_paysim"))
-        .args(["--listen", "127.0.0.1:0", "--key-file", key])
-        .args(["--notify-sign-type", "sha256", "--data-dir"])
-        .arg(dir.path().join("db"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("paysim starts");
+    let mut child = KillOnDrop::new(
+        Command::new(env!("CARGO_BIN_EXE_paysim"))
+            .args(["--listen", "127.0.0.1:0", "--key-file", key])
+            .args(["--notify-sign-type", "sha256", "--data-dir"])
+            .arg(dir.path().join("db"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("paysim starts"),
+    );
     let stdout = child.stdout.take().expect("stdout");
     let base_url = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
@@ -287,8 +314,7 @@ async fn the_binary_serves_the_simulator_on_a_free_port() {
         Ok(response) => response.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     let placed = placed.expect("unified order against the binary");
     let pay = &placed.mini_pay_request;
     assert!(verify_pay_sign(&pem, &pay.signed_text(), &pay.pay_sign));

@@ -13,6 +13,7 @@ use ordercenter::provider::Notify;
 use serde_json::json;
 
 use super::{eventually, form_fields, spawn_sim, test_config, TestSim};
+use crate::helpers::Status;
 
 /// Fields every captured WeChat mini-program notify of the real gateway carries.
 const REAL_FIELDS: &[&str] = &[
@@ -61,12 +62,12 @@ async fn first_notify_of(app: &TestSim, id: &str) -> (String, Vec<u8>) {
 }
 
 #[actix_web::test]
-async fn the_default_notify_is_md5_without_sign_type_and_carries_the_real_fields() {
-    // Arrange
+async fn the_default_notify_is_md5_signed_without_sign_type_and_our_receiver_takes_it() {
     let app = spawn_sim(test_config()).await;
-    // Act
+
     let (id, body) = first_notify(&app, 1250).await;
-    // Assert: signed as the real gateway signs an order that asked for no signType.
+
+    // Signed as the real gateway signs an order that asked for no signType.
     let fields = form_fields(&body);
     assert!(
         !fields.contains_key("signType"),
@@ -85,18 +86,33 @@ async fn the_default_notify_is_md5_without_sign_type_and_carries_the_real_fields
     notify
         .check(&id, 1250)
         .expect("about this order and amount");
-    // The real field set, with plausible values.
+}
+
+#[actix_web::test]
+async fn the_notify_carries_the_real_gateways_fields_with_plausible_values() {
+    let app = spawn_sim(test_config()).await;
+
+    let (id, body) = first_notify(&app, 1250).await;
+
+    let fields = form_fields(&body);
     let missing: Vec<_> = REAL_FIELDS
         .iter()
         .filter(|name| !fields.contains_key(**name))
         .collect();
     assert!(missing.is_empty(), "missing real fields {missing:?}");
     assert_real_values(&fields, &id, &app);
-    // Form-encoded as gateways do: a space is `+`, never `%20`.
-    let text = String::from_utf8(body.clone()).expect("an ASCII form");
+}
+
+#[actix_web::test]
+async fn the_notify_form_encodes_a_space_as_plus_as_gateways_do() {
+    let app = spawn_sim(test_config()).await;
+
+    let (_, body) = first_notify(&app, 1250).await;
+
+    let text = String::from_utf8(body).expect("an ASCII form");
     assert!(
         text.contains("payTime=") && text.contains('+') && !text.contains("%20"),
-        "spaces as +: {text}"
+        "spaces as +, never %20: {text}"
     );
 }
 
@@ -179,22 +195,17 @@ async fn the_order_center_is_paid_through_the_default_notify() {
     // Arrange: an order paying at the embedded simulator.
     let app = crate::helpers::spawn_app().await;
     let activity = app.save_activity("通知活动", 1, 5).await;
-    let created = app.apply_and_create(8101, activity).await;
-    let parent = created["parent_order_no"]
-        .as_str()
-        .expect("parent_order_no")
-        .to_owned();
-    let paying = app.pay(8101, &parent).await;
-    assert_eq!(paying.status, 200, "pay: {}", paying.text);
+    let member = app.member(8101);
+    let order = member.order(activity).await;
+    member.pay(&order).await;
     // Every protocol call now fails, so the trade poller cannot see the payment: only the
     // notify (which faults on calls do not touch) can confirm it.
     app.set_faults(json!({"error_rate": 1.0})).await;
     // Act
-    assert_eq!(app.buyer_pays(&parent).await, 200);
+    assert_eq!(app.buyer_pays(&order.parent_order_no).await, 200);
     // Assert
-    let state = app
-        .wait_status(8101, &parent, "1", Duration::from_secs(10))
+    member
+        .wait_status(&order, Status::Paid, Duration::from_secs(10))
         .await;
-    assert_eq!(state["transaction_status"], "1", "{state}");
     app.set_faults(json!({"error_rate": 0.0})).await;
 }

@@ -4,9 +4,11 @@ use std::time::Duration;
 
 use ordercenter::provider::codes;
 use ordercenter::provider::time::{china_time, now_unix};
-use ordercenter::provider::{ProviderConfig, ProviderError, RefundStatus, TradeStatus, UmsClient};
+use ordercenter::provider::{
+    ProviderConfig, ProviderError, RefundResponse, RefundStatus, TradeStatus, UmsClient,
+};
 
-use super::{new_order, spawn_sim, test_config, verify_pay_sign};
+use super::{new_order, spawn_sim, test_config, verify_pay_sign, TestSim};
 
 fn refused_with(result: Result<impl std::fmt::Debug, ProviderError>, code: &str) {
     match result {
@@ -16,16 +18,23 @@ fn refused_with(result: Result<impl std::fmt::Debug, ProviderError>, code: &str)
 }
 
 #[actix_web::test]
-async fn unified_order_returns_a_mini_pay_request_signed_like_wechat() {
-    // Arrange
+async fn unified_order_answers_the_order_waiting_for_the_buyer() {
     let app = spawn_sim(test_config()).await;
-    let before = now_unix();
-    // Act
+
     let (mer_order_id, answer) = app.place(1250).await;
-    // Assert
+
     assert_eq!(answer.mer_order_id, mer_order_id);
     assert_eq!(answer.status, TradeStatus::WaitBuyerPay);
     assert_eq!(answer.total_amount, 1250);
+}
+
+#[actix_web::test]
+async fn the_mini_pay_request_has_wechats_fields_and_prepay_id() {
+    let app = spawn_sim(test_config()).await;
+    let before = now_unix();
+
+    let (_, answer) = app.place(1250).await;
+
     let pay = &answer.mini_pay_request;
     assert_eq!(
         pay.app_id,
@@ -53,6 +62,13 @@ async fn unified_order_returns_a_mini_pay_request_signed_like_wechat() {
         "wx + DDHHmmss in China time"
     );
     assert!(prepay_id[2..].bytes().all(|b| b.is_ascii_alphanumeric()));
+}
+
+#[actix_web::test]
+async fn the_pay_sign_verifies_with_the_published_public_key_and_only_for_its_text() {
+    let app = spawn_sim(test_config()).await;
+    let (_, answer) = app.place(1250).await;
+
     let public_key = app
         .http
         .get(format!("{}/paysim/public-key", app.base_url))
@@ -62,7 +78,9 @@ async fn unified_order_returns_a_mini_pay_request_signed_like_wechat() {
         .text()
         .await
         .expect("public key body");
+
     assert!(public_key.starts_with("-----BEGIN PUBLIC KEY-----"));
+    let pay = &answer.mini_pay_request;
     let text = format!(
         "{}\n{}\n{}\n{}\n",
         pay.app_id, pay.time_stamp, pay.nonce_str, pay.package
@@ -181,18 +199,21 @@ async fn an_expired_order_is_closed_and_cannot_be_paid() {
         app.status(&order.mer_order_id).await,
         TradeStatus::TradeClosed
     );
-    let stale = new_order(100, now_unix() - 10);
-    refused_with(app.client.unified_order(&stale).await, codes::BAD_REQUEST);
 }
 
 #[actix_web::test]
-async fn refunds_may_be_pending_are_idempotent_and_never_exceed_the_payment() {
+async fn a_unified_order_whose_deadline_has_passed_is_refused() {
     let app = spawn_sim(test_config()).await;
+
+    let stale = new_order(100, now_unix() - 10);
+
+    refused_with(app.client.unified_order(&stale).await, codes::BAD_REQUEST);
+}
+
+/// A paid order of 300 fen whose refunds are processed in the background (answered
+/// `Processing` first), with refund `R1` of all of it asked for.
+async fn refunding_all_of_a_paid_order(app: &TestSim) -> (String, RefundResponse) {
     let (id, _) = app.place(300).await;
-    refused_with(
-        app.client.refund(&id, "R1", 300).await,
-        codes::REFUND_NOT_ALLOWED,
-    );
     assert_eq!(app.pay(&id).await.0, 200);
     assert_eq!(
         app.set_faults(serde_json::json!({"refund_processing_ms": 0}))
@@ -204,32 +225,92 @@ async fn refunds_may_be_pending_are_idempotent_and_never_exceed_the_payment() {
         .refund(&id, "R1", 300)
         .await
         .expect("refund accepted");
+    (id, pending)
+}
+
+/// Asks about refund `R1` of `id` until it is no longer processing (it is, for a moment).
+async fn finished_refund(app: &TestSim, id: &str) -> RefundResponse {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let answer = app
+            .client
+            .refund_query(id, "R1")
+            .await
+            .expect("refund query");
+        if answer.refund_status != RefundStatus::Processing
+            || tokio::time::Instant::now() > deadline
+        {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[actix_web::test]
+async fn an_unpaid_order_cannot_be_refunded() {
+    let app = spawn_sim(test_config()).await;
+    let (id, _) = app.place(300).await;
+
+    let refund = app.client.refund(&id, "R1", 300).await;
+
+    refused_with(refund, codes::REFUND_NOT_ALLOWED);
+}
+
+#[actix_web::test]
+async fn a_refund_may_be_processing_first_then_succeeds() {
+    let app = spawn_sim(test_config()).await;
+
+    let (id, pending) = refunding_all_of_a_paid_order(&app).await;
+
     assert_eq!(pending.refund_status, RefundStatus::Processing);
+    let done = finished_refund(&app, &id).await;
+    assert_eq!(done.refund_status, RefundStatus::Success);
+    assert!(done.refund_pay_time.is_some());
+    assert_eq!(app.status(&id).await, TradeStatus::TradeRefund);
+}
+
+#[actix_web::test]
+async fn a_refund_asked_again_refunds_once_and_its_id_takes_no_other_amount() {
+    let app = spawn_sim(test_config()).await;
+    let (id, pending) = refunding_all_of_a_paid_order(&app).await;
+
     let repeat = app
         .client
         .refund(&id, "R1", 300)
         .await
         .expect("same refund again");
+    let other_amount = app.client.refund(&id, "R1", 1).await;
+
     assert_eq!(
         repeat.refund_target_order_id, pending.refund_target_order_id,
         "not refunded twice"
     );
-    refused_with(app.client.refund(&id, "R1", 1).await, codes::DUP_ORDER);
-    let done = app
-        .client
-        .refund_query(&id, "R1")
-        .await
-        .expect("refund query");
+    refused_with(other_amount, codes::DUP_ORDER);
+}
+
+#[actix_web::test]
+async fn a_refunded_order_takes_no_more_refunds_and_is_not_paid_again() {
+    let app = spawn_sim(test_config()).await;
+    let (id, _) = refunding_all_of_a_paid_order(&app).await;
+    let done = finished_refund(&app, &id).await;
     assert_eq!(done.refund_status, RefundStatus::Success);
-    assert!(done.refund_pay_time.is_some());
     assert_eq!(app.status(&id).await, TradeStatus::TradeRefund);
-    refused_with(
-        app.client.refund(&id, "R2", 1).await,
-        codes::REFUND_NOT_ALLOWED,
-    );
-    refused_with(app.client.refund_query(&id, "R9").await, codes::NO_ORDER);
-    let (status, _) = app.pay(&id).await;
-    assert_eq!(status, 409, "a refunded order is not paid again");
+
+    let more = app.client.refund(&id, "R2", 1).await;
+    let (paid_again, _) = app.pay(&id).await;
+
+    refused_with(more, codes::REFUND_NOT_ALLOWED);
+    assert_eq!(paid_again, 409, "a refunded order is not paid again");
+}
+
+#[actix_web::test]
+async fn a_query_for_a_refund_never_asked_for_is_no_order() {
+    let app = spawn_sim(test_config()).await;
+    let (id, _) = refunding_all_of_a_paid_order(&app).await;
+
+    let query = app.client.refund_query(&id, "R9").await;
+
+    refused_with(query, codes::NO_ORDER);
 }
 
 #[actix_web::test]
