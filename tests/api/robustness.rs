@@ -199,7 +199,6 @@ const TEST_KEY: &str = concat!(
 /// dir the next start opens. Each attempt kills a fresh start a little later, so some land
 /// while sled creates its files.
 #[test]
-#[ignore = "Store::open takes a `db` file whose first flush never happened for a damaged store"]
 fn a_store_killed_while_it_is_created_opens_at_the_next_start() {
     for delay_ms in [5, 10, 15, 20, 30, 40, 60, 80].repeat(2) {
         let dir = tempfile::tempdir().unwrap();

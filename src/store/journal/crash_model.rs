@@ -7,8 +7,7 @@
 //! writes random changes through [`Store::write`] and [`Store::apply`], as the order actors
 //! do, from up to six writers at once. The parent kills it with SIGKILL after a random number
 //! of acknowledgements, or at a random moment from its start (possibly while it is still
-//! opening and replaying; the very first start only once its open returned, see
-//! [`KILL_WHILE_CREATING`]). Sometimes one change carries the crash point between its journal
+//! opening and replaying, the very first start while it creates the store too). Sometimes one change carries the crash point between its journal
 //! record and its keys, which flushes and aborts there: the record alone is on disk.
 //!
 //! A SIGKILL keeps whatever the process had handed to the kernel and loses what sled still
@@ -87,16 +86,9 @@ struct Plan {
 enum Kill {
     /// Once it has reported what it found and this many acknowledgements.
     AfterAcks(usize),
-    /// This long after it was started, whatever it is doing (but see
-    /// [`KILL_WHILE_CREATING`]).
+    /// This long after it was started, whatever it is doing.
     AfterMillis(u64),
 }
-
-/// Whether the first start, which creates the store, may be killed before its open returned.
-/// It may not yet: a kill after sled created its files but before the first flush leaves a
-/// `db` without a layout version, which every later open refuses as damaged (`Store::open`
-/// takes an existing `db` file for an existing store), though nothing was acknowledged.
-const KILL_WHILE_CREATING: bool = false;
 
 /// One run of the store between two crashes, as generated.
 #[derive(Clone, Debug)]
@@ -236,8 +228,7 @@ fn check_scenario(rounds: Vec<Round>) -> Result<(), TestCaseError> {
             writers: round.writers,
             torn,
         };
-        let spare_the_open = number == 0 && !KILL_WHILE_CREATING;
-        let run = run_once(dir.path(), &plan, round.kill, spare_the_open);
+        let run = run_once(dir.path(), &plan, round.kill);
         prop_assert!(
             matches!(run.status.signal(), Some(SIGKILL | SIGABRT)),
             "start {number} ended by itself ({}): {}",
@@ -328,9 +319,8 @@ struct Run {
     log: PathBuf,
 }
 
-/// Starts a child on `plan`, kills it as `kill` says (not before it reported what it found
-/// when `spare_the_open`), and collects its report.
-fn run_once(dir: &Path, plan: &Plan, kill: Kill, spare_the_open: bool) -> Run {
+/// Starts a child on `plan`, kills it as `kill` says, and collects its report.
+fn run_once(dir: &Path, plan: &Plan, kill: Kill) -> Run {
     let plan_file = dir.join("plan.json");
     std::fs::write(&plan_file, serde_json::to_vec(plan).expect("plan encodes")).expect("plan");
     let log = dir.join("child.log");
@@ -361,10 +351,9 @@ fn run_once(dir: &Path, plan: &Plan, kill: Kill, spare_the_open: bool) -> Run {
     let mut reported = Reported::default();
     let give_up = started + CHILD_LIMIT;
     loop {
-        let may_kill = reported.found.is_some() || !spare_the_open;
         let due = match kill {
             Kill::AfterAcks(acks) => reported.found.is_some() && reported.acked.len() >= acks,
-            Kill::AfterMillis(ms) => may_kill && started.elapsed() >= Duration::from_millis(ms),
+            Kill::AfterMillis(ms) => started.elapsed() >= Duration::from_millis(ms),
         };
         if due || reported.done {
             break;
@@ -374,7 +363,7 @@ fn run_once(dir: &Path, plan: &Plan, kill: Kill, spare_the_open: bool) -> Run {
             "the child ran for {CHILD_LIMIT:?}"
         );
         let until = match kill {
-            Kill::AfterMillis(ms) if may_kill => started + Duration::from_millis(ms),
+            Kill::AfterMillis(ms) => started + Duration::from_millis(ms),
             _ => give_up,
         };
         match reports.recv_timeout(until.saturating_duration_since(Instant::now())) {
