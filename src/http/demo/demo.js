@@ -277,7 +277,8 @@
       price: row.order_price,
       skuName: item.sku_name || '',
       userInfo: (list.extra || {}).user_info || '',
-      applyId,
+      // An activity order's SKU is its apply (resuming a 4001009999 order gives no apply_id).
+      applyId: applyId ?? (row.business_type === '3001' ? item.sku : null),
     };
     $('order-notice').textContent = notice || '';
     $('order-notice').hidden = !notice;

@@ -277,11 +277,7 @@ fn install() {
             .is_ok_and(|status| status.success())
     };
     let updated = apt(&["update"]);
-    let installed = apt(&[
-        &["install", "-y", "--no-install-recommends"][..],
-        APT_PACKAGES,
-    ]
-    .concat());
+    let installed = apt(&[&["install", "-y"][..], APT_PACKAGES].concat());
     eprintln!("browser test: apt-get update ok: {updated}, install ok: {installed}");
     let _ = fs2::FileExt::unlock(&lock);
 }
