@@ -17,7 +17,9 @@
 //! - [`provider`]: the UMS open-platform payment client and its signatures.
 //! - [`paysim`]: the payment simulator, a faithful server side of the UMS protocol.
 //! - [`http`]: routes, input parsing, the response envelope and the one error mapping; the
-//!   server itself, whose connections give even the HTTP parser's refusals the envelope.
+//!   server itself, whose connections give even the HTTP parser's refusals the envelope; the
+//!   demo page at `/` ([`http::demo`]) and the API document at `/openapi.json` and `/docs/`
+//!   ([`http::openapi`]).
 //! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application;
 //!   [`failpoint`]: named crash points for the crash tests.
 
