@@ -12,6 +12,7 @@
 
 pub mod schemas;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -141,10 +142,17 @@ async fn docs_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
         .display_request_duration(true)
         .doc_expansion("list");
     match utoipa_swagger_ui::serve(&file, std::sync::Arc::new(config)) {
-        Ok(Some(found)) => Ok(HttpResponse::Ok()
-            .content_type(found.content_type)
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .body(found.bytes.into_owned())),
+        Ok(Some(found)) => {
+            // The files are static (1.5 MB of script): no copy but the initializer's.
+            let body = match found.bytes {
+                Cow::Borrowed(bytes) => web::Bytes::from_static(bytes),
+                Cow::Owned(bytes) => web::Bytes::from(bytes),
+            };
+            Ok(HttpResponse::Ok()
+                .content_type(found.content_type)
+                .insert_header((header::CACHE_CONTROL, "no-cache"))
+                .body(body))
+        }
         Ok(None) => Err(ApiError::NoRoute),
         Err(cause) => Err(ApiError::Internal(format!("swagger ui: {cause}"))),
     }
