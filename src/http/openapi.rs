@@ -10,27 +10,38 @@
 //! `tests/api/openapi.rs` checks that every mounted route is documented, that every
 //! documented path answers, and that the documented shapes are the real ones.
 
-pub mod schemas;
+mod refusals;
+mod requests;
+mod responses;
+mod samples;
+
+/// The document's request and response shapes. The handlers read their input through
+/// [`Fields`](crate::http::input::Fields) and write the views of [`crate::http::views`], so
+/// these types only describe them: `tests/api/openapi.rs` checks every documented response
+/// against what the service really answers (same keys, same JSON types), so the two cannot
+/// drift apart.
+///
+/// Every request takes `application/x-www-form-urlencoded` (the seed's samples) or
+/// `application/json`; JSON-valued fields (`handle_info`, `extend_field`, `apply_info`) are
+/// strings in a form and a string or an object in JSON; numbers may be numeric strings.
+pub mod schemas {
+    pub use super::requests::*;
+    pub use super::responses::*;
+}
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse, ResponseError};
-use serde_json::{json, Value};
-use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, Ref, RefOr, Response};
+use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ApiError, Token};
-use crate::activity::ActivityError;
-use crate::domain::OrderNo;
-
-/// The seed's request and response samples (plus the fields SPEC.md adds).
-const SEED_EXAMPLES: &str = include_str!("openapi/seed_examples.json");
+use refusals::{catalogue, Refusals};
+use samples::SeedSamples;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -287,350 +298,9 @@ fn operations(api: &mut utoipa::openapi::OpenApi) -> impl Iterator<Item = &mut O
     })
 }
 
-// ---- the error responses --------------------------------------------------------------------
-
-/// One refusal the service answers: the real error, so the document shows its real code,
-/// HTTP status and message.
-struct Refusal {
-    /// The key of [`REFUSALS`].
-    name: &'static str,
-    /// For the table.
-    meaning: &'static str,
-    error: ApiError,
-}
-
-/// Every refusal, in the order of SPEC §2.
-fn catalogue() -> Vec<Refusal> {
-    let seed_order = OrderNo::parse("2013150001004525628").ok();
-    let refusal = |name, meaning, error| Refusal {
-        name,
-        meaning,
-        error,
-    };
-    let mut all = vec![
-        refusal(
-            "invalid",
-            "missing or malformed field (the message names it)",
-            ApiError::missing("parent_order_no"),
-        ),
-        refusal(
-            "not_open",
-            "activity not open for sign-up",
-            ActivityError::NotOpen.into(),
-        ),
-        refusal(
-            "order_not_found",
-            "order not found (or not the caller's)",
-            ApiError::OrderNotFound,
-        ),
-        refusal(
-            "not_found",
-            "activity, apply or SKU not found (or not the caller's)",
-            ActivityError::NotFound.into(),
-        ),
-        refusal(
-            "order_closed",
-            "order closed or past its deadline: cannot be paid",
-            ApiError::OrderClosed,
-        ),
-        refusal("order_paid", "order already paid", ApiError::OrderPaid),
-        refusal("full", "activity full", ActivityError::Full.into()),
-        refusal(
-            "registered",
-            "already registered for this activity",
-            ActivityError::AlreadyRegistered.into(),
-        ),
-        refusal(
-            "idempotency",
-            "`Idempotency-Key` reused with different parameters",
-            ApiError::IdempotencyConflict,
-        ),
-        refusal(
-            "admin_token",
-            "admin token missing or wrong",
-            ApiError::Unauthorized(Token::Admin),
-        ),
-        refusal(
-            "internal_token",
-            "internal token missing or wrong",
-            ApiError::Unauthorized(Token::Internal),
-        ),
-        refusal("no_route", "no such endpoint", ApiError::NoRoute),
-        refusal("method", "method not allowed", ApiError::MethodNotAllowed),
-        refusal("too_large", "request body too large", ApiError::TooLarge),
-        refusal(
-            "media_type",
-            "unsupported content type",
-            ApiError::UnsupportedMediaType,
-        ),
-        refusal(
-            "provider",
-            "payment provider failed or unreachable (nothing changed; safe to retry)",
-            ApiError::ProviderFailed,
-        ),
-        refusal(
-            "subsystem",
-            "business subsystem failed or unreachable (nothing created; safe to retry)",
-            ApiError::SubsystemFailed(String::new()),
-        ),
-        refusal(
-            "busy",
-            "overloaded, starting or shutting down; retry later",
-            ApiError::Unavailable,
-        ),
-        refusal(
-            "storage",
-            "storage unavailable (e.g. disk full); nothing was written; retry later",
-            ApiError::StorageUnavailable,
-        ),
-        refusal(
-            "internal",
-            "unexpected internal error (details only in the logs)",
-            ApiError::Internal(String::new()),
-        ),
-    ];
-    if let Some(parent_order_no) = seed_order {
-        let pending = ActivityError::PendingOrder {
-            parent_order_no,
-            business_id: 10_000_001,
-        };
-        all.insert(
-            1,
-            refusal(
-                "pending_order",
-                "member has an unpaid order for this activity; `data` is the order to pay",
-                pending.into(),
-            ),
-        );
-    }
-    all
-}
-
-/// The refusals of each endpoint beyond [`COMMON`], by the names of [`catalogue`].
-const REFUSALS: &[(&str, &[&str])] = &[
-    (
-        "/activityPlatform/wxActivity/detail",
-        &["invalid", "not_found"],
-    ),
-    (
-        "/activityPlatform/wxActivity/apply",
-        &[
-            "invalid",
-            "pending_order",
-            "not_open",
-            "not_found",
-            "full",
-            "registered",
-        ],
-    ),
-    (
-        "/activityPlatform/wxActivity/applyInfo",
-        &["invalid", "not_found"],
-    ),
-    (
-        "/shop/order/create",
-        &[
-            "invalid",
-            "pending_order",
-            "not_found",
-            "registered",
-            "idempotency",
-            "subsystem",
-        ],
-    ),
-    (
-        "/shop/order/pay",
-        &[
-            "invalid",
-            "order_not_found",
-            "order_closed",
-            "order_paid",
-            "provider",
-        ],
-    ),
-    ("/shop/order/state", &["invalid", "order_not_found"]),
-    ("/shop/order/detail", &["invalid", "order_not_found"]),
-    (
-        "/shop/order/cancel",
-        &["invalid", "order_not_found", "order_paid", "provider"],
-    ),
-    (
-        "/activityPlatform/activity/save",
-        &["invalid", "admin_token"],
-    ),
-    (
-        "/activityPlatform/activity/applyOrderCreate",
-        &[
-            "internal_token",
-            "invalid",
-            "pending_order",
-            "not_found",
-            "registered",
-        ],
-    ),
-    (
-        "/activityPlatform/activity/applyOrderNotify",
-        &["internal_token", "invalid", "not_found"],
-    ),
-];
-
-/// What any envelope endpoint may answer.
-const COMMON: &[&str] = &[
-    "method",
-    "too_large",
-    "media_type",
-    "busy",
-    "storage",
-    "internal",
-];
-
-/// The error responses of each envelope endpoint, one per HTTP status, with each business
-/// code as a named example.
-struct Refusals;
-
-impl Modify for Refusals {
-    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        let catalogue = catalogue();
-        for (path, names) in REFUSALS {
-            let Some(item) = api.paths.paths.get_mut(*path) else {
-                tracing::warn!(path, "openapi: refusals for an undocumented path");
-                continue;
-            };
-            let mut by_status: BTreeMap<u16, Vec<&Refusal>> = BTreeMap::new();
-            for name in names.iter().chain(COMMON) {
-                for refusal in catalogue.iter().filter(|r| r.name == *name) {
-                    by_status
-                        .entry(refusal.error.status_code().as_u16())
-                        .or_default()
-                        .push(refusal);
-                }
-            }
-            let responses: Vec<(String, Response)> = by_status
-                .into_iter()
-                .map(|(status, refusals)| (status.to_string(), error_response(&refusals)))
-                .collect();
-            for operation in [item.get.as_mut(), item.post.as_mut()]
-                .into_iter()
-                .flatten()
-            {
-                for (status, response) in &responses {
-                    operation
-                        .responses
-                        .responses
-                        .insert(status.clone(), RefOr::T(response.clone()));
-                }
-            }
-        }
-    }
-}
-
-fn error_response(refusals: &[&Refusal]) -> Response {
-    let mut content = Content::new(Some(Ref::from_schema_name("ErrorEnvelope")));
-    let mut lines = Vec::new();
-    for refusal in refusals {
-        let code = refusal.error.code();
-        lines.push(format!("`{code}` {}", refusal.meaning));
-        let data = match &refusal.error {
-            ApiError::Business { data, .. } => data.clone().unwrap_or(Value::Null),
-            _ => Value::Null,
-        };
-        let example = ExampleBuilder::new()
-            .summary(format!("{code} {}", refusal.meaning))
-            .value(Some(json!({
-                "code": code,
-                "data": data,
-                "message": refusal.error.user_message(),
-            })))
-            .build();
-        content
-            .examples
-            .insert(format!("{code} {}", refusal.name), RefOr::T(example));
-    }
-    let mut response = Response::new(lines.join("; "));
-    response.content.insert(JSON.to_owned(), RefOr::T(content));
-    response
-}
-
-// ---- the seed's samples -----------------------------------------------------------------------
-
-/// The seed's requests and responses as the examples of the endpoints they belong to.
-struct SeedSamples;
-
-impl Modify for SeedSamples {
-    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        let Ok(seed) = serde_json::from_str::<Value>(SEED_EXAMPLES) else {
-            tracing::warn!("openapi: the seed examples do not parse");
-            return;
-        };
-        let sample = |key: &str| seed.get(key).cloned();
-        let samples = [
-            (
-                "/activityPlatform/wxActivity/apply",
-                "apply_request",
-                &["apply_response"][..],
-            ),
-            (
-                "/shop/order/create",
-                "create_request",
-                &["create_response"][..],
-            ),
-            ("/shop/order/pay", "pay_request", &["pay_response"][..]),
-            (
-                "/shop/order/state",
-                "state_request",
-                &["state_unpaid", "state_paid"][..],
-            ),
-        ];
-        for (path, request, responses) in samples {
-            let Some(item) = api.paths.paths.get_mut(path) else {
-                continue;
-            };
-            for operation in [item.get.as_mut(), item.post.as_mut()]
-                .into_iter()
-                .flatten()
-            {
-                if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
-                    for content in body.content.values_mut() {
-                        if let RefOr::T(content) = content {
-                            content.example = sample(request);
-                        }
-                    }
-                }
-                let Some(RefOr::T(ok)) = operation.responses.responses.get_mut("200") else {
-                    continue;
-                };
-                let Some(RefOr::T(content)) = ok.content.get_mut(JSON) else {
-                    continue;
-                };
-                for key in responses {
-                    let example = ExampleBuilder::new()
-                        .summary(format!("the seed's sample ({key})"))
-                        .value(sample(key))
-                        .build();
-                    content
-                        .examples
-                        .insert((*key).to_owned(), RefOr::T(example));
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_seed_examples_parse_and_every_refusal_name_is_known() {
-        let seed: Value = serde_json::from_str(SEED_EXAMPLES).expect("seed examples are JSON");
-        assert_eq!(seed["create_response"]["data"]["overdue_time"], 480);
-        let names: Vec<&str> = catalogue().iter().map(|r| r.name).collect();
-        for (path, refusals) in REFUSALS {
-            for name in refusals.iter().chain(COMMON) {
-                assert!(names.contains(name), "{path}: unknown refusal {name}");
-            }
-        }
-    }
 
     #[test]
     fn the_document_builds_and_names_every_business_code_of_the_spec() {
