@@ -250,7 +250,8 @@ fn tools() -> (String, PathBuf) {
         (Some(chromium), Some(driver)) => (chromium.display().to_string(), driver),
         _ => panic!(
             "the browser test needs Chromium and chromedriver; installing them failed: \
-             run `{command}` and look at its output"
+             run `{command}` and look at its output (ORDERCENTER_CHROMIUM and \
+             ORDERCENTER_CHROMEDRIVER, when set, must name existing files)"
         ),
     }
 }
