@@ -25,7 +25,8 @@
 //! - [`paysim`]: the payment simulator, a faithful server side of the UMS protocol.
 //! - [`http`]: routes, input parsing, the response envelope, every JSON view and the one error
 //!   mapping; the server itself, whose connections give even the HTTP parser's refusals the
-//!   envelope.
+//!   envelope; the demo page at `/` ([`http::demo`]) and the API document at `/openapi.json`
+//!   and `/docs/` ([`http::openapi`]).
 //! - [`codes`]: the business codes of SPEC §2, the one table.
 //! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application
 //!   as named steps; [`failpoint`]: named crash points for the crash tests.

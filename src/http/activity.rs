@@ -2,9 +2,10 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::envelope::success;
+use super::envelope::{success, Envelope};
 use super::error::{ApiError, Token};
 use super::input::Fields;
+use super::openapi::schemas as doc;
 use super::orders::{location, member};
 use super::views;
 use super::AppState;
@@ -37,6 +38,11 @@ fn require_token(kind: Token, expected: Option<&str>, fields: &Fields) -> Result
 }
 
 /// `POST activityPlatform/activity/save` (admin): creates an activity; `price` in fen.
+#[utoipa::path(post, path = "/activityPlatform/activity/save", tag = "activity",
+    summary = "创建活动（管理）— price in fen",
+    request_body(content = doc::SaveActivityForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("admin_token" = [])),
+    responses((status = 200, description = "The activity", body = Envelope<doc::ActivityData>)))]
 pub async fn save(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     require_token(Token::Admin, state.admin_token.as_deref(), &fields)?;
     let new = NewActivity {
@@ -64,12 +70,22 @@ pub async fn save(state: web::Data<AppState>, fields: Fields) -> Result<HttpResp
 }
 
 /// `activityPlatform/wxActivity/detail?activity_id=`.
+#[utoipa::path(method(get, post), path = "/activityPlatform/wxActivity/detail", tag = "activity",
+    summary = "活动详情 — name, price (yuan), seats left",
+    params(doc::ActivityQuery),
+    responses((status = 200, description = "The activity", body = Envelope<doc::ActivityData>)))]
 pub async fn detail(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let activity = state.activity.detail(fields.id("activity_id")?).await?;
     Ok(success(views::activity_view(&activity)))
 }
 
 /// `POST activityPlatform/wxActivity/apply`: reserves a seat.
+#[utoipa::path(post, path = "/activityPlatform/wxActivity/apply", tag = "activity",
+    summary = "报名 — reserves a seat; its apply_id is the SKU to order",
+    description = "Applying again while the apply has no order returns the same apply; a member \
+        with an unpaid order for the activity gets 4001009999 with the order to pay.",
+    request_body(content = doc::ApplyForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The apply and what shop/order/create needs", body = Envelope<doc::ApplyData>)))]
 #[tracing::instrument(skip_all)]
 pub async fn apply(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let owner = member(&fields)?;
@@ -94,6 +110,10 @@ pub async fn apply(state: web::Data<AppState>, fields: Fields) -> Result<HttpRes
 }
 
 /// `activityPlatform/wxActivity/applyInfo?apply_id=&member_id=&company_id=`.
+#[utoipa::path(method(get, post), path = "/activityPlatform/wxActivity/applyInfo", tag = "activity",
+    summary = "报名状态 — pending_payment / registered / cancelled",
+    params(doc::ApplyInfoQuery),
+    responses((status = 200, description = "The registration", body = Envelope<doc::ApplyInfoData>)))]
 pub async fn apply_info(
     state: web::Data<AppState>,
     fields: Fields,
@@ -107,6 +127,13 @@ pub async fn apply_info(
 }
 
 /// `POST activityPlatform/activity/applyOrderCreate` (called by the order center).
+#[utoipa::path(post, path = "/activityPlatform/activity/applyOrderCreate", tag = "subsystem",
+    summary = "子系统创单 — binds the applies to the order and prices them (order center only)",
+    description = "Idempotent on `order_no`. Without a configured internal token the endpoint \
+        gets a random one: closed to outsiders.",
+    request_body(content = doc::ApplyOrderCreateForm, content_type = "application/x-www-form-urlencoded"),
+    security(("internal_token" = [])),
+    responses((status = 200, description = "Priced items (fen)", body = Envelope<doc::ApplyOrderCreateData>)))]
 #[tracing::instrument(skip_all)]
 pub async fn apply_order_create(
     state: web::Data<AppState>,
@@ -131,6 +158,12 @@ pub async fn apply_order_create(
 }
 
 /// `POST activityPlatform/activity/applyOrderNotify` (called by the order center's outbox).
+#[utoipa::path(post, path = "/activityPlatform/activity/applyOrderNotify", tag = "subsystem",
+    summary = "子系统订单通知 — paid / closed / refunded (order center only)",
+    description = "Idempotent; a 200 is the acknowledgement.",
+    request_body(content = doc::ApplyOrderNotifyForm, content_type = "application/x-www-form-urlencoded"),
+    security(("internal_token" = [])),
+    responses((status = 200, description = "Acknowledged (`data` is null)", body = Envelope<doc::Null>)))]
 #[tracing::instrument(skip_all)]
 pub async fn apply_order_notify(
     state: web::Data<AppState>,

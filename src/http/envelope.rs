@@ -3,8 +3,9 @@
 use actix_web::HttpResponse;
 use serde::Serialize;
 
-/// `{"code": …, "data": …, "message": …}`.
-#[derive(Serialize)]
+/// `{"code": …, "data": …, "message": …}` (also the envelope of the API document,
+/// `GET /openapi.json`).
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Envelope<T = serde_json::Value> {
     /// 200 or a business code.
     pub code: u64,

@@ -121,7 +121,8 @@ impl ApiError {
         }
     }
 
-    fn user_message(&self) -> String {
+    /// The message for the user (also the document's examples, [`super::openapi`]).
+    pub fn user_message(&self) -> String {
         match self {
             ApiError::Invalid(text) => text.clone(),
             ApiError::Unauthorized(Token::Admin) => "需要管理员令牌（admin token）".into(),

@@ -6,9 +6,11 @@
 
 pub mod activity;
 pub mod connection;
+pub mod demo;
 pub mod envelope;
 pub mod error;
 pub mod input;
+pub mod openapi;
 pub mod orders;
 pub mod payment;
 pub mod server;
@@ -33,8 +35,11 @@ pub struct AppState {
     pub internal_token: Option<String>,
 }
 
-/// Mounts every platform route.
+/// Mounts every platform route, the demo page (`/`) and the API document (`/openapi.json`,
+/// `/docs/`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    demo::configure(cfg);
+    openapi::configure(cfg);
     post_only(cfg, "/shop/order/create", orders::create);
     post_only(cfg, "/shop/order/cancel", orders::cancel);
     post_only(cfg, "/shop/order/pay", payment::pay);
@@ -117,6 +122,8 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
 }
 
 /// `GET /metrics`: Prometheus text of what operators watch.
+#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus counters",
+    responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain")))]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     use std::sync::atomic::Ordering::Relaxed;
     let center = &state.center;
@@ -166,6 +173,8 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 /// write again in this process (see [`crate::store::health`]): the process is half-alive, so
 /// liveness fails and a supervisor may restart it (it also exits by itself once the disk
 /// has space). A nearly full disk only makes it not ready: a restart would not help.
+#[utoipa::path(get, path = "/healthz", tag = "operations", summary = "Alive (503 once the store failed a write)",
+    responses((status = 200, body = String, example = "ok"), (status = 503, body = String, example = "storage failed")))]
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     if state.center.store().health().is_broken() {
         return HttpResponse::ServiceUnavailable()
@@ -188,6 +197,8 @@ fn readiness(state: &AppState) -> Result<(), String> {
 }
 
 /// `GET /readyz`: recovery finished, orders are accepted and the store takes writes.
+#[utoipa::path(get, path = "/readyz", tag = "operations", summary = "Ready: recovery finished, the store takes writes",
+    responses((status = 200, body = String, example = "ready"), (status = 503, description = "Why not", body = String, example = "recovering")))]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match readiness(&state) {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),

@@ -2,9 +2,10 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::envelope::success;
+use super::envelope::{success, Envelope};
 use super::error::ApiError;
 use super::input::{Fields, TEXT_LIMIT};
+use super::openapi::schemas as doc;
 use super::views::{create_view, detail_view, state_view};
 use super::AppState;
 use crate::actors::CreateOrder;
@@ -62,6 +63,14 @@ fn idempotency_key(fields: &Fields) -> Result<Option<String>, ApiError> {
 }
 
 /// `POST shop/order/create`.
+#[utoipa::path(post, path = "/shop/order/create", tag = "order",
+    summary = "创建订单 — durable before the answer, expiry armed",
+    description = "Creates one parent order holding one child order, priced by the subsystem of \
+        `business_type` (`applyOrderCreate`). Unpaid after `overdue_time` (480 s) it closes.",
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1–64 printable ASCII: the same key, member and parameters return the same order")),
+    request_body(content = doc::CreateOrderForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The order, the seed's shape", body = Envelope<doc::CreateOrderData>)))]
 #[tracing::instrument(skip_all)]
 pub async fn create(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let owner = member(&fields)?;
@@ -96,6 +105,12 @@ pub async fn create(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
 }
 
 /// `shop/order/state`: the order center's own state, polled by the frontend.
+#[utoipa::path(method(get, post), path = "/shop/order/state", tag = "order",
+    summary = "订单支付状态 — polled once a second until 1, 2 or 3",
+    description = "Reads the order center's own state (never calls the provider). POST takes the \
+        same fields as a form or JSON body.",
+    params(doc::OrderQuery),
+    responses((status = 200, description = "The state, the seed's shape", body = Envelope<doc::StateData>)))]
 pub async fn state(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let who = member(&fields)?;
     location(&fields)?;
@@ -104,6 +119,10 @@ pub async fn state(state: web::Data<AppState>, fields: Fields) -> Result<HttpRes
 }
 
 /// `shop/order/detail`.
+#[utoipa::path(method(get, post), path = "/shop/order/detail", tag = "order",
+    summary = "订单详情 — the create response with current values, plus the state",
+    params(doc::OrderQuery),
+    responses((status = 200, description = "The order", body = Envelope<doc::DetailData>)))]
 pub async fn detail(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let who = member(&fields)?;
     location(&fields)?;
@@ -112,6 +131,11 @@ pub async fn detail(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
 }
 
 /// `POST shop/order/cancel`.
+#[utoipa::path(post, path = "/shop/order/cancel", tag = "order",
+    summary = "取消订单 — the owner closes an unpaid order (at the provider first)",
+    description = "If the provider says the order is paid, it is paid, not cancelled.",
+    request_body(content = doc::CancelForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The state after the cancel", body = Envelope<doc::StateData>)))]
 #[tracing::instrument(skip_all)]
 pub async fn cancel(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let who = member(&fields)?;

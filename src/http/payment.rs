@@ -2,9 +2,10 @@
 
 use actix_web::{web, HttpResponse};
 
-use super::envelope::success;
+use super::envelope::{success, Envelope};
 use super::error::ApiError;
 use super::input::Fields;
+use super::openapi::schemas as doc;
 use super::orders::{location, member, parent_order_no};
 use super::views;
 use super::AppState;
@@ -15,6 +16,13 @@ use crate::workflow::OrderError;
 const UMS_MINI_PAY: u32 = 110;
 
 /// `POST shop/order/pay`.
+#[utoipa::path(post, path = "/shop/order/pay", tag = "order",
+    summary = "支付 — UMS WeChat mini-program pay: the parameters of wx.requestPayment",
+    description = "Places a unified order at the provider (recorded before the call). Paying again \
+        while a payment is open returns the same `prepay_id`; a free order is paid at once. Then \
+        poll `shop/order/state`.",
+    request_body(content = doc::PayForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "What wx.requestPayment needs, the seed's shape", body = Envelope<doc::PayData>)))]
 #[tracing::instrument(skip_all)]
 pub async fn pay(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
     let who = member(&fields)?;
@@ -37,6 +45,14 @@ pub async fn pay(state: web::Data<AppState>, fields: Fields) -> Result<HttpRespo
 
 /// `POST trade/notify/ums`: the provider's payment notify. Verified (signature, order,
 /// amount) before anything changes; answers `SUCCESS`, or `FAILED` with a 4xx.
+#[utoipa::path(post, path = "/trade/notify/ums", tag = "provider",
+    summary = "支付结果通知 — the provider's signed notify (UMS protocol, not the envelope)",
+    request_body(content = doc::UmsNotifyForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Applied (or a status without a payment)", body = String, example = "SUCCESS"),
+        (status = 400, description = "Bad signature or amount: nothing changed", body = String, example = "FAILED"),
+        (status = 404, description = "Unknown order", body = String, example = "FAILED"),
+        (status = 503, description = "Could not be applied now; the provider retries", body = String, example = "FAILED")))]
 #[tracing::instrument(skip_all)]
 pub async fn notify(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     let failed = |status: actix_web::http::StatusCode| {

@@ -28,6 +28,11 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 /// The merchant refunds the whole order in the provider's console: refund id
 /// `merOrderId` + `C`, never subject to faults. 200 with the refund, 409 when the order is
 /// not paid (nothing refunded), 404 if unknown.
+#[utoipa::path(post, path = "/paysim/console-refund", tag = "paysim",
+    summary = "The merchant refunds in the provider's console (outside the API)",
+    request_body(content = super::doc::MerOrder, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Refunded"), (status = 404, description = "Unknown order"),
+        (status = 409, description = "Not paid: nothing refunded")))]
 async fn console_refund(
     sim: web::Data<PaySim>,
     req: HttpRequest,
@@ -75,6 +80,8 @@ async fn console_refund(
 }
 
 /// `GET /paysim/stats`: the most protocol calls in flight at once so far, by path.
+#[utoipa::path(get, path = "/paysim/stats", tag = "paysim", summary = "Most protocol calls in flight at once, by path",
+    responses((status = 200, description = "`{\"in_flight_peak\": {path: n}}`")))]
 async fn stats(sim: web::Data<PaySim>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "in_flight_peak": sim.call_peaks() }))
 }
@@ -111,6 +118,13 @@ fn pay_form(req: &HttpRequest, body: &[u8]) -> PayForm {
 
 /// The simulated buyer pays: 200 with the payment, 409 if the order is closed, expired or
 /// already paid (nothing is charged), 404 if unknown, 400 without an order id.
+#[utoipa::path(post, path = "/paysim/pay", tag = "paysim",
+    summary = "Play the buyer: pay an open payment (merOrderId or prepay_id)",
+    description = "The notify is then sent unless faults drop it. Also reads a JSON body or the query string.",
+    request_body(content = super::doc::BuyerPays, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Paid: `merOrderId`, `status`, `totalAmount`, `payTime`, `targetOrderId`"),
+        (status = 400, description = "No order id"), (status = 404, description = "Unknown order"),
+        (status = 409, description = "Closed, expired or already paid: nothing charged")))]
 async fn pay(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     let form = pay_form(&req, &body);
     let mer_order_id = match (form.mer_order_id, form.prepay_id) {
@@ -164,6 +178,9 @@ fn internal(error: impl std::fmt::Display) -> HttpResponse {
     )
 }
 
+/// `GET /paysim/public-key`: verifies `pay_sign`.
+#[utoipa::path(get, path = "/paysim/public-key", tag = "paysim", summary = "The RSA public key (PEM) that verifies pay_sign",
+    responses((status = 200, description = "PEM", content_type = "application/x-pem-file")))]
 async fn public_key(sim: web::Data<PaySim>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/x-pem-file")
@@ -175,7 +192,13 @@ struct CheckoutQuery {
     prepay_id: Option<String>,
 }
 
-/// A stand-in for WeChat's payment sheet: the amount and a Pay button.
+/// A stand-in for WeChat's payment sheet: the amount and a Pay button
+/// (`data-testid="checkout-pay"`; the demo page opens it where `wx.requestPayment` would be).
+#[utoipa::path(get, path = "/paysim/checkout", tag = "paysim",
+    summary = "Checkout page: the amount and a Pay button (stand-in for WeChat's payment sheet)",
+    params(("prepay_id" = String, Query, description = "From shop/order/pay")),
+    responses((status = 200, description = "HTML page", content_type = "text/html"),
+        (status = 404, description = "Unknown prepay_id (HTML page)", content_type = "text/html")))]
 async fn checkout(sim: web::Data<PaySim>, query: web::Query<CheckoutQuery>) -> HttpResponse {
     let prepay_id = query.into_inner().prepay_id.unwrap_or_default();
     let order = match sim.store().order_by_prepay(prepay_id.trim()).await {
@@ -205,29 +228,43 @@ async fn checkout(sim: web::Data<PaySim>, query: web::Query<CheckoutQuery>) -> H
         format!(
             "<form method=\"post\" action=\"/paysim/pay\" onsubmit=\"return pay(this)\">\
              <input type=\"hidden\" name=\"merOrderId\" value=\"{id}\">\
-             <button type=\"submit\">支付 Pay</button></form>"
+             <button type=\"submit\" data-testid=\"checkout-pay\">支付 Pay</button></form>"
         )
     } else {
         String::new()
     };
     let body = format!(
-        "<h1>¥{amount}</h1><p>订单 Order {id}</p><p>{desc}</p><p id=\"state\">{state}</p>{button}\
-         <script>function pay(f){{fetch(f.action,{{method:'POST',body:new URLSearchParams(new FormData(f))}})\
-         .then(r=>r.json().then(j=>{{document.getElementById('state').textContent=\
-         r.ok?'支付成功 — paid':(j.errMsg||r.status);f.remove();}}));return false;}}</script>",
+        "<p>支付金额 Amount</p><h1>¥{amount}</h1><p>订单 Order {id}</p><p>{desc}</p>\
+         <p id=\"state\">{state}</p>{button}\
+         <script>function pay(f){{var s=document.getElementById('state');\
+         f.querySelector('button').disabled=true;\
+         fetch(f.action,{{method:'POST',body:new URLSearchParams(new FormData(f))}})\
+         .then(r=>r.json().catch(()=>({{}})).then(j=>{{s.textContent=\
+         r.ok?'支付成功 — paid':(j.errMsg||('HTTP '+r.status));f.remove();}}))\
+         .catch(()=>{{s.textContent='网络错误 — network error';f.querySelector('button').disabled=false;}});\
+         return false;}}</script>",
         amount = yuan(order.total_amount),
         desc = escape(order.order_desc.as_deref().unwrap_or("")),
     );
     page(StatusCode::OK, body)
 }
 
+/// A phone-sized payment sheet (it opens inside the demo page's sheet too).
+const CHECKOUT_CSS: &str = "body{margin:0;padding:20px;text-align:center;color:#191919;\
+    font-family:-apple-system,'PingFang SC','Microsoft YaHei','WenQuanYi Micro Hei','Noto Sans CJK SC',sans-serif}\
+    h1{font-size:40px;margin:4px 0 12px}p{margin:6px 0;color:#888;font-size:14px;word-break:break-all}\
+    #state{margin-top:16px;color:#191919;font-size:15px}\
+    button{width:100%;max-width:400px;margin-top:24px;padding:12px;border:0;border-radius:8px;\
+    background:#07c160;color:#fff;font-size:17px;font-weight:600;cursor:pointer}button:disabled{background:#b2e8c9}";
+
 fn page(status: StatusCode, body: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width\"><title>paysim checkout</title></head>\
-             <body style=\"font-family:sans-serif;text-align:center\">{body}</body></html>"
+            "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>paysim checkout</title><link rel=\"icon\" href=\"data:,\"><style>{CHECKOUT_CSS}</style></head>\
+             <body>{body}</body></html>"
         ))
 }
 
@@ -254,11 +291,17 @@ fn escape(text: &str) -> String {
         .collect()
 }
 
+/// `GET /paysim/faults`: the faults in force.
+#[utoipa::path(get, path = "/paysim/faults", tag = "paysim", summary = "The injected faults in force",
+    responses((status = 200, description = "Faults (latency, error rates, dropped notifies, …)")))]
 async fn get_faults(sim: web::Data<PaySim>) -> HttpResponse {
     HttpResponse::Ok().json(sim.faults())
 }
 
 /// Applies the given fields over the current faults; 400 naming the problem otherwise.
+#[utoipa::path(post, path = "/paysim/faults", tag = "paysim", summary = "Change faults: the given fields over the current ones",
+    request_body(content = Object, content_type = "application/json", example = json!({"drop_notify_rate": 1})),
+    responses((status = 200, description = "The faults now"), (status = 400, description = "What is wrong")))]
 async fn set_faults(sim: web::Data<PaySim>, body: web::Bytes) -> HttpResponse {
     let patch = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(patch) => patch,

@@ -25,6 +25,7 @@
 
 mod buyer;
 mod config;
+pub mod doc;
 pub mod faults;
 pub mod keys;
 pub mod machine;

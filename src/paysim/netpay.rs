@@ -35,6 +35,12 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         .route(REFUND_QUERY_PATH, web::post().to(refund_query));
 }
 
+#[utoipa::path(post, path = "/v1/netpay/wx/unified-order", tag = "ums",
+    summary = "Unified order (WeChat mini-program): `merOrderId`, `totalAmount` (fen), `expireTime`, `notifyUrl`, `mid`, `tid`, `instMid` MINIDEFAULT, `subAppId`, `subOpenId`, `tradeType` MINI → `miniPayRequest`",
+    request_body(content = super::doc::UnifiedOrder, content_type = "application/json"),
+    security(("open_body_sig" = [])),
+    responses((status = 200, description = "UMS answer: `errCode` SUCCESS or why not, and the operation's fields"),
+        (status = 401, description = "Bad OPEN-BODY-SIG: `errCode` 1000")))]
 async fn unified_order(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     handle(&sim, &req, &body, |sim, request: PlaceRequest| async move {
         ops::unified_order(&sim, request).await
@@ -42,6 +48,12 @@ async fn unified_order(sim: web::Data<PaySim>, req: HttpRequest, body: web::Byte
     .await
 }
 
+#[utoipa::path(post, path = "/v1/netpay/query", tag = "ums",
+    summary = "Query an order: `merOrderId` → `status` (NEW_ORDER, WAIT_BUYER_PAY, TRADE_SUCCESS, TRADE_CLOSED, TRADE_REFUND), `payTime`, `totalAmount`, `targetOrderId`",
+    request_body(content = super::doc::OrderCall, content_type = "application/json"),
+    security(("open_body_sig" = [])),
+    responses((status = 200, description = "UMS answer: `errCode` SUCCESS or why not, and the operation's fields"),
+        (status = 401, description = "Bad OPEN-BODY-SIG: `errCode` 1000")))]
 async fn query(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     handle(&sim, &req, &body, |sim, request: OrderRequest| async move {
         ops::query(&sim, request).await
@@ -49,6 +61,12 @@ async fn query(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes) -> Ht
     .await
 }
 
+#[utoipa::path(post, path = "/v1/netpay/close", tag = "ums",
+    summary = "Close an unpaid order: `merOrderId` → `TRADE_CLOSED`; refused once paid",
+    request_body(content = super::doc::OrderCall, content_type = "application/json"),
+    security(("open_body_sig" = [])),
+    responses((status = 200, description = "UMS answer: `errCode` SUCCESS or why not, and the operation's fields"),
+        (status = 401, description = "Bad OPEN-BODY-SIG: `errCode` 1000")))]
 async fn close(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     handle(&sim, &req, &body, |sim, request: OrderRequest| async move {
         ops::close(&sim, request).await
@@ -56,6 +74,12 @@ async fn close(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes) -> Ht
     .await
 }
 
+#[utoipa::path(post, path = "/v1/netpay/refund", tag = "ums",
+    summary = "Refund: `merOrderId`, `refundAmount`, `refundOrderId` → `refundStatus` (SUCCESS, PROCESSING, FAIL)",
+    request_body(content = super::doc::Refund, content_type = "application/json"),
+    security(("open_body_sig" = [])),
+    responses((status = 200, description = "UMS answer: `errCode` SUCCESS or why not, and the operation's fields"),
+        (status = 401, description = "Bad OPEN-BODY-SIG: `errCode` 1000")))]
 async fn refund(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     handle(
         &sim,
@@ -66,6 +90,12 @@ async fn refund(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes) -> H
     .await
 }
 
+#[utoipa::path(post, path = "/v1/netpay/refund-query", tag = "ums",
+    summary = "Refund query: `merOrderId`, `refundOrderId` → `refundStatus`",
+    request_body(content = super::doc::RefundQuery, content_type = "application/json"),
+    security(("open_body_sig" = [])),
+    responses((status = 200, description = "UMS answer: `errCode` SUCCESS or why not, and the operation's fields"),
+        (status = 401, description = "Bad OPEN-BODY-SIG: `errCode` 1000")))]
 async fn refund_query(sim: web::Data<PaySim>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     handle(
         &sim,

@@ -4,8 +4,10 @@
 mod helpers;
 
 mod idempotency;
+mod openapi;
 
 mod bad_input;
+mod browser;
 mod chaos;
 mod crash;
 mod crash_points;
