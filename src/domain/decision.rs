@@ -218,8 +218,7 @@ impl Order {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::order::CreateRequest;
-    use crate::domain::{Fen, OrderItem, OrderNo, Payment, Prepay, Refund, SkuSlice};
+    use crate::domain::{Fen, Payment, Prepay, Refund};
     use proptest::prelude::*;
 
     const OWNER: MemberRef = MemberRef {
@@ -231,48 +230,10 @@ mod tests {
         member_id: 1,
     };
     const PRICE: u64 = 1;
-    const TTL: u64 = 480;
-    const CREATED_AT: u64 = 1_700_000_000;
+    const CREATED_AT: u64 = 1_747_279_526;
 
     fn new_order() -> Order {
-        Order {
-            id: 1,
-            parent_order_no: OrderNo::compose(2013, 1),
-            order_no: OrderNo::compose(3001, 1),
-            request: CreateRequest {
-                owner: OWNER,
-                business_id: 10_000_001,
-                sys_id: 30,
-                business_type: 3001,
-                sku_slice: SkuSlice::parse("10001:1").unwrap(),
-                request_id: "ppsport".into(),
-                handle_info: "{}".into(),
-                order_from: 2,
-                sales_id: 0,
-                latitude: None,
-                longitude: None,
-                city_id: None,
-                idempotency_key: None,
-            },
-            items: vec![OrderItem {
-                id: 2,
-                order_item_no: "300100000000000000010001".into(),
-                sku: "10001".into(),
-                sku_name: "欢乐活动".into(),
-                sku_price: Fen(PRICE),
-                sku_num: 1,
-                sku_img: String::new(),
-                sku_info: String::new(),
-            }],
-            extra: Default::default(),
-            status: OrderStatus::Creating,
-            c_time: CREATED_AT,
-            u_time: CREATED_AT,
-            payment_time: 0,
-            overdue_secs: TTL,
-            payment_way: 0,
-            payment: None,
-        }
+        crate::domain::order::sample(OWNER, Fen(PRICE), OrderStatus::Creating)
     }
 
     /// The lifecycle as a handful of facts: the model the order is checked against. It

@@ -261,3 +261,50 @@ impl Order {
         Ok(())
     }
 }
+
+/// An order as the seed's samples have it (one 欢乐活动 line), for the unit tests of the
+/// code that decides about or shows orders.
+#[cfg(test)]
+pub(crate) fn sample(owner: MemberRef, price: Fen, status: OrderStatus) -> Order {
+    Order {
+        id: 7,
+        parent_order_no: OrderNo::compose(2013, 123_456_789),
+        order_no: OrderNo::compose(3001, 123_456_789),
+        request: CreateRequest {
+            owner,
+            business_id: 10_000_001,
+            sys_id: 30,
+            business_type: 3001,
+            sku_slice: SkuSlice::parse("10001:1").expect("slice"),
+            request_id: "ppsport".into(),
+            handle_info: "{}".into(),
+            order_from: 2,
+            sales_id: 0,
+            latitude: None,
+            longitude: None,
+            city_id: None,
+            idempotency_key: None,
+        },
+        items: vec![OrderItem {
+            id: 8,
+            order_item_no: OrderNo::compose(3001, 123_456_789).item_no(1),
+            sku: "10001".into(),
+            sku_name: "欢乐活动".into(),
+            sku_price: price,
+            sku_num: 1,
+            sku_img: "https://img".into(),
+            sku_info: "1".into(),
+        }],
+        extra: OrderExtra {
+            stadium_name: "场馆".into(),
+            user_info: "名 138".into(),
+        },
+        status,
+        c_time: 1_747_279_526,
+        u_time: 1_747_279_526,
+        payment_time: 0,
+        overdue_secs: 480,
+        payment_way: 0,
+        payment: None,
+    }
+}
