@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Expiry lateness with ORDERS orders sharing ONE deadline:
 #   bench/shared_deadline.sh [ORDERS] [LEAD_SECS]
+# (BIN=<dir> runs the ordercenter and seed_orders found there instead of building them.)
 # Seeds a fresh data dir with ORDERS unpaid orders whose deadline is LEAD_SECS from now
 # (examples/seed_orders.rs: the in-process create's own change, creation time set back),
 # starts the server on it (recovery restores each order's actor and timer), and reports the
@@ -13,11 +14,17 @@ PORT=${PORT:-18183}
 DIR=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$DIR"' EXIT
-cargo build --release --quiet --bin ordercenter --example seed_orders
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet --bin ordercenter --example seed_orders
+  BIN=target/release
+  SEED=target/release/examples/seed_orders
+else
+  SEED=${SEED:-target/release/examples/seed_orders}
+fi
 DEADLINE=$(( $(date +%s) + LEAD ))
-target/release/examples/seed_orders "$DIR/data" "$ORDERS" "$DEADLINE"
+"$SEED" "$DIR/data" "$ORDERS" "$DEADLINE"
 START=$(date +%s%N)
-RUST_LOG=info target/release/ordercenter --listen 127.0.0.1:$PORT --data-dir "$DIR/data" >/dev/null 2>"$DIR/log" &
+RUST_LOG=info "$BIN/ordercenter" --listen 127.0.0.1:$PORT --data-dir "$DIR/data" >/dev/null 2>"$DIR/log" &
 PID=$!
 until curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null; do sleep 0.05; done
 READY=$(date +%s%N)
@@ -26,3 +33,4 @@ echo "ready in $(( (READY - START) / 1000000 )) ms; deadline in ${LEFT} s"
 if [ "$LEFT" -lt 2 ]; then echo "deadline too close: raise LEAD_SECS" >&2; exit 1; fi
 until [ "$(grep -c 'order closed' "$DIR/log")" -ge "$ORDERS" ]; do sleep 1; done
 bash bench/lateness_report.sh "$DIR/log"
+grep -E "VmHWM" /proc/$PID/status
