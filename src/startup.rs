@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::activity::{run_reservation_sweeper, ActivityService, InProcessSubsystem};
 use crate::actors::poller::{PaymentFound, TradePoller};
 use crate::actors::supervisor::Supervisor;
-use crate::actors::OrderCenter;
+use crate::actors::{OrderCenter, Published};
 use crate::config::Config;
 use crate::domain::{time, OrderNoGenerator};
 use crate::http::{self, AppState};
@@ -389,14 +389,16 @@ async fn start_order_center(
         .unwrap_or(2);
     let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
     let handles = arbiters.iter().map(Arbiter::handle).collect();
-    let supervisor = Supervisor::new(env.clone(), poller.clone(), handles).start();
+    let published = Published::default();
+    let supervisor =
+        Supervisor::new(env.clone(), poller.clone(), handles, published.clone()).start();
     let reader = stores.orders.clone();
     let high = stores
         .store
         .blocking(move || reader.order_no_high())
         .await?;
     let numbers = OrderNoGenerator::new(time::now_millis(), high);
-    let center = OrderCenter::new(supervisor, poller, env, numbers);
+    let center = OrderCenter::new(supervisor, published, poller, env, numbers);
     Ok(OrderCenterParts {
         center,
         arbiters,

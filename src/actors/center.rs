@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::poller::{GetPollerStats, PaymentFound, PollerStats, TradePoller};
 use super::supervisor::{
-    start_here, Activate, CountLive, Lookup, Recover, RecoveryReport, Routed, Supervisor,
+    start_here, Activate, CountLive, Recover, RecoveryReport, Routed, Supervisor,
 };
+use super::Published;
 use crate::codes;
 use crate::domain::order::CreateRequest;
 use crate::domain::{
@@ -35,6 +36,7 @@ type KeyGates = HashMap<(MemberRef, String), Arc<tokio::sync::Mutex<()>>>;
 #[derive(Clone)]
 pub struct OrderCenter {
     supervisor: Addr<Supervisor>,
+    published: Published,
     poller: Addr<TradePoller>,
     env: SharedEnv,
     numbers: Arc<Mutex<OrderNoGenerator>>,
@@ -48,12 +50,14 @@ impl OrderCenter {
     /// [`OrderCenter::recover`] ran.
     pub fn new(
         supervisor: Addr<Supervisor>,
+        published: Published,
         poller: Addr<TradePoller>,
         env: SharedEnv,
         numbers: OrderNoGenerator,
     ) -> Self {
         Self {
             supervisor,
+            published,
             poller,
             env,
             numbers: Arc::new(Mutex::new(numbers)),
@@ -222,15 +226,9 @@ impl OrderCenter {
         parent_order_no: OrderNo,
         who: MemberRef,
     ) -> Result<Arc<Order>, OrderError> {
-        let published = self
-            .supervisor
-            .send(Lookup {
-                parent_order_no: parent_order_no.clone(),
-            })
-            .await?;
         // The published snapshot is shared, not copied: the frontend polls this every second.
-        let order = match published {
-            Some(snapshot) => Some(snapshot.read().clone()),
+        let order = match self.published.get(&parent_order_no) {
+            Some(order) => Some(order),
             None => self.env.store.load(parent_order_no).await?.map(Arc::new),
         };
         order

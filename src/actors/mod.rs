@@ -21,7 +21,47 @@ pub mod supervisor;
 
 pub use center::{CreateOrder, OrderCenter};
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::domain::{Order, OrderNo};
+
 /// The last durable state of a live order, published by its actor for readers (state
 /// polling never waits behind a provider call in the actor's mailbox). The actor and the
 /// snapshot share one allocation of the order.
-pub type Snapshot = std::sync::Arc<parking_lot::RwLock<std::sync::Arc<crate::domain::Order>>>;
+pub type Snapshot = Arc<parking_lot::RwLock<Arc<Order>>>;
+
+/// The snapshots of the live actors by order, kept by the supervisor and read by the API
+/// directly: a state poll costs a map read, not a message to the supervisor's thread and
+/// back (that round trip was most of a poll's cost). A snapshot only ever holds a durable
+/// state, so one read just after its actor stopped is still true.
+#[derive(Clone, Default)]
+pub struct Published(Arc<parking_lot::RwLock<HashMap<OrderNo, (u64, Snapshot)>>>);
+
+impl Published {
+    /// The order as its live actor last published it.
+    pub fn get(&self, parent_order_no: &OrderNo) -> Option<Arc<Order>> {
+        let published = self.0.read();
+        let (_, snapshot) = published.get(parent_order_no)?;
+        let order = snapshot.read().clone();
+        Some(order)
+    }
+
+    /// Publishes the snapshot of the actor `incarnation` of the order.
+    fn insert(&self, parent_order_no: OrderNo, incarnation: u64, snapshot: Snapshot) {
+        self.0
+            .write()
+            .insert(parent_order_no, (incarnation, snapshot));
+    }
+
+    /// Stops publishing the actor `incarnation` of the order (a newer one stays).
+    fn remove(&self, parent_order_no: &OrderNo, incarnation: u64) {
+        let mut published = self.0.write();
+        if published
+            .get(parent_order_no)
+            .is_some_and(|(published, _)| *published == incarnation)
+        {
+            published.remove(parent_order_no);
+        }
+    }
+}

@@ -8,7 +8,7 @@ use actix::prelude::*;
 
 use super::order::{OrderActor, Peers, Stopped};
 use super::poller::TradePoller;
-use super::Snapshot;
+use super::{Published, Snapshot};
 use crate::domain::{Command, Order, OrderNo, OrderStatus};
 use crate::workflow::{OrderError, SharedEnv};
 
@@ -60,14 +60,6 @@ pub enum Routed {
     Stored(Box<Order>),
 }
 
-/// The published state of an order's live actor, if any.
-#[derive(Message)]
-#[rtype(result = "Option<Snapshot>")]
-pub struct Lookup {
-    /// Which order.
-    pub parent_order_no: OrderNo,
-}
-
 /// How many order actors are live.
 #[derive(Message)]
 #[rtype(result = "usize")]
@@ -103,7 +95,8 @@ pub fn start_here(
 
 /// Routes messages to order actors, starting them round-robin on the arbiters.
 pub struct Supervisor {
-    live: HashMap<OrderNo, (Addr<OrderActor>, u64, Snapshot)>,
+    live: HashMap<OrderNo, (Addr<OrderActor>, u64)>,
+    published: Published,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: usize,
     env: SharedEnv,
@@ -111,10 +104,17 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// A supervisor spreading order actors over `arbiters`.
-    pub fn new(env: SharedEnv, poller: Addr<TradePoller>, arbiters: Vec<ArbiterHandle>) -> Self {
+    /// A supervisor spreading order actors over `arbiters`, publishing their snapshots in
+    /// `published`.
+    pub fn new(
+        env: SharedEnv,
+        poller: Addr<TradePoller>,
+        arbiters: Vec<ArbiterHandle>,
+        published: Published,
+    ) -> Self {
         Self {
             live: HashMap::new(),
+            published,
             arbiters,
             next_arbiter: 0,
             env,
@@ -125,16 +125,9 @@ impl Supervisor {
     fn live_actor(&self, parent_order_no: &OrderNo) -> Option<Addr<OrderActor>> {
         self.live
             .get(parent_order_no)
-            .map(|(addr, _, _)| addr)
+            .map(|(addr, _)| addr)
             .filter(|addr| addr.connected())
             .cloned()
-    }
-
-    fn live_snapshot(&self, parent_order_no: &OrderNo) -> Option<Snapshot> {
-        self.live
-            .get(parent_order_no)
-            .filter(|(addr, _, _)| addr.connected())
-            .map(|(_, _, snapshot)| snapshot.clone())
     }
 }
 
@@ -172,7 +165,8 @@ impl Supervisor {
             }
             None => OrderActor::new(order, true, env, peers, incarnation, published).start(),
         };
-        self.live.insert(key, (addr.clone(), incarnation, snapshot));
+        self.published.insert(key.clone(), incarnation, snapshot);
+        self.live.insert(key, (addr.clone(), incarnation));
         addr
     }
 }
@@ -203,10 +197,10 @@ impl Handler<Register> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: Register, _ctx: &mut Context<Self>) {
-        self.live.insert(
-            msg.parent_order_no,
-            (msg.actor, msg.incarnation, msg.snapshot),
-        );
+        self.published
+            .insert(msg.parent_order_no.clone(), msg.incarnation, msg.snapshot);
+        self.live
+            .insert(msg.parent_order_no, (msg.actor, msg.incarnation));
     }
 }
 
@@ -234,14 +228,6 @@ impl Handler<Activate> for Supervisor {
     }
 }
 
-impl Handler<Lookup> for Supervisor {
-    type Result = Option<Snapshot>;
-
-    fn handle(&mut self, msg: Lookup, _ctx: &mut Context<Self>) -> Self::Result {
-        self.live_snapshot(&msg.parent_order_no)
-    }
-}
-
 impl Handler<Stopped> for Supervisor {
     type Result = ();
 
@@ -249,10 +235,11 @@ impl Handler<Stopped> for Supervisor {
         if self
             .live
             .get(&msg.parent_order_no)
-            .is_some_and(|(_, incarnation, _)| *incarnation == msg.incarnation)
+            .is_some_and(|(_, incarnation)| *incarnation == msg.incarnation)
         {
             self.live.remove(&msg.parent_order_no);
         }
+        self.published.remove(&msg.parent_order_no, msg.incarnation);
     }
 }
 
