@@ -23,7 +23,10 @@ if [ "$BIN" = target/release ]; then cargo build --release --quiet --bin orderce
 RUST_LOG=warn "$BIN/ordercenter" --listen 127.0.0.1:$PORT --data-dir "$DIR/data" >/dev/null 2>"$DIR/log" &
 PID=$!
 B=http://127.0.0.1:$PORT
-until curl -sf "$B/readyz" >/dev/null; do sleep 0.05; done
+until curl -sf "$B/readyz" >/dev/null; do
+  kill -0 "$PID" 2>/dev/null || { echo "the server exited:" >&2; tail -5 "$DIR/log" >&2; exit 1; }
+  sleep 0.05
+done
 export WRK_LIB=$PWD/bench/wrk/lib.lua
 run_wrk() { # SCRIPT → one JSON line
   wrk -t1 -c"$CONN" -d"${SECS}s" --timeout 10s -s "bench/wrk/$1.lua" "$B" 2>/dev/null | tail -1
