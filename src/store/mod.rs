@@ -2,7 +2,8 @@
 //!
 //! Layout (version [`LAYOUT_VERSION`], recorded in the `meta` tree):
 //! - `orders`:    parent_order_no (19 ASCII digits) → bincode [`crate::domain::Order`]
-//! - `order_nos`: order_no → parent_order_no (the child → parent mapping)
+//! - `order_nos`: no longer written (a child's number shares its parent's 15-digit body, and
+//!   nothing read the mapping); stores written before keep theirs, unread
 //! - `deadlines`: big-endian deadline (Unix s) ‖ parent_order_no → `[]`, orders that need an
 //!   actor (creating, unpaid, or closed with a refund to confirm)
 //! - `outbox`:    big-endian sequence → bincode [`outbox::OutboxEntry`]

@@ -1,4 +1,4 @@
-//! Orders, the child → parent mapping, the deadline index and the order-number high mark.
+//! Orders, the deadline index and the order-number high mark.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -38,7 +38,6 @@ pub struct OrderStore {
     store: Store,
     idempotency: sled::Tree,
     orders: sled::Tree,
-    order_nos: sled::Tree,
     deadlines: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
@@ -55,8 +54,7 @@ pub struct OrderWrite<'a> {
     pub order: &'a Order,
     /// A notification for the business subsystem, written with the order (the outbox).
     pub notify: Option<OutboxEntry>,
-    /// The order's first record: also writes the child → parent mapping and claims the
-    /// request's `Idempotency-Key`.
+    /// The order's first record: also claims the request's `Idempotency-Key`.
     pub first: bool,
 }
 
@@ -78,7 +76,6 @@ impl OrderStore {
             store: store.clone(),
             idempotency: store.tree("idempotency")?,
             orders: store.tree("orders")?,
-            order_nos: store.tree("order_nos")?,
             deadlines: store.tree("deadlines")?,
             outbox,
             meta,
@@ -191,7 +188,7 @@ impl OrderStore {
     }
 
     /// Writes an order (and its outbox entry) atomically: the order, with its first record
-    /// the child → parent mapping and the `Idempotency-Key` claim, the deadline index
+    /// the `Idempotency-Key` claim, the deadline index
     /// (present exactly while the order is live), the row-id and order-number high marks.
     /// Inside a [`Store::write`] change only (as [`OrderStore::write_durable`] does), which
     /// makes it durable before anyone acknowledges it.
@@ -231,13 +228,6 @@ impl OrderStore {
             staged.insert(&self.idempotency, key, record);
         }
         staged.insert(&self.orders, order.parent_order_no.as_str(), value);
-        if write.first {
-            staged.insert(
-                &self.order_nos,
-                order.order_no.as_str(),
-                order.parent_order_no.as_str().as_bytes(),
-            );
-        }
         if order.needs_actor() {
             staged.insert(&self.deadlines, &deadline_key, Vec::new());
         } else {
