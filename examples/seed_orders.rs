@@ -84,8 +84,10 @@ async fn seed(
             end_time: 0,
             per_member_limit: 1,
             stadium_name: "基准场馆".into(),
+            refund_deadline: None,
         })
-        .await?;
+        .await?
+        .activity;
 
     let members: Vec<u64> = (1..=count).collect();
     let mut applies = Vec::with_capacity(members.len());

@@ -17,9 +17,10 @@ pub use sweeper::run_reservation_sweeper;
 
 use async_trait::async_trait;
 
+use crate::domain::OrderNo;
 use crate::subsystem::{
-    InStoreSubsystem, OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, Subsystem,
-    SubsystemError,
+    InStoreSubsystem, OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, RefundDeadlineAnswer,
+    RefundDeadlineCall, Subsystem, SubsystemError,
 };
 
 /// The activity platform reached in-process, through the same interface as over HTTP.
@@ -57,6 +58,16 @@ impl Subsystem for InProcessSubsystem {
             .order_notice(notice)
             .await
             .map_err(SubsystemError::from)
+    }
+
+    async fn refund_deadline(
+        &self,
+        call: &RefundDeadlineCall,
+    ) -> Result<RefundDeadlineAnswer, SubsystemError> {
+        let order_no = OrderNo::parse(&call.order_no)
+            .map_err(|_| ActivityError::Invalid("order_no 格式错误".into()))?;
+        let refund_deadline = self.service.order_refund_deadline(order_no).await?;
+        Ok(RefundDeadlineAnswer { refund_deadline })
     }
 
     fn in_store(&self) -> Option<&dyn InStoreSubsystem> {

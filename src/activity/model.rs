@@ -49,6 +49,15 @@ impl Activity {
     }
 }
 
+/// An activity with what its detail shows beside its record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivityDetail {
+    /// The activity.
+    pub activity: Activity,
+    /// Until when (Unix s) an owner may ask for a refund; `None`: always.
+    pub refund_deadline: Option<u64>,
+}
+
 /// Where an apply is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApplyStatus {

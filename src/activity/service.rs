@@ -2,7 +2,7 @@
 //! thread, one at a time, and is answered after the group commit: seats can never be
 //! oversold, and an answer is only given once it is on disk.
 
-use super::model::{Activity, Apply, ApplyStatus};
+use super::model::{Activity, ActivityDetail, Apply, ApplyStatus};
 use crate::codes;
 use crate::domain::{time, Fen, MemberRef, OrderNo, OrderOutcome, SkuSlice};
 use crate::store::activity::{ActivityStore, ActivityWrite};
@@ -116,6 +116,9 @@ pub struct NewActivity {
     pub per_member_limit: u32,
     /// Venue.
     pub stadium_name: String,
+    /// Until when (Unix s) an owner may ask for a refund: `None` → `start_time`; 0 →
+    /// always.
+    pub refund_deadline: Option<u64>,
 }
 
 /// `wxActivity/apply`.
@@ -233,7 +236,7 @@ impl ActivityService {
     }
 
     /// Creates an activity.
-    pub async fn save(&self, new: NewActivity) -> Result<Activity, ActivityError> {
+    pub async fn save(&self, new: NewActivity) -> Result<ActivityDetail, ActivityError> {
         self.locked(move |store| {
             let activity = Activity {
                 id: store.next_activity_id(),
@@ -250,12 +253,23 @@ impl ActivityService {
                 image: "--".into(),
                 created_at: time::now_secs(),
             };
-            store.write(ActivityWrite {
-                activities: vec![&activity],
-                applies: vec![],
-                tombstones: vec![],
-            })?;
-            Ok(activity)
+            let mut change = Change::new();
+            store.stage(
+                &mut change,
+                ActivityWrite {
+                    activities: vec![&activity],
+                    ..ActivityWrite::default()
+                },
+            )?;
+            if let Some(deadline) = new.refund_deadline {
+                store.stage_refund_deadline(&mut change, activity.id, deadline);
+            }
+            store.store().apply(change)?;
+            let refund_deadline = store.refund_deadline(&activity)?;
+            Ok(ActivityDetail {
+                activity,
+                refund_deadline,
+            })
         })
         .await
     }
@@ -274,14 +288,41 @@ impl ActivityService {
             end_time: 0,
             per_member_limit: 1,
             stadium_name: String::new(),
+            refund_deadline: None,
         };
-        self.save(demo).await.map(Some)
+        self.save(demo).await.map(|saved| Some(saved.activity))
     }
 
     /// One activity.
-    pub async fn detail(&self, activity_id: u64) -> Result<Activity, ActivityError> {
-        self.read(move |store| store.activity(activity_id)?.ok_or(ActivityError::NotFound))
-            .await
+    pub async fn detail(&self, activity_id: u64) -> Result<ActivityDetail, ActivityError> {
+        self.read(move |store| {
+            let activity = store
+                .activity(activity_id)?
+                .ok_or(ActivityError::NotFound)?;
+            let refund_deadline = store.refund_deadline(&activity)?;
+            Ok(ActivityDetail {
+                activity,
+                refund_deadline,
+            })
+        })
+        .await
+    }
+
+    /// `applyOrderRefundDeadline`: until when the owner of `order_no` may ask for a refund
+    /// (the deadline of the activity its applies are for; `None`: always).
+    pub async fn order_refund_deadline(
+        &self,
+        order_no: OrderNo,
+    ) -> Result<Option<u64>, ActivityError> {
+        self.read(move |store| {
+            let bound = store.order_applies(&order_no)?;
+            let apply = bound.first().ok_or(ActivityError::NotFound)?;
+            let activity = store
+                .activity(apply.activity_id)?
+                .ok_or(ActivityError::NotFound)?;
+            Ok(store.refund_deadline(&activity)?)
+        })
+        .await
     }
 
     /// How many index entries an apply for `activity_id` by `owner` reads (see

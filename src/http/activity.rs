@@ -10,13 +10,17 @@ use super::orders::{location, member};
 use super::views;
 use super::AppState;
 use crate::activity::{ApplyCommand, NewActivity, OrderBinding, OrderNotice};
-use crate::domain::{Fen, OrderOutcome};
-use crate::subsystem::{OrderCreateCall, OrderNotifyCall};
+use crate::domain::{Fen, OrderNo, OrderOutcome};
+use crate::subsystem::{OrderCreateCall, OrderNotifyCall, RefundDeadlineAnswer};
 
 /// Checks the token of an admin call (`activity/save`) or of the order center's own calls
 /// (`applyOrderCreate`, `applyOrderNotify`), given as `Authorization: Bearer …` or as the
 /// field the kind names.
-fn require_token(kind: Token, expected: Option<&str>, fields: &Fields) -> Result<(), ApiError> {
+pub(super) fn require_token(
+    kind: Token,
+    expected: Option<&str>,
+    fields: &Fields,
+) -> Result<(), ApiError> {
     let Some(expected) = expected else {
         return Ok(());
     };
@@ -61,6 +65,7 @@ pub async fn save(state: web::Data<AppState>, fields: Fields) -> Result<HttpResp
         stadium_name: fields
             .optional_text("stadium_name", 64)?
             .unwrap_or_default(),
+        refund_deadline: fields.u64_in("refund_deadline", 0..=32_503_680_000)?,
     };
     if new.end_time != 0 && new.end_time <= new.start_time {
         return Err(ApiError::malformed("end_time", "必须晚于 start_time"));
@@ -187,4 +192,28 @@ pub async fn apply_order_notify(
         .order_notice(OrderNotice::from_call(&call)?)
         .await?;
     Ok(success(serde_json::Value::Null))
+}
+
+/// `POST activityPlatform/activity/applyOrderRefundDeadline` (called by the order center
+/// before it records a refund its owner asked for).
+#[utoipa::path(post, path = "/activityPlatform/activity/applyOrderRefundDeadline", tag = "subsystem",
+    summary = "子系统退款期限 — until when the owner of an order may ask for a refund (order center only)",
+    description = "The activity's `refund_deadline` (its `start_time` when saved without one); \
+        `null`: refunds always allowed. Read-only.",
+    request_body(content = doc::ApplyOrderRefundDeadlineForm, content_type = "application/x-www-form-urlencoded"),
+    security(("internal_token" = [])),
+    responses((status = 200, description = "The deadline", body = Envelope<doc::RefundDeadlineData>)))]
+pub async fn apply_order_refund_deadline(
+    state: web::Data<AppState>,
+    fields: Fields,
+) -> Result<HttpResponse, ApiError> {
+    require_token(Token::Internal, state.internal_token.as_deref(), &fields)?;
+    let text = fields.required_text("order_no", 64)?;
+    let order_no =
+        OrderNo::parse(&text).map_err(|_| ApiError::malformed("order_no", "应为 19 位数字"))?;
+    fields.optional_text("parent_order_no", 64)?;
+    let refund_deadline = state.activity.order_refund_deadline(order_no).await?;
+    let data = serde_json::to_value(RefundDeadlineAnswer { refund_deadline })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(success(data))
 }

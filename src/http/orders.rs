@@ -1,15 +1,20 @@
-//! `shop/order/*`: create, state, cancel, detail.
+//! `shop/order/*`: create, state, cancel, detail, refund (by the owner or an operator).
 
 use actix_web::{web, HttpResponse};
 
+use super::activity::require_token;
 use super::envelope::{success, Envelope};
 use super::error::ApiError;
+use super::error::Token;
 use super::input::{Fields, TEXT_LIMIT};
 use super::openapi::schemas as doc;
 use super::views::{create_view, detail_view, state_view};
 use super::AppState;
 use crate::actors::CreateOrder;
-use crate::domain::{MemberRef, OrderNo, SkuSlice};
+use crate::domain::{MemberRef, OrderNo, RefundRequester, SkuSlice};
+
+/// Longest `reason` of a refund, in bytes.
+const REASON_LIMIT: usize = 256;
 
 /// The caller (`company_id`, `member_id`), required on every order call.
 pub(super) fn member(fields: &Fields) -> Result<MemberRef, ApiError> {
@@ -141,5 +146,51 @@ pub async fn cancel(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
     let who = member(&fields)?;
     location(&fields)?;
     let order = state.center.cancel(parent_order_no(&fields)?, who).await?;
+    Ok(success(state_view(&order)))
+}
+
+/// `POST shop/order/refund`: the owner asks for a full refund of a paid order.
+#[utoipa::path(post, path = "/shop/order/refund", tag = "order",
+    summary = "申请退款 — the owner refunds a paid order before the refund deadline",
+    description = "Recorded (durable) before the provider is asked, under a `refundOrderId` derived \
+        from the order; followed with refund-query until final. Answers with the state: `\"1\"` \
+        (detail shows `refund_status` 1) until the provider confirms, then `\"3\"`; the seat is \
+        released and the registration cancelled. Asking again while pending answers the same.",
+    request_body(content = doc::RefundForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The state after the refund was recorded", body = Envelope<doc::StateData>)))]
+#[tracing::instrument(skip_all)]
+pub async fn refund(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let who = member(&fields)?;
+    location(&fields)?;
+    let parent = parent_order_no(&fields)?;
+    let reason = fields
+        .optional_text("reason", REASON_LIMIT)?
+        .unwrap_or_default();
+    let order = state
+        .center
+        .refund(parent, RefundRequester::Owner(who), &reason)
+        .await?;
+    Ok(success(state_view(&order)))
+}
+
+/// `POST shop/order/adminRefund`: an operator refunds any paid order, whatever the deadline.
+#[utoipa::path(post, path = "/shop/order/adminRefund", tag = "order",
+    summary = "后台退款（管理）— an operator refunds any paid order",
+    description = "As `shop/order/refund`, for any member's order and past the refund deadline.",
+    request_body(content = doc::AdminRefundForm, content_type = "application/x-www-form-urlencoded"),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The state after the refund was recorded", body = Envelope<doc::StateData>)))]
+#[tracing::instrument(skip_all)]
+pub async fn admin_refund(
+    state: web::Data<AppState>,
+    fields: Fields,
+) -> Result<HttpResponse, ApiError> {
+    require_token(Token::Admin, state.admin_token.as_deref(), &fields)?;
+    let parent = parent_order_no(&fields)?;
+    let reason = fields.required_text("reason", REASON_LIMIT)?;
+    let order = state
+        .center
+        .refund(parent, RefundRequester::Operator, &reason)
+        .await?;
     Ok(success(state_view(&order)))
 }

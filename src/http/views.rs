@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::activity::model::{Activity, Apply};
+use crate::activity::model::{Activity, ActivityDetail, Apply};
 use crate::domain::{time, Fen, Order, OrderItem, OrderStatus, Yuan};
 
 /// `app_id` of the seed's rows (the mini-program application).
@@ -83,8 +83,9 @@ fn item_view<'a>(order: &'a Order, item: &'a OrderItem) -> ItemView<'a> {
     }
 }
 
+/// 1 once a refund was asked for (pending at the provider, or done), else 0.
 fn refund_status(order: &Order) -> u8 {
-    u8::from(order.status == OrderStatus::Refunded)
+    u8::from(order.status == OrderStatus::Refunded || order.refund_pending())
 }
 
 /// `list.order`.
@@ -279,6 +280,7 @@ pub fn detail_view(order: &Order) -> Value {
         for (key, value) in state {
             detail.entry(key).or_insert(value);
         }
+        detail.insert("refund_status".into(), refund_status(order).into());
     }
     detail
 }
@@ -305,7 +307,8 @@ pub fn pay_view(order: &Order) -> serde_json::Value {
 }
 
 /// An activity (`activity/save`, `wxActivity/detail`): seats and whether sign-up is open.
-pub fn activity_view(activity: &Activity) -> serde_json::Value {
+pub fn activity_view(detail: &ActivityDetail) -> serde_json::Value {
+    let activity = &detail.activity;
     let now = time::now_secs();
     let status = if !activity.enabled {
         "disabled"
@@ -329,6 +332,7 @@ pub fn activity_view(activity: &Activity) -> serde_json::Value {
         "per_member_limit": activity.per_member_limit,
         "stadium_name": activity.stadium_name,
         "status": status,
+        "refund_deadline": detail.refund_deadline,
     })
 }
 

@@ -17,6 +17,7 @@ pub struct ActivityStore {
     member_applies: sled::Tree,
     apply_deadlines: sled::Tree,
     order_applies: sled::Tree,
+    refund_deadlines: sled::Tree,
     next_activity_id: Arc<AtomicU64>,
     next_apply_id: Arc<AtomicU64>,
 }
@@ -75,6 +76,7 @@ impl ActivityStore {
             member_applies: store.tree("member_applies")?,
             apply_deadlines: store.tree("apply_deadlines")?,
             order_applies: store.tree("order_applies")?,
+            refund_deadlines: store.tree("refund_deadlines")?,
         })
     }
 
@@ -101,6 +103,26 @@ impl ActivityStore {
     /// One activity. Blocking.
     pub fn activity(&self, id: u64) -> Result<Option<Activity>, StoreError> {
         self.activities.get(be(id))?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Until when (Unix s) an owner may ask for a refund of what they paid for the activity:
+    /// the `refund_deadline` it was saved with (0: always), else its `start_time` (0:
+    /// always). Kept in a tree of its own, so stored activities keep their layout. Blocking.
+    pub fn refund_deadline(&self, activity: &Activity) -> Result<Option<u64>, StoreError> {
+        let deadline = match self.refund_deadlines.get(be(activity.id))? {
+            Some(bytes) => read_be(&bytes)?,
+            None => activity.start_time,
+        };
+        Ok((deadline > 0).then_some(deadline))
+    }
+
+    /// Stages the `refund_deadline` (0: always) an activity was saved with.
+    pub fn stage_refund_deadline(&self, change: &mut Change, activity_id: u64, deadline: u64) {
+        change.insert(
+            &self.refund_deadlines,
+            be(activity_id),
+            be(deadline).to_vec(),
+        );
     }
 
     /// One apply. Blocking.

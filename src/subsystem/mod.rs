@@ -81,6 +81,22 @@ pub struct OrderNotifyCall {
     pub order_status: crate::domain::OrderOutcome,
 }
 
+/// `applyOrderRefundDeadline`: until when the owner of an order may ask for a refund.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundDeadlineCall {
+    /// The child order number the subsystem recorded.
+    pub order_no: String,
+    /// Its parent.
+    pub parent_order_no: String,
+}
+
+/// The subsystem's answer to `applyOrderRefundDeadline`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundDeadlineAnswer {
+    /// Unix seconds from which the owner may no longer ask (`None`: always allowed).
+    pub refund_deadline: Option<u64>,
+}
+
 /// How a subsystem call failed.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum SubsystemError {
@@ -109,6 +125,12 @@ pub trait Subsystem: Send + Sync {
     ) -> Result<OrderCreateAnswer, SubsystemError>;
     /// `applyOrderNotify`. Idempotent; `Ok` is the acknowledgement.
     async fn order_notify(&self, call: &OrderNotifyCall) -> Result<(), SubsystemError>;
+    /// `applyOrderRefundDeadline`: the subsystem owns what was ordered, so it says until
+    /// when its owner may ask for a refund (an activity's `refund_deadline`). Read-only.
+    async fn refund_deadline(
+        &self,
+        call: &RefundDeadlineCall,
+    ) -> Result<RefundDeadlineAnswer, SubsystemError>;
 
     /// The same subsystem as a step of the order center's own store changes, when it keeps
     /// its records in that store (in-process): `applyOrderCreate` then binds in the same

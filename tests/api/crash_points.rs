@@ -260,3 +260,115 @@ fn a_create_torn_after_its_journal_record_is_replayed_whole() {
         every_seat_free(&base, activity).then_some(())
     });
 }
+
+/// Member 1's paid order of the activity (the simulated buyer paid and the order heard).
+fn member_one_pays(base: &str, activity: u64, applied: &Applied) -> String {
+    let created = post(
+        &client(),
+        format!("{base}/shop/order/create"),
+        &create_form(1, &applied.sku_slice),
+    );
+    let parent = created["data"]["parent_order_no"]
+        .as_str()
+        .unwrap_or_else(|| panic!("created: {created}"))
+        .to_owned();
+    let paying = post(
+        &client(),
+        format!("{base}/shop/order/pay"),
+        &pay_form(1, &parent),
+    );
+    assert_eq!(paying["code"], 200, "{paying}");
+    let paid = client()
+        .post(format!("{base}/paysim/pay"))
+        .form(&[("merOrderId", parent.clone())])
+        .send()
+        .expect("buyer pays");
+    assert_eq!(paid.status(), 200);
+    until(
+        Duration::from_secs(10),
+        "the order paid and registered",
+        || {
+            let record = apply_record(base, 1, applied.apply_info.apply_id);
+            (record.status == Registration::Registered).then_some(())
+        },
+    );
+    assert_eq!(crash::activity(base, activity).seats_left, SEATS - 1);
+    parent
+}
+
+/// The order's state as member 1 sees it.
+fn status_of(base: &str, parent: &str) -> Status {
+    let state = post(
+        &client(),
+        format!("{base}/shop/order/state"),
+        &order_form(1, parent),
+    );
+    data_of::<State>(&state).status
+}
+
+/// The provider refunded the order's payment under attempt 1's id, and no other.
+fn refunded_once_at_the_provider(base: &str, parent: &str) {
+    use ordercenter::provider::{ProviderConfig, RefundStatus, TradeStatus, UmsClient};
+    let provider = UmsClient::new(ProviderConfig::with_base_url(base)).expect("client");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let query = provider.query(parent).await.expect("query");
+        assert_eq!(query.status, TradeStatus::TradeRefund, "{query:?}");
+        let first = provider.refund_query(parent, &format!("{parent}01")).await;
+        assert_eq!(
+            first.expect("refund 01").refund_status,
+            RefundStatus::Success
+        );
+        let second = provider.refund_query(parent, &format!("{parent}02")).await;
+        assert!(second.is_err(), "a second refund was asked for: {second:?}");
+    });
+}
+
+/// Member 1 pays, asks for a refund, and the binary dies at `point` of it; after the
+/// restart the refund goes on by itself: refunded once, the seat free, the registration
+/// cancelled.
+fn crash_during_a_refund(point: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start(
+        dir.path(),
+        port,
+        Platform::InProcess,
+        &[("ORDERCENTER_FAILPOINT", point)],
+    );
+    let base = server.base.clone();
+    let (activity, applied) = member_one_applies(&base);
+    let parent = member_one_pays(&base, activity, &applied);
+
+    let mut form = order_form(1, &parent);
+    form.push(("reason", "行程有变".into()));
+    let _ = client()
+        .post(format!("{base}/shop/order/refund"))
+        .form(&form)
+        .send();
+    wait_dead(&mut server);
+    drop(server);
+
+    let server = start(dir.path(), port, Platform::InProcess, &[]);
+    let base = server.base.clone();
+    until(Duration::from_secs(15), "the refund confirmed", || {
+        (status_of(&base, &parent) == Status::Refunded).then_some(())
+    });
+    refunded_once_at_the_provider(&base, &parent);
+    until(Duration::from_secs(5), "the seat to return", || {
+        every_seat_free(&base, activity).then_some(())
+    });
+    let record = apply_record(&base, 1, applied.apply_info.apply_id);
+    assert_eq!(record.status, Registration::Cancelled, "after {point}");
+    assert_eq!(crash::activity(&base, activity).registered, 0);
+}
+
+#[test]
+fn crash_after_a_refund_was_recorded_before_the_provider_heard_of_it() {
+    crash_during_a_refund("refund.after_record");
+}
+
+#[test]
+fn crash_after_the_provider_refunded_before_the_order_recorded_it() {
+    crash_during_a_refund("refund.after_provider");
+}

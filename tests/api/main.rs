@@ -18,6 +18,7 @@ mod payment;
 mod paysim;
 mod production;
 mod provider;
+mod refunds;
 mod robustness;
 mod seats;
 mod seed_shapes;

@@ -236,6 +236,9 @@ pub struct DetailData {
     pub parent_order_no: String,
     /// `"0"` before payment, `"110"` once paid.
     pub payment_way: String,
+    /// 1 once a refund was asked for (pending at the provider until `transaction_status`
+    /// is `"3"`), else 0; the same as `list.order.refund_status`.
+    pub refund_status: u8,
     /// Always `OK`.
     pub return_msg: String,
     /// Payment time once paid, the creation time before.
@@ -335,6 +338,15 @@ pub struct ActivityData {
     pub stadium_name: String,
     /// Whether sign-up is open now.
     pub status: ActivityStatus,
+    /// Until when (Unix s) a member may ask for a refund; `null`: always.
+    pub refund_deadline: Option<u64>,
+}
+
+/// `data` of `applyOrderRefundDeadline`.
+#[derive(ToSchema)]
+pub struct RefundDeadlineData {
+    /// Unix s from which the owner may no longer ask for a refund; `null`: always allowed.
+    pub refund_deadline: Option<u64>,
 }
 
 /// Status of an apply.

@@ -11,6 +11,8 @@ use super::{
 
 /// How long a registration may take to follow a payment (the outbox tells the platform).
 const REGISTRATION_WITHIN: Duration = Duration::from_secs(5);
+/// How long a payment the buyer made may take to reach the order (notify or query).
+const PAID_WITHIN: Duration = Duration::from_secs(10);
 
 /// One member of the seed's company (see [`TestApp::member`]).
 #[derive(Clone, Copy)]
@@ -107,6 +109,29 @@ impl<'a> Member<'a> {
     /// Starts paying `order`.
     pub async fn pay(&self, order: &(impl ParentOrderNo + ?Sized)) -> Payment {
         self.try_pay(order).await.ok_as()
+    }
+
+    /// Applies for `activity_id`, orders it, pays, and has the simulated buyer pay; returns
+    /// once the order is paid.
+    pub async fn paid_order(&self, activity_id: u64) -> (Applied, Order) {
+        let applied = self.apply(activity_id).await;
+        let order = self.create_order(&applied).await;
+        self.pay(&order).await;
+        assert_eq!(self.app.buyer_pays(&order.parent_order_no).await, 200);
+        self.wait_status(&order, Status::Paid, PAID_WITHIN).await;
+        (applied, order)
+    }
+
+    /// `shop/order/refund` of `order` with `reason`.
+    pub async fn try_refund(&self, order: &(impl ParentOrderNo + ?Sized), reason: &str) -> Reply {
+        let mut form = order_form(self.id, order.parent_order_no());
+        form.push(("reason", reason.into()));
+        self.app.post_form("/shop/order/refund", &form).await
+    }
+
+    /// Asks for a refund of `order`; returns its state once the refund is recorded.
+    pub async fn refund(&self, order: &(impl ParentOrderNo + ?Sized)) -> State {
+        self.try_refund(order, "行程有变").await.ok_as()
     }
 
     /// `shop/order/state` of `order`.
