@@ -23,7 +23,7 @@ use crate::domain::{
     time, Command, Effect, MemberRef, Order, OrderExtra, OrderNo, OrderNoGenerator, OrderStatus,
     PaidEvidence, RefundRequester,
 };
-use crate::store::orders::IdempotencyRecord;
+use crate::store::orders::{IdempotencyRecord, MemberOrdersPage};
 use crate::subsystem::RefundDeadlineCall;
 use crate::workflow::{OrderError, SharedEnv};
 
@@ -416,6 +416,24 @@ impl OrderCenter {
         } else {
             Err(OrderError::NotFound)
         }
+    }
+
+    /// A page of `who`'s orders, newest first (see [`OrderStore::member_orders_page`]):
+    /// read from the member's index, never a scan of everyone's orders.
+    ///
+    /// [`OrderStore::member_orders_page`]: crate::store::orders::OrderStore::member_orders_page
+    pub async fn list(
+        &self,
+        who: MemberRef,
+        status: Option<u8>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<MemberOrdersPage, OrderError> {
+        Ok(self
+            .env
+            .store
+            .load_member_orders(who, before, status, limit)
+            .await?)
     }
 
     /// Orders so far that need a person (see [`crate::workflow::OrderEnv`]).

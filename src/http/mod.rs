@@ -47,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     post_only(cfg, "/shop/order/adminRefund", orders::admin_refund);
     read_only(cfg, "/shop/order/state", orders::state);
     read_only(cfg, "/shop/order/detail", orders::detail);
+    read_only(cfg, "/shop/order/list", orders::list);
     post_only(cfg, "/activityPlatform/activity/save", activity::save);
     post_only(cfg, "/activityPlatform/wxActivity/apply", activity::apply);
     read_only(cfg, "/activityPlatform/wxActivity/detail", activity::detail);

@@ -57,6 +57,7 @@ use samples::SeedSamples;
         super::payment::pay,
         super::orders::state,
         super::orders::detail,
+        super::orders::list,
         super::orders::cancel,
         super::orders::refund,
         super::orders::admin_refund,

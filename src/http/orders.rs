@@ -1,4 +1,4 @@
-//! `shop/order/*`: create, state, cancel, detail, refund (by the owner or an operator).
+//! `shop/order/*`: create, state, cancel, detail, the member's list, refund (by the owner or an operator).
 
 use actix_web::{web, HttpResponse};
 
@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::error::Token;
 use super::input::{Fields, TEXT_LIMIT};
 use super::openapi::schemas as doc;
-use super::views::{create_view, detail_view, state_view};
+use super::views::{create_view, detail_view, order_list_view, state_view};
 use super::AppState;
 use crate::actors::CreateOrder;
 use crate::domain::{MemberRef, OrderNo, RefundRequester, SkuSlice};
@@ -193,4 +193,30 @@ pub async fn admin_refund(
         .refund(parent, RefundRequester::Operator, &reason)
         .await?;
     Ok(success(state_view(&order)))
+}
+
+/// `shop/order/list`: the caller's own orders, newest first, a page at a time.
+#[utoipa::path(method(get, post), path = "/shop/order/list", tag = "order",
+    summary = "我的订单 — the caller's orders, newest first, with a cursor",
+    description = "Read from the member's own index (never a scan of everyone's orders). A page \
+        reads at most 1000 index entries: with a `status` few orders match, it may come back \
+        short with a `next_cursor` to go on from. `next_cursor` is `null` on the last page.",
+    params(doc::OrderListQuery),
+    responses((status = 200, description = "A page of orders", body = Envelope<doc::OrderListData>)))]
+pub async fn list(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let who = member(&fields)?;
+    location(&fields)?;
+    let status = fields.u64_in("status", 0..=3)?.map(|code| code as u8);
+    let limit = fields.u64_in("limit", 1..=100)?.unwrap_or(20) as usize;
+    let before = match fields.optional_text("cursor", 20)? {
+        Some(text) => Some(
+            text.parse::<u64>()
+                .ok()
+                .filter(|id| *id > 0 && text.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| ApiError::malformed("cursor", "应为上一页返回的 next_cursor"))?,
+        ),
+        None => None,
+    };
+    let page = state.center.list(who, status, before, limit).await?;
+    Ok(success(order_list_view(&page.orders, page.next)))
 }

@@ -272,6 +272,44 @@ pub fn state_view(order: &Order) -> StateView<'_> {
     }
 }
 
+/// One entry of `shop/order/list`.
+#[derive(Serialize)]
+struct ListedOrder<'a> {
+    c_time: u64,
+    expire_time: u64,
+    order_no: &'a str,
+    order_status: u8,
+    parent_order_no: &'a str,
+    pay_price: Yuan,
+    payment_time: u64,
+    sku_name: &'a str,
+}
+
+/// `data` of `shop/order/list`: `list` newest first, `next_cursor` (`null` on the last
+/// page).
+pub fn order_list_view(orders: &[Order], next_cursor: Option<u64>) -> Value {
+    let list: Vec<ListedOrder<'_>> = orders
+        .iter()
+        .map(|order| ListedOrder {
+            c_time: order.c_time,
+            expire_time: order.deadline(),
+            order_no: order.order_no.as_str(),
+            order_status: order.status.code(),
+            parent_order_no: order.parent_order_no.as_str(),
+            pay_price: Yuan(order.total()),
+            payment_time: order.payment_time,
+            sku_name: order
+                .items
+                .first()
+                .map_or("", |item| item.sku_name.as_str()),
+        })
+        .collect();
+    json!({
+        "list": list,
+        "next_cursor": next_cursor.map(|id| id.to_string()),
+    })
+}
+
 /// `data` of `shop/order/detail`: the create view with current values, plus the state.
 pub fn detail_view(order: &Order) -> Value {
     let mut detail = serde_json::to_value(create_view(order)).unwrap_or(Value::Null);

@@ -7,7 +7,10 @@
 //!   actor (creating, unpaid, or closed with a refund to confirm)
 //! - `outbox`:    big-endian sequence → bincode [`outbox::OutboxEntry`]
 //! - `idempotency`: company ‖ member ‖ key → parent_order_no and request fingerprint
-//! - `activities`, `applies`, `member_applies`, `apply_deadlines`, `order_applies`: the
+//! - `member_orders`: company ‖ member ‖ big-endian row id → parent_order_no, each member's
+//!   orders (newest last), written with the order's first record (`shop/order/list`)
+//! - `activities`, `applies`, `member_applies`, `apply_deadlines`, `order_applies`,
+//!   `refund_deadlines` (activity id → the `refund_deadline` it was saved with): the
 //!   activity platform
 //! - `paysim_*`: the payment simulator's own state
 //! - `journal`: big-endian sequence → a multi-key [`Change`] not yet known to be on disk

@@ -53,6 +53,8 @@ post /shop/order/adminRefund parent_order_no reason = parent_order_no=$parent
     reason=活动取消
 internal /activityPlatform/activity/applyOrderRefundDeadline order_no parent_order_no?
     internal_token? = order_no=$child parent_order_no=$parent
+read /shop/order/list company_id member_id business_id? status? limit? cursor? latitude?
+    longitude? city_id? = $caller
 ";
 
 /// Well-formed, but nobody's or someone else's: path, `:`, replacements, `:`, code.
@@ -116,6 +118,13 @@ fn bad_texts(field: &str) -> Vec<String> {
         "order_from" => number("100"),
         "sales_id" => number("1000000000000"),
         "order_status" => number("10"),
+        "status" => number("4"),
+        "limit" => number("0|101"),
+        "cursor" => [
+            text(20),
+            split("0|abc|-1|1.5|1e3|0x10|+1|😀|99999999999999999999"),
+        ]
+        .concat(),
         _ => number("0"), // every other *_id: 1 to 10^18
     }
 }

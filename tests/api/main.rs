@@ -4,6 +4,7 @@
 mod helpers;
 
 mod idempotency;
+mod my_orders;
 mod openapi;
 
 mod bad_input;

@@ -186,6 +186,7 @@ const REFUSALS: &[(&str, &[&str])] = &[
     ),
     ("/shop/order/state", &["invalid", "order_not_found"]),
     ("/shop/order/detail", &["invalid", "order_not_found"]),
+    ("/shop/order/list", &["invalid"]),
     (
         "/shop/order/cancel",
         &["invalid", "order_not_found", "order_paid", "provider"],

@@ -100,6 +100,28 @@ pub struct CancelForm {
     pub parent_order_no: String,
 }
 
+/// `shop/order/list`: query string (GET) or body (POST).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderListQuery {
+    /// The caller's company.
+    #[param(example = 421)]
+    pub company_id: u64,
+    /// The caller: only their own orders are listed.
+    #[param(example = 32171)]
+    pub member_id: u64,
+    /// Accepted, not needed.
+    #[param(example = 10000001)]
+    pub business_id: Option<u64>,
+    /// Only orders with this `order_status` (0 unpaid, 1 paid, 2 closed, 3 refunded).
+    pub status: Option<u8>,
+    /// Orders per page, 1–100 (default 20).
+    #[param(example = 20)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page; absent: the newest orders.
+    pub cursor: Option<String>,
+}
+
 /// `shop/order/refund`.
 #[derive(ToSchema)]
 pub struct RefundForm {

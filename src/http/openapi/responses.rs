@@ -342,6 +342,40 @@ pub struct ActivityData {
     pub refund_deadline: Option<u64>,
 }
 
+/// One order of `shop/order/list`.
+#[derive(ToSchema)]
+pub struct ListedOrder {
+    /// The order to pay, poll or refund.
+    #[schema(example = "2013150001004525628")]
+    pub parent_order_no: String,
+    /// The child order.
+    #[schema(example = "3001150011004525628")]
+    pub order_no: String,
+    /// 0 unpaid, 1 paid, 2 closed, 3 refunded.
+    pub order_status: u8,
+    /// Yuan.
+    #[schema(example = 0.01)]
+    pub pay_price: f64,
+    /// The first item's name.
+    #[schema(example = "欢乐活动")]
+    pub sku_name: String,
+    /// Created (Unix s).
+    pub c_time: u64,
+    /// The deadline to pay (Unix s).
+    pub expire_time: u64,
+    /// Paid (Unix s; 0 until paid).
+    pub payment_time: u64,
+}
+
+/// `data` of `shop/order/list`.
+#[derive(ToSchema)]
+pub struct OrderListData {
+    /// Newest first.
+    pub list: Vec<ListedOrder>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// `data` of `applyOrderRefundDeadline`.
 #[derive(ToSchema)]
 pub struct RefundDeadlineData {
