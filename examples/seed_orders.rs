@@ -103,11 +103,12 @@ async fn seed(
                 name: "基准".into(),
                 phone: "13800000000".into(),
                 apply_info: "{}".into(),
+                waitlist: false,
             })
         }))
         .await;
         for outcome in made {
-            let (apply, _) = outcome?;
+            let apply = outcome?.apply;
             applies.push((apply.owner, apply.id));
         }
     }

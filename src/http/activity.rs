@@ -88,7 +88,10 @@ pub async fn detail(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
 #[utoipa::path(post, path = "/activityPlatform/wxActivity/apply", tag = "activity",
     summary = "报名 — reserves a seat; its apply_id is the SKU to order",
     description = "Applying again while the apply has no order returns the same apply; a member \
-        with an unpaid order for the activity gets 4001009999 with the order to pay.",
+        with an unpaid order for the activity gets 4001009999 with the order to pay. On a full \
+        activity, `waitlist=1` joins its waitlist (`status` `waitlisted`, `position` 1 = next) \
+        instead of 4090000003: the first waiter's apply becomes `pending_payment`, its seat \
+        reserved, in the change that releases a seat.",
     request_body(content = doc::ApplyForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "The apply and what shop/order/create needs", body = Envelope<doc::ApplyData>)))]
 #[tracing::instrument(skip_all)]
@@ -109,9 +112,10 @@ pub async fn apply(state: web::Data<AppState>, fields: Fields) -> Result<HttpRes
         name: fields.required_text("name", 32)?,
         phone,
         apply_info: fields.json_object_text("apply_info", "{}")?,
+        waitlist: fields.u64_in("waitlist", 0..=1)? == Some(1),
     };
-    let (apply, activity) = state.activity.apply(command).await?;
-    Ok(success(views::applied_view(&apply, &activity)))
+    let applied = state.activity.apply(command).await?;
+    Ok(success(views::applied_view(&applied)))
 }
 
 /// `activityPlatform/wxActivity/applyInfo?apply_id=&member_id=&company_id=`.
@@ -124,11 +128,34 @@ pub async fn apply_info(
     fields: Fields,
 ) -> Result<HttpResponse, ApiError> {
     let owner = member(&fields)?;
-    let (apply, activity) = state
+    let apply = state
         .activity
         .apply_info(fields.id("apply_id")?, owner)
         .await?;
-    Ok(success(views::apply_view(&apply, &activity)))
+    Ok(success(views::apply_view(&apply)))
+}
+
+/// `POST activityPlatform/wxActivity/cancelApply`: leave the waitlist, or give back a
+/// reserved seat that has no order yet.
+#[utoipa::path(post, path = "/activityPlatform/wxActivity/cancelApply", tag = "activity",
+    summary = "取消报名 — leave the waitlist, or give back a seat with no order yet",
+    description = "A seat given back goes to the first waiter in the same durable change. An apply \
+        bound to an unpaid order is cancelled with the order (4001009999 names it); a \
+        registration is refunded instead (4090000004). Cancelling again answers the same.",
+    request_body(content = doc::CancelApplyForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The apply, `cancelled`", body = Envelope<doc::ApplyInfoData>)))]
+#[tracing::instrument(skip_all)]
+pub async fn cancel_apply(
+    state: web::Data<AppState>,
+    fields: Fields,
+) -> Result<HttpResponse, ApiError> {
+    let owner = member(&fields)?;
+    location(&fields)?;
+    let apply = state
+        .activity
+        .cancel_apply(fields.id("apply_id")?, owner)
+        .await?;
+    Ok(success(views::apply_view(&apply)))
 }
 
 /// `POST activityPlatform/activity/applyOrderCreate` (called by the order center).

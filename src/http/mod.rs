@@ -50,6 +50,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     read_only(cfg, "/shop/order/list", orders::list);
     post_only(cfg, "/activityPlatform/activity/save", activity::save);
     post_only(cfg, "/activityPlatform/wxActivity/apply", activity::apply);
+    post_only(
+        cfg,
+        "/activityPlatform/wxActivity/cancelApply",
+        activity::cancel_apply,
+    );
     read_only(cfg, "/activityPlatform/wxActivity/detail", activity::detail);
     read_only(
         cfg,

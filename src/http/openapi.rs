@@ -53,6 +53,7 @@ use samples::SeedSamples;
         super::activity::detail,
         super::activity::apply,
         super::activity::apply_info,
+        super::activity::cancel_apply,
         super::orders::create,
         super::payment::pay,
         super::orders::state,

@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::activity::model::{Activity, ActivityDetail, Apply};
+use crate::activity::model::{ActivityDetail, ApplyDetail};
 use crate::domain::{time, Fen, Order, OrderItem, OrderStatus, Yuan};
 
 /// `app_id` of the seed's rows (the mini-program application).
@@ -371,11 +371,13 @@ pub fn activity_view(detail: &ActivityDetail) -> serde_json::Value {
         "stadium_name": activity.stadium_name,
         "status": status,
         "refund_deadline": detail.refund_deadline,
+        "waitlist": detail.waitlist,
     })
 }
 
 /// An apply (`wxActivity/applyInfo`).
-pub fn apply_view(apply: &Apply, activity: &Activity) -> serde_json::Value {
+pub fn apply_view(detail: &ApplyDetail) -> serde_json::Value {
+    let (apply, activity) = (&detail.apply, &detail.activity);
     json!({
         "apply_id": apply.id,
         "activity_id": apply.activity_id,
@@ -387,13 +389,20 @@ pub fn apply_view(apply: &Apply, activity: &Activity) -> serde_json::Value {
         "parent_order_no": apply.parent_order_no.as_ref().map(|n| n.as_str()).unwrap_or(""),
         "c_time": apply.created_at,
         "u_time": apply.updated_at,
+        "position": detail.position,
     })
 }
 
 /// `data` of `wxActivity/apply`: the apply and the SKU the frontend orders next.
-pub fn applied_view(apply: &Apply, activity: &Activity) -> Value {
+pub fn applied_view(detail: &ApplyDetail) -> Value {
+    let (apply, activity) = (&detail.apply, &detail.activity);
     json!({
-        "apply_info": { "apply_id": apply.id, "activity_id": apply.activity_id, "status": apply.status.as_str() },
+        "apply_info": {
+            "apply_id": apply.id,
+            "activity_id": apply.activity_id,
+            "status": apply.status.as_str(),
+            "position": detail.position,
+        },
         "sku_slice": format!("{}:1", apply.id),
         "business_type": ACTIVITY_BUSINESS_TYPE,
         "sys_id": ACTIVITY_SYS_ID,

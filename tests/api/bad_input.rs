@@ -36,7 +36,7 @@ read /shop/order/detail company_id member_id parent_order_no latitude? longitude
 post /activityPlatform/activity/save name price seats start_time? end_time? per_member_limit?
     stadium_name? refund_deadline? = name=坏 price=1 seats=5
 post /activityPlatform/wxActivity/apply company_id member_id business_id activity_id name phone
-    apply_info? latitude? longitude? city_id? = company_id=$company member_id=$newcomer
+    apply_info? waitlist? latitude? longitude? city_id? = company_id=$company member_id=$newcomer
     business_id=$business activity_id=$activity name=张文林 phone=15976123893
 read /activityPlatform/wxActivity/detail activity_id = activity_id=$activity
 read /activityPlatform/wxActivity/applyInfo apply_id member_id company_id
@@ -55,6 +55,8 @@ internal /activityPlatform/activity/applyOrderRefundDeadline order_no parent_ord
     internal_token? = order_no=$child parent_order_no=$parent
 read /shop/order/list company_id member_id business_id? status? limit? cursor? latitude?
     longitude? city_id? = $caller
+post /activityPlatform/wxActivity/cancelApply company_id member_id business_id? apply_id
+    latitude? longitude? city_id? = $caller apply_id=$apply
 ";
 
 /// Well-formed, but nobody's or someone else's: path, `:`, replacements, `:`, code.
@@ -72,6 +74,7 @@ const NOT_FOUND: &str = "
 /activityPlatform/wxActivity/apply : activity_id=999999 : 4040000002
 /activityPlatform/wxActivity/detail : activity_id=999999 : 4040000002
 /activityPlatform/wxActivity/applyInfo : apply_id=999999 member_id=7999 company_id=422 : 4040000002
+/activityPlatform/wxActivity/cancelApply : apply_id=999999 member_id=7999 company_id=422 : 4040000002
 ";
 
 /// Bad in any numeric field: letters, radix, exponent, hostile text, control and bidi
@@ -119,6 +122,7 @@ fn bad_texts(field: &str) -> Vec<String> {
         "sales_id" => number("1000000000000"),
         "order_status" => number("10"),
         "status" => number("4"),
+        "waitlist" => number("2"),
         "limit" => number("0|101"),
         "cursor" => [
             text(20),

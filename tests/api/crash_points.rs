@@ -372,3 +372,82 @@ fn crash_after_a_refund_was_recorded_before_the_provider_heard_of_it() {
 fn crash_after_the_provider_refunded_before_the_order_recorded_it() {
     crash_during_a_refund("refund.after_provider");
 }
+
+/// Member 1 holds the one seat of an activity — with an order when `ordered`, else a bare
+/// reservation — and member 2 waits for it. Nobody pays: at the deadline the seat is
+/// released and handed to member 2, and the binary dies in that change. After the restart
+/// the release happens again, whole: member 2 holds the seat, once.
+fn crash_during_a_promotion(ordered: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start(
+        dir.path(),
+        port,
+        Platform::InProcess,
+        &[("ORDERCENTER_FAILPOINT", "waitlist.before_promote")],
+    );
+    let base = server.base.clone();
+    let activity = save_activity(&base, 1);
+    let holder: Applied = data_of(&apply(&client(), &base, 1, activity));
+    let parent = ordered.then(|| {
+        let created = post(
+            &client(),
+            format!("{base}/shop/order/create"),
+            &create_form(1, &holder.sku_slice),
+        );
+        created["data"]["parent_order_no"]
+            .as_str()
+            .unwrap_or_else(|| panic!("created: {created}"))
+            .to_owned()
+    });
+    let mut form = crate::helpers::apply_form(2, activity);
+    form.push(("waitlist", "1".into()));
+    let waiting: Applied = data_of(&post(
+        &client(),
+        format!("{base}/activityPlatform/wxActivity/apply"),
+        &form,
+    ));
+    assert_eq!(waiting.apply_info.position, Some(1));
+    wait_dead(&mut server);
+    drop(server);
+
+    let server = start(dir.path(), port, Platform::InProcess, &[]);
+    let base = server.base.clone();
+    until(Duration::from_secs(TTL + 10), "member 2 promoted", || {
+        let record = apply_record(&base, 2, waiting.apply_info.apply_id);
+        (record.status == Registration::PendingPayment).then_some(())
+    });
+    let record = apply_record(&base, 1, holder.apply_info.apply_id);
+    assert_eq!(record.status, Registration::Cancelled);
+    if let Some(parent) = &parent {
+        assert_eq!(status_of(&base, parent), Status::Closed);
+    }
+    let detail = crash::activity(&base, activity);
+    assert_eq!(
+        (
+            detail.reserved,
+            detail.registered,
+            detail.seats_left,
+            detail.waitlist
+        ),
+        (1, 0, 0, 0),
+        "the seat held once: {detail:?}"
+    );
+    // Member 2 orders the seat it was given.
+    let created = post(
+        &client(),
+        format!("{base}/shop/order/create"),
+        &create_form(2, &waiting.sku_slice),
+    );
+    assert_eq!(created["code"], 200, "{created}");
+}
+
+#[test]
+fn crash_while_a_lapsed_reservation_is_handed_to_the_first_waiter() {
+    crash_during_a_promotion(false);
+}
+
+#[test]
+fn crash_while_an_expired_order_hands_its_seat_to_the_first_waiter() {
+    crash_during_a_promotion(true);
+}

@@ -26,4 +26,5 @@ mod seed_shapes;
 mod storage;
 mod subsystem_http;
 mod trust;
+mod waitlist;
 mod wire_errors;

@@ -164,6 +164,10 @@ const REFUSALS: &[(&str, &[&str])] = &[
         &["invalid", "not_found"],
     ),
     (
+        "/activityPlatform/wxActivity/cancelApply",
+        &["invalid", "pending_order", "not_found", "registered"],
+    ),
+    (
         "/shop/order/create",
         &[
             "invalid",

@@ -234,6 +234,26 @@ pub struct ApplyForm {
     pub phone: String,
     /// JSON object (a string in a form), kept with the apply.
     pub apply_info: Option<String>,
+    /// 1: on a full activity, join its waitlist rather than be refused (4090000003).
+    #[schema(example = 1)]
+    pub waitlist: Option<u8>,
+}
+
+/// `activityPlatform/wxActivity/cancelApply`.
+#[derive(ToSchema)]
+pub struct CancelApplyForm {
+    /// The applicant's company.
+    #[schema(example = 421)]
+    pub company_id: u64,
+    /// The applicant; anyone else is answered as if the apply did not exist.
+    #[schema(example = 32171)]
+    pub member_id: u64,
+    /// Accepted, not needed.
+    #[schema(example = 10000001)]
+    pub business_id: Option<u64>,
+    /// The apply to cancel.
+    #[schema(example = 10001)]
+    pub apply_id: u64,
 }
 
 /// `activityPlatform/wxActivity/detail`.

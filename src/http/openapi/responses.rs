@@ -340,6 +340,8 @@ pub struct ActivityData {
     pub status: ActivityStatus,
     /// Until when (Unix s) a member may ask for a refund; `null`: always.
     pub refund_deadline: Option<u64>,
+    /// How many wait for a seat.
+    pub waitlist: u32,
 }
 
 /// One order of `shop/order/list`.
@@ -391,8 +393,12 @@ pub enum ApplyStatus {
     PendingPayment,
     /// Paid: 报名成功.
     Registered,
-    /// Released (order closed or refunded, or no order within the TTL).
+    /// Released (order closed or refunded, or no order within the TTL), or left the
+    /// waitlist.
     Cancelled,
+    /// Waiting for a seat of a full activity; becomes `pending_payment` when one is
+    /// released.
+    Waitlisted,
 }
 
 /// `data.apply_info` of `wxActivity/apply`.
@@ -403,8 +409,10 @@ pub struct ApplyBrief {
     pub apply_id: u64,
     /// The activity.
     pub activity_id: u64,
-    /// `pending_payment` after an apply.
+    /// `pending_payment` after an apply; `waitlisted` on a full activity with `waitlist=1`.
     pub status: ApplyStatus,
+    /// Place in the waitlist (1 = next) while `waitlisted`, else `null`.
+    pub position: Option<u32>,
 }
 
 /// `data` of `wxActivity/apply`: what `shop/order/create` needs.
@@ -451,6 +459,8 @@ pub struct ApplyInfoData {
     pub c_time: u64,
     /// Last change (Unix s).
     pub u_time: u64,
+    /// Place in the waitlist (1 = next) while `waitlisted`, else `null`.
+    pub position: Option<u32>,
 }
 
 /// `data` of `applyOrderCreate`: the subsystem prices the SKUs (fen).

@@ -78,6 +78,30 @@ impl<'a> Member<'a> {
             .await
     }
 
+    /// Applies for `activity_id` with `waitlist=1`: a full activity puts the member on its
+    /// waitlist.
+    pub async fn try_apply_or_wait(&self, activity_id: u64) -> Reply {
+        let mut form = apply_form(self.id, activity_id);
+        form.push(("waitlist", "1".into()));
+        self.app
+            .post_form("/activityPlatform/wxActivity/apply", &form)
+            .await
+    }
+
+    /// Applies for `activity_id` or joins its waitlist when it is full.
+    pub async fn apply_or_wait(&self, activity_id: u64) -> Applied {
+        self.try_apply_or_wait(activity_id).await.ok_as()
+    }
+
+    /// `wxActivity/cancelApply` of this member's apply.
+    pub async fn try_cancel_apply(&self, apply_id: u64) -> Reply {
+        self.post(
+            "/activityPlatform/wxActivity/cancelApply",
+            &[("apply_id", apply_id.to_string())],
+        )
+        .await
+    }
+
     /// Applies for `activity_id`; the apply holds a seat.
     pub async fn apply(&self, activity_id: u64) -> Applied {
         self.try_apply(activity_id).await.ok_as()
