@@ -1,8 +1,10 @@
 //! The activity platform: the business subsystem for `business_type` 3001 (SPEC §5).
 //!
-//! Activities with seats, members' applies (one seat each), and the two calls the order
-//! center makes: `applyOrderCreate` (bind applies to an order and price them) and
-//! `applyOrderNotify` (paid → registered; closed or refunded → seat released).
+//! Activities with seats, members' applies (one seat each), a fair waitlist per full
+//! activity (a released seat goes to the first waiter in the change that releases it), and
+//! the calls the order center makes: `applyOrderCreate` (bind applies to an order and price
+//! them), `applyOrderNotify` (paid → registered; closed or refunded → seat released) and
+//! `applyOrderRefundDeadline` (until when the owner may ask for a refund).
 //! [`ActivityService`] holds the rules; `crate::http::activity` exposes them over HTTP, and
 //! [`InProcessSubsystem`] lets the order center call them without a network hop.
 

@@ -1,7 +1,8 @@
 //! Business subsystems as the order center sees them (SPEC §3, §5).
 //!
 //! Each `business_type` has a subsystem that prices and records its side of an order
-//! (`applyOrderCreate`) and hears how the order ended (`applyOrderNotify`). The order center
+//! (`applyOrderCreate`), hears how the order ended (`applyOrderNotify`) and says until when
+//! its owner may ask for a refund (`applyOrderRefundDeadline`). The order center
 //! talks to every subsystem through [`Subsystem`]: over HTTP ([`HttpSubsystem`], base URL per
 //! `business_type`) or in-process (`crate::activity::InProcessSubsystem`, the embedded
 //! default).

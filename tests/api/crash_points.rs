@@ -78,6 +78,16 @@ fn start(dir: &std::path::Path, port: u16, platform: Platform, env: &[(&str, &st
     Server::start_with(dir, TTL, env, &listen, &args)
 }
 
+/// Starts the binary (in-process platform) armed to abort at crash `point`.
+fn start_armed(dir: &std::path::Path, port: u16, point: &str) -> Server {
+    start(
+        dir,
+        port,
+        Platform::InProcess,
+        &[("ORDERCENTER_FAILPOINT", point)],
+    )
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -216,12 +226,7 @@ fn crash_after_the_payment_attempt_was_recorded() {
 fn a_create_torn_after_its_journal_record_is_replayed_whole() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = start(
-        dir.path(),
-        port,
-        Platform::InProcess,
-        &[("ORDERCENTER_FAILPOINT", "create.after_journal_record")],
-    );
+    let mut server = start_armed(dir.path(), port, "create.after_journal_record");
     let base = server.base.clone();
     let (activity, applied) = member_one_applies(&base);
     let apply_id = applied.apply_info.apply_id;
@@ -330,12 +335,7 @@ fn refunded_once_at_the_provider(base: &str, parent: &str) {
 fn crash_during_a_refund(point: &str) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = start(
-        dir.path(),
-        port,
-        Platform::InProcess,
-        &[("ORDERCENTER_FAILPOINT", point)],
-    );
+    let mut server = start_armed(dir.path(), port, point);
     let base = server.base.clone();
     let (activity, applied) = member_one_applies(&base);
     let parent = member_one_pays(&base, activity, &applied);
@@ -380,12 +380,7 @@ fn crash_after_the_provider_refunded_before_the_order_recorded_it() {
 fn crash_during_a_promotion(ordered: bool) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = start(
-        dir.path(),
-        port,
-        Platform::InProcess,
-        &[("ORDERCENTER_FAILPOINT", "waitlist.before_promote")],
-    );
+    let mut server = start_armed(dir.path(), port, "waitlist.before_promote");
     let base = server.base.clone();
     let activity = save_activity(&base, 1);
     let holder: Applied = data_of(&apply(&client(), &base, 1, activity));

@@ -310,25 +310,26 @@ async fn two_hundred_waiters_and_a_burst_of_released_seats() {
 async fn the_loadgen_waitlist_scenario_finds_no_violation() {
     let app = spawn_app().await;
     let target = app.base.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
-            .args(["--target", &target, "--scenario", "waitlist"])
-            .args(["--members", "60", "--seats", "10", "--refund-ratio", "0.8"])
-            .args(["--concurrency", "16", "--json"])
-            .output()
-            .expect("loadgen runs")
+    let (report, success) = tokio::task::spawn_blocking(move || {
+        crate::helpers::run_loadgen(&[
+            "--target",
+            &target,
+            "--scenario",
+            "waitlist",
+            "--members",
+            "60",
+            "--seats",
+            "10",
+            "--refund-ratio",
+            "0.8",
+            "--concurrency",
+            "16",
+        ])
     })
     .await
     .expect("joined");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!(
-            "no report; stderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
     assert_eq!(report["violations"], serde_json::json!([]), "{report}");
-    assert!(output.status.success(), "{report}");
+    assert!(success, "{report}");
     assert_eq!(report["waitlisted"], 50, "{report}");
     assert!(report["refunds"].as_u64().unwrap() > 0, "{report}");
     let refunds = report["refunds"].as_u64().unwrap();

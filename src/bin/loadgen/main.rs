@@ -157,6 +157,24 @@ pub(crate) async fn envelope_code(response: reqwest::Response) -> Result<Value, 
     }
 }
 
+/// GETs `url` and returns the envelope's `data`, or the code as the error.
+pub(crate) async fn get(client: &reqwest::Client, url: String) -> Result<Value, String> {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("transport: {e}"))?;
+    envelope_code(response).await
+}
+
+/// Adds `text` to a scenario's violations (the first 100 are kept).
+pub(crate) fn note_violation(violations: &Mutex<Vec<String>>, text: String) {
+    let mut violations = violations.lock();
+    if violations.len() < 100 {
+        violations.push(text);
+    }
+}
+
 pub(crate) async fn post(
     client: &reqwest::Client,
     url: &str,

@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::{envelope_code, post, Step};
+use crate::{get, post, Step};
 
 /// Settings of one waitlist run.
 pub struct WaitlistSettings {
@@ -55,23 +55,11 @@ struct Steps {
 }
 
 fn violation(steps: &Steps, text: String) {
-    let mut violations = steps.violations.lock();
-    if violations.len() < 100 {
-        violations.push(text);
-    }
+    crate::note_violation(&steps.violations, text);
 }
 
 fn timed(step: &Step, started: Instant, outcome: &Result<Value, String>) {
     step.record(started, outcome.as_ref().map(|_| ()).map_err(Clone::clone));
-}
-
-async fn get(client: &reqwest::Client, url: String) -> Result<Value, String> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("transport: {e}"))?;
-    envelope_code(response).await
 }
 
 /// The first answer of a member: their apply (or place in the queue).
