@@ -274,8 +274,8 @@ impl ActivityStore {
     }
 
     /// Writes activities and applies atomically, keeping the indexes: member → applies,
-    /// the pending-deadline index (present exactly while an apply is pending) and order →
-    /// applies. Inside a [`Store::write`] change only (the writer thread).
+    /// the pending-deadline index (present exactly while an apply is pending), the waitlist
+    /// (present exactly while an apply waits) and order → applies. Inside a [`Store::write`] change only (the writer thread).
     pub fn write(&self, change: ActivityWrite<'_>) -> Result<(), StoreError> {
         let mut staged = Change::new();
         self.stage(&mut staged, change)?;
@@ -320,10 +320,13 @@ impl ActivityStore {
             let deadline = deadline_key(apply.expires_at, apply.id);
             let member = member_key(apply.activity_id, apply.owner, apply.id);
             let queued = waitlist_key(apply.activity_id, apply.id);
-            if apply.status == ApplyStatus::Waitlisted {
-                write.insert(&self.waitlist, queued, Vec::new());
-            } else {
-                write.remove(&self.waitlist, queued);
+            // A waiter leaves the queue only as pending (promoted) or cancelled.
+            match apply.status {
+                ApplyStatus::Waitlisted => write.insert(&self.waitlist, queued, Vec::new()),
+                ApplyStatus::Pending | ApplyStatus::Cancelled => {
+                    write.remove(&self.waitlist, queued)
+                }
+                ApplyStatus::Ordered | ApplyStatus::Registered => {}
             }
             match apply.status {
                 ApplyStatus::Pending => {
