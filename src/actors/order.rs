@@ -294,7 +294,12 @@ impl OrderActor {
             |outcome, actor, ctx| {
                 let order = actor.settle(outcome, ctx)?;
                 if order.refund_pending() {
-                    tracing::warn!(status = ?order.status, "refunding");
+                    match order.status {
+                        OrderStatus::Closed => {
+                            tracing::warn!("payment for a closed order; refunding")
+                        }
+                        _ => tracing::info!("refund asked for; refunding"),
+                    }
                     ctx.notify(Command::CheckRefund);
                 }
                 Ok(order)

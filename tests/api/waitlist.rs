@@ -322,6 +322,8 @@ async fn the_loadgen_waitlist_scenario_finds_no_violation() {
             "10",
             "--refund-ratio",
             "0.8",
+            "--poll-ms",
+            "100",
             "--concurrency",
             "16",
         ])

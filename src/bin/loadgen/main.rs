@@ -73,7 +73,8 @@ struct Args {
     /// `flow`: longest think time before paying or abandoning, in ms.
     #[arg(long, default_value_t = 2000)]
     think_ms: u64,
-    /// `flow`: pause between state polls, in ms (the frontend polls about once a second).
+    /// `flow`, `waitlist`: pause between state polls, in ms (the frontend polls about once a
+    /// second).
     #[arg(long, default_value_t = 1000)]
     poll_ms: u64,
     /// `waitlist`: seats of the activity (default: a quarter of the members).
@@ -323,6 +324,7 @@ async fn main() -> std::process::ExitCode {
                 seats: args.seats.unwrap_or((members / 4).max(1)),
                 concurrency: args.concurrency,
                 refund_ratio: args.refund_ratio,
+                poll_ms: args.poll_ms,
                 member_base: args.member_base,
             };
             finish(waitlist::run(client, settings).await, args.json)

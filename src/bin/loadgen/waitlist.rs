@@ -32,6 +32,9 @@ pub struct WaitlistSettings {
     pub concurrency: usize,
     /// Probability that a member with a paid seat asks for a refund.
     pub refund_ratio: f64,
+    /// Pause between a member's polls (of its order's state, or of its place in the queue),
+    /// in ms: thousands of waiters polling are load too.
+    pub poll_ms: u64,
     /// First member id.
     pub member_base: u64,
 }
@@ -124,11 +127,12 @@ async fn apply_status(client: &reqwest::Client, base: &str, applied: &Applied) -
 /// Polls the order's `transaction_status` until it is `wanted` (or 20 s passed).
 async fn wait_status(
     client: &reqwest::Client,
-    base: &str,
+    settings: &WaitlistSettings,
     member: u64,
     parent: &str,
     wanted: &str,
 ) -> bool {
+    let base = &settings.base;
     let until = Instant::now() + Duration::from_secs(20);
     while Instant::now() < until {
         let state = post(
@@ -145,7 +149,7 @@ async fn wait_status(
         {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(settings.poll_ms)).await;
     }
     false
 }
@@ -204,7 +208,7 @@ async fn hold(
         return;
     }
     let paid_at = Instant::now();
-    if !wait_status(client, base, applied.member, &parent, "1").await {
+    if !wait_status(client, settings, applied.member, &parent, "1").await {
         violation(steps, format!("{parent}: charged but not shown paid"));
         return;
     }
@@ -228,7 +232,7 @@ async fn hold(
         steps.kept.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    if !wait_status(client, base, applied.member, &parent, "3").await {
+    if !wait_status(client, settings, applied.member, &parent, "3").await {
         violation(
             steps,
             format!("{parent}: refund asked for, not confirmed within 20 s"),
@@ -297,7 +301,7 @@ async fn wait_then_hold(
         {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(settings.poll_ms)).await;
     }
 }
 
