@@ -84,8 +84,10 @@ async fn seed(
             end_time: 0,
             per_member_limit: 1,
             stadium_name: "基准场馆".into(),
+            refund_deadline: None,
         })
-        .await?;
+        .await?
+        .activity;
 
     let members: Vec<u64> = (1..=count).collect();
     let mut applies = Vec::with_capacity(members.len());
@@ -101,11 +103,12 @@ async fn seed(
                 name: "基准".into(),
                 phone: "13800000000".into(),
                 apply_info: "{}".into(),
+                waitlist: false,
             })
         }))
         .await;
         for outcome in made {
-            let (apply, _) = outcome?;
+            let apply = outcome?.apply;
             applies.push((apply.owner, apply.id));
         }
     }

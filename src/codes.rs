@@ -31,6 +31,10 @@ pub const ACTIVITY_FULL: u64 = 4_090_000_003;
 pub const ALREADY_REGISTERED: u64 = 4_090_000_004;
 /// An `Idempotency-Key` reused with other parameters.
 pub const IDEMPOTENCY_CONFLICT: u64 = 4_090_000_005;
+/// The order cannot be refunded: not paid, or refunded already.
+pub const NOT_REFUNDABLE: u64 = 4_090_000_006;
+/// The refund deadline of the activity has passed.
+pub const REFUND_DEADLINE_PASSED: u64 = 4_030_000_002;
 /// The request body is over the limit.
 pub const TOO_LARGE: u64 = 4_130_000_000;
 /// Neither a form nor JSON.
@@ -75,6 +79,8 @@ mod tests {
             (ACTIVITY_FULL, 409),
             (ALREADY_REGISTERED, 409),
             (IDEMPOTENCY_CONFLICT, 409),
+            (NOT_REFUNDABLE, 409),
+            (REFUND_DEADLINE_PASSED, 403),
             (TOO_LARGE, 413),
             (UNSUPPORTED_MEDIA_TYPE, 415),
             (INTERNAL, 500),

@@ -5,7 +5,10 @@
 //! Points: `create.after_creating`, `create.after_bind` (a subsystem over HTTP: the
 //! written-ahead order), `create.before_commit` (the in-process subsystem: order and binding
 //! staged, nothing written), `create.after_created`, `expire.after_close`,
-//! `outbox.after_notify`, `pay.after_attempt`.
+//! `outbox.after_notify`, `pay.after_attempt`, `refund.after_record` (a refund asked for,
+//! recorded, the provider not yet asked), `refund.after_provider` (the provider confirmed a
+//! refund, not yet recorded here), `waitlist.before_promote` (a seat released and given to
+//! the first waiter, staged, nothing written).
 
 use std::sync::OnceLock;
 

@@ -255,6 +255,7 @@ async fn open_store(config: &Config) -> Result<Stores, StartupError> {
             ))
         })
         .await?;
+    orders.index_members().await?;
     Ok(Stores {
         store,
         orders,

@@ -1,8 +1,10 @@
 //! The activity platform: the business subsystem for `business_type` 3001 (SPEC §5).
 //!
-//! Activities with seats, members' applies (one seat each), and the two calls the order
-//! center makes: `applyOrderCreate` (bind applies to an order and price them) and
-//! `applyOrderNotify` (paid → registered; closed or refunded → seat released).
+//! Activities with seats, members' applies (one seat each), a fair waitlist per full
+//! activity (a released seat goes to the first waiter in the change that releases it), and
+//! the calls the order center makes: `applyOrderCreate` (bind applies to an order and price
+//! them), `applyOrderNotify` (paid → registered; closed or refunded → seat released) and
+//! `applyOrderRefundDeadline` (until when the owner may ask for a refund).
 //! [`ActivityService`] holds the rules; `crate::http::activity` exposes them over HTTP, and
 //! [`InProcessSubsystem`] lets the order center call them without a network hop.
 
@@ -17,9 +19,10 @@ pub use sweeper::run_reservation_sweeper;
 
 use async_trait::async_trait;
 
+use crate::domain::OrderNo;
 use crate::subsystem::{
-    InStoreSubsystem, OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, Subsystem,
-    SubsystemError,
+    InStoreSubsystem, OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, RefundDeadlineAnswer,
+    RefundDeadlineCall, Subsystem, SubsystemError,
 };
 
 /// The activity platform reached in-process, through the same interface as over HTTP.
@@ -57,6 +60,16 @@ impl Subsystem for InProcessSubsystem {
             .order_notice(notice)
             .await
             .map_err(SubsystemError::from)
+    }
+
+    async fn refund_deadline(
+        &self,
+        call: &RefundDeadlineCall,
+    ) -> Result<RefundDeadlineAnswer, SubsystemError> {
+        let order_no = OrderNo::parse(&call.order_no)
+            .map_err(|_| ActivityError::Invalid("order_no 格式错误".into()))?;
+        let refund_deadline = self.service.order_refund_deadline(order_no).await?;
+        Ok(RefundDeadlineAnswer { refund_deadline })
     }
 
     fn in_store(&self) -> Option<&dyn InStoreSubsystem> {

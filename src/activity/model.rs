@@ -49,6 +49,28 @@ impl Activity {
     }
 }
 
+/// An activity with what its detail shows beside its record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivityDetail {
+    /// The activity.
+    pub activity: Activity,
+    /// Until when (Unix s) an owner may ask for a refund; `None`: always.
+    pub refund_deadline: Option<u64>,
+    /// How many wait for a seat.
+    pub waitlist: u32,
+}
+
+/// An apply with its activity and, while it waits, its place in the queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyDetail {
+    /// The apply.
+    pub apply: Apply,
+    /// Its activity.
+    pub activity: Activity,
+    /// 1 = next to get a seat; `None` unless waitlisted.
+    pub position: Option<u32>,
+}
+
 /// Where an apply is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApplyStatus {
@@ -58,8 +80,12 @@ pub enum ApplyStatus {
     Ordered,
     /// Paid: 报名成功.
     Registered,
-    /// Released: no order in time, order closed, or refunded.
+    /// Released: no order in time, order closed, or refunded; or left the waitlist.
     Cancelled,
+    /// Waiting for a seat of a full activity (`waitlist=1`); holds none. The first waiter
+    /// becomes [`ApplyStatus::Pending`] in the change that releases a seat. Last, so that
+    /// stored statuses keep their bincode index.
+    Waitlisted,
 }
 
 impl ApplyStatus {
@@ -69,12 +95,22 @@ impl ApplyStatus {
             ApplyStatus::Pending | ApplyStatus::Ordered => "pending_payment",
             ApplyStatus::Registered => "registered",
             ApplyStatus::Cancelled => "cancelled",
+            ApplyStatus::Waitlisted => "waitlisted",
         }
     }
 
     /// Whether the apply holds a seat.
     pub fn holds_seat(self) -> bool {
-        !matches!(self, ApplyStatus::Cancelled)
+        matches!(
+            self,
+            ApplyStatus::Pending | ApplyStatus::Ordered | ApplyStatus::Registered
+        )
+    }
+
+    /// Whether the apply counts against the member's limit: it holds a seat or waits for
+    /// one.
+    pub fn is_live(self) -> bool {
+        self != ApplyStatus::Cancelled
     }
 }
 

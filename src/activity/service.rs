@@ -2,7 +2,7 @@
 //! thread, one at a time, and is answered after the group commit: seats can never be
 //! oversold, and an answer is only given once it is on disk.
 
-use super::model::{Activity, Apply, ApplyStatus};
+use super::model::{Activity, ActivityDetail, Apply, ApplyDetail, ApplyStatus};
 use crate::codes;
 use crate::domain::{time, Fen, MemberRef, OrderNo, OrderOutcome, SkuSlice};
 use crate::store::activity::{ActivityStore, ActivityWrite};
@@ -116,6 +116,9 @@ pub struct NewActivity {
     pub per_member_limit: u32,
     /// Venue.
     pub stadium_name: String,
+    /// Until when (Unix s) an owner may ask for a refund: `None` → `start_time`; 0 →
+    /// always.
+    pub refund_deadline: Option<u64>,
 }
 
 /// `wxActivity/apply`.
@@ -133,6 +136,8 @@ pub struct ApplyCommand {
     pub phone: String,
     /// Free-form JSON text.
     pub apply_info: String,
+    /// Wait for a seat when the activity is full (`waitlist=1`) rather than be refused.
+    pub waitlist: bool,
 }
 
 /// `applyOrderCreate`, parsed.
@@ -233,7 +238,7 @@ impl ActivityService {
     }
 
     /// Creates an activity.
-    pub async fn save(&self, new: NewActivity) -> Result<Activity, ActivityError> {
+    pub async fn save(&self, new: NewActivity) -> Result<ActivityDetail, ActivityError> {
         self.locked(move |store| {
             let activity = Activity {
                 id: store.next_activity_id(),
@@ -250,12 +255,24 @@ impl ActivityService {
                 image: "--".into(),
                 created_at: time::now_secs(),
             };
-            store.write(ActivityWrite {
-                activities: vec![&activity],
-                applies: vec![],
-                tombstones: vec![],
-            })?;
-            Ok(activity)
+            let mut change = Change::new();
+            store.stage(
+                &mut change,
+                ActivityWrite {
+                    activities: vec![&activity],
+                    ..ActivityWrite::default()
+                },
+            )?;
+            if let Some(deadline) = new.refund_deadline {
+                store.stage_refund_deadline(&mut change, activity.id, deadline);
+            }
+            store.store().apply(change)?;
+            let refund_deadline = store.refund_deadline(&activity)?;
+            Ok(ActivityDetail {
+                activity,
+                refund_deadline,
+                waitlist: 0,
+            })
         })
         .await
     }
@@ -274,14 +291,43 @@ impl ActivityService {
             end_time: 0,
             per_member_limit: 1,
             stadium_name: String::new(),
+            refund_deadline: None,
         };
-        self.save(demo).await.map(Some)
+        self.save(demo).await.map(|saved| Some(saved.activity))
     }
 
     /// One activity.
-    pub async fn detail(&self, activity_id: u64) -> Result<Activity, ActivityError> {
-        self.read(move |store| store.activity(activity_id)?.ok_or(ActivityError::NotFound))
-            .await
+    pub async fn detail(&self, activity_id: u64) -> Result<ActivityDetail, ActivityError> {
+        self.read(move |store| {
+            let activity = store
+                .activity(activity_id)?
+                .ok_or(ActivityError::NotFound)?;
+            let refund_deadline = store.refund_deadline(&activity)?;
+            let waitlist = store.waitlist_len(activity.id)?;
+            Ok(ActivityDetail {
+                activity,
+                refund_deadline,
+                waitlist,
+            })
+        })
+        .await
+    }
+
+    /// `applyOrderRefundDeadline`: until when the owner of `order_no` may ask for a refund
+    /// (the deadline of the activity its applies are for; `None`: always).
+    pub async fn order_refund_deadline(
+        &self,
+        order_no: OrderNo,
+    ) -> Result<Option<u64>, ActivityError> {
+        self.read(move |store| {
+            let bound = store.order_applies(&order_no)?;
+            let apply = bound.first().ok_or(ActivityError::NotFound)?;
+            let activity = store
+                .activity(apply.activity_id)?
+                .ok_or(ActivityError::NotFound)?;
+            Ok(store.refund_deadline(&activity)?)
+        })
+        .await
     }
 
     /// How many index entries an apply for `activity_id` by `owner` reads (see
@@ -295,27 +341,73 @@ impl ActivityService {
             .await
     }
 
-    /// One apply, if `owner` made it.
+    /// One apply, if `owner` made it, with its place in the waitlist while it waits.
     pub async fn apply_info(
         &self,
         apply_id: u64,
         owner: MemberRef,
-    ) -> Result<(Apply, Activity), ActivityError> {
+    ) -> Result<ApplyDetail, ActivityError> {
         self.read(move |store| {
-            let apply = store
-                .apply(apply_id)?
-                .filter(|a| a.owner == owner)
-                .ok_or(ActivityError::NotFound)?;
-            let activity = store
-                .activity(apply.activity_id)?
-                .ok_or(ActivityError::NotFound)?;
-            Ok((apply, activity))
+            let apply = owned_apply(store, apply_id, owner)?;
+            with_activity(store, apply)
         })
         .await
     }
 
-    /// `wxActivity/apply`: reserves a seat, atomically.
-    pub async fn apply(&self, command: ApplyCommand) -> Result<(Apply, Activity), ActivityError> {
+    /// `wxActivity/cancelApply`: the owner leaves the waitlist, or gives back the seat an
+    /// apply holds while it has no order (the next waiter gets it, in the same change).
+    /// An apply bound to an order is cancelled with the order (4001009999 names it); a
+    /// registration with a refund (4090000004); one cancelled already is answered as is.
+    pub async fn cancel_apply(
+        &self,
+        apply_id: u64,
+        owner: MemberRef,
+    ) -> Result<ApplyDetail, ActivityError> {
+        let ttl = self.reservation_secs;
+        self.locked(move |store| {
+            let now = time::now_secs();
+            let mut apply = owned_apply(store, apply_id, owner)?;
+            let mut activity = store
+                .activity(apply.activity_id)?
+                .ok_or(ActivityError::NotFound)?;
+            match apply.status {
+                ApplyStatus::Cancelled => return with_activity(store, apply),
+                ApplyStatus::Ordered => {
+                    return Err(ActivityError::PendingOrder {
+                        parent_order_no: apply
+                            .parent_order_no
+                            .clone()
+                            .ok_or(ActivityError::NotFound)?,
+                        business_id: apply.business_id,
+                    })
+                }
+                ApplyStatus::Registered => return Err(ActivityError::AlreadyRegistered),
+                ApplyStatus::Pending => activity.reserved = activity.reserved.saturating_sub(1),
+                ApplyStatus::Waitlisted => {}
+            }
+            apply.status = ApplyStatus::Cancelled;
+            apply.updated_at = now;
+            let mut activities = vec![activity];
+            let mut changed = vec![apply.clone()];
+            promote_waiters(store, &mut activities, &mut changed, now, ttl)?;
+            store.write(ActivityWrite {
+                activities: activities.iter().collect(),
+                applies: changed.iter().collect(),
+                tombstones: vec![],
+            })?;
+            Ok(ApplyDetail {
+                apply,
+                activity: activities.swap_remove(0),
+                position: None,
+            })
+        })
+        .await
+    }
+
+    /// `wxActivity/apply`: reserves a seat, atomically; on a full activity with `waitlist`,
+    /// joins the end of its waitlist instead (the queue is the writer thread's order:
+    /// first come, first served).
+    pub async fn apply(&self, command: ApplyCommand) -> Result<ApplyDetail, ActivityError> {
         let ttl = self.reservation_secs;
         self.locked(move |store| {
             let now = time::now_secs();
@@ -336,8 +428,10 @@ impl ActivityService {
                 store.unindex_released(&mut change, &released);
                 store.store().apply(change)?;
             }
-            if let Some(pending) = mine.iter().find(|a| a.status == ApplyStatus::Pending) {
-                return Ok((pending.clone(), activity));
+            let unordered =
+                |a: &&Apply| matches!(a.status, ApplyStatus::Pending | ApplyStatus::Waitlisted);
+            if let Some(open) = mine.iter().find(unordered) {
+                return with_activity(store, open.clone());
             }
             if let Some(ordered) = mine.iter().find(|a| a.status == ApplyStatus::Ordered) {
                 if let Some(parent_order_no) = ordered.parent_order_no.clone() {
@@ -347,14 +441,18 @@ impl ActivityService {
                     });
                 }
             }
-            let live = mine.iter().filter(|a| a.status.holds_seat()).count();
+            let live = mine.iter().filter(|a| a.status.is_live()).count();
             if live >= activity.per_member_limit as usize {
                 return Err(ActivityError::AlreadyRegistered);
             }
-            if activity.seats_left() == 0 {
-                return Err(ActivityError::Full);
-            }
-            activity.reserved += 1;
+            let status = match activity.seats_left() {
+                0 if command.waitlist => ApplyStatus::Waitlisted,
+                0 => return Err(ActivityError::Full),
+                _ => {
+                    activity.reserved += 1;
+                    ApplyStatus::Pending
+                }
+            };
             let apply = Apply {
                 id: store.next_apply_id(),
                 activity_id: activity.id,
@@ -363,11 +461,15 @@ impl ActivityService {
                 name: command.name,
                 phone: command.phone,
                 apply_info: command.apply_info,
-                status: ApplyStatus::Pending,
+                status,
                 order_no: None,
                 parent_order_no: None,
                 created_at: now,
-                expires_at: now.saturating_add(ttl),
+                expires_at: if status == ApplyStatus::Pending {
+                    now.saturating_add(ttl)
+                } else {
+                    0
+                },
                 updated_at: now,
             };
             store.write(ActivityWrite {
@@ -375,7 +477,16 @@ impl ActivityService {
                 applies: vec![&apply],
                 tombstones: vec![],
             })?;
-            Ok((apply, activity))
+            // Read after the write: the apply is the last in its queue.
+            let position = match status {
+                ApplyStatus::Waitlisted => Some(store.waitlist_len(activity.id)?),
+                _ => None,
+            };
+            Ok(ApplyDetail {
+                apply,
+                activity,
+                position,
+            })
         })
         .await
     }
@@ -410,9 +521,10 @@ impl ActivityService {
     /// `applyOrderNotify`: paid → registered; closed or refunded → seat released.
     /// Idempotent; an order with no applies is acknowledged as is.
     pub async fn order_notice(&self, notice: OrderNotice) -> Result<(), ActivityError> {
+        let ttl = self.reservation_secs;
         self.locked(move |store| {
             let mut change = Change::new();
-            apply_notice(store, notice, &mut change)?;
+            apply_notice(store, notice, &mut change, ttl)?;
             store.store().apply(change)?;
             Ok(())
         })
@@ -427,11 +539,13 @@ impl ActivityService {
         notice: OrderNotice,
         change: &mut Change,
     ) -> Result<(), ActivityError> {
-        apply_notice(&self.store, notice, change)
+        apply_notice(&self.store, notice, change, self.reservation_secs)
     }
 
-    /// Releases the seats of pending applies that got no order in time. Returns how many.
+    /// Releases the seats of pending applies that got no order in time, each to the first
+    /// waiter of its activity in the same change. Returns how many were released.
     pub async fn release_expired(&self, now: u64) -> Result<usize, ActivityError> {
+        let ttl = self.reservation_secs;
         self.locked(move |store| {
             let mut released: Vec<Apply> = Vec::new();
             let mut activities: Vec<Activity> = Vec::new();
@@ -445,14 +559,16 @@ impl ActivityService {
                 apply.updated_at = now;
                 released.push(apply);
             }
-            if !released.is_empty() {
+            let count = released.len();
+            if count > 0 {
+                promote_waiters(store, &mut activities, &mut released, now, ttl)?;
                 store.write(ActivityWrite {
                     activities: activities.iter().collect(),
                     applies: released.iter().collect(),
                     tombstones: vec![],
                 })?;
             }
-            Ok(released.len())
+            Ok(count)
         })
         .await
     }
@@ -500,6 +616,8 @@ fn bind(
             }
             ApplyStatus::Registered => return Err(ActivityError::AlreadyRegistered),
             ApplyStatus::Cancelled => return Err(ActivityError::NotFound),
+            // Still waiting for a seat: nothing to order yet.
+            ApplyStatus::Waitlisted => return Err(ActivityError::Full),
         }
         let activity = store
             .activity(apply.activity_id)?
@@ -536,12 +654,13 @@ fn bind(
 }
 
 /// How an order ended, applied to its applies and seats (staged into `change`): paid →
-/// registered; closed or refunded → released. Idempotent; an order with nothing bound is
+/// registered; closed or refunded → released, to the first waiter when there is one. Idempotent; an order with nothing bound is
 /// tombstoned (a late bind for it is refused) unless paid.
 fn apply_notice(
     store: &ActivityStore,
     notice: OrderNotice,
     change: &mut Change,
+    ttl: u64,
 ) -> Result<(), ActivityError> {
     let now = time::now_secs();
     let mut changed: Vec<Apply> = Vec::new();
@@ -596,6 +715,7 @@ fn apply_notice(
         changed.push(apply);
     }
     if !changed.is_empty() {
+        promote_waiters(store, &mut activities, &mut changed, now, ttl)?;
         store.stage(
             change,
             ActivityWrite {
@@ -620,4 +740,71 @@ fn loaded(
     }
     activities.push(store.activity(id)?.ok_or(ActivityError::NotFound)?);
     Ok(activities.len() - 1)
+}
+
+/// `owner`'s apply `apply_id`. Blocking.
+fn owned_apply(
+    store: &ActivityStore,
+    apply_id: u64,
+    owner: MemberRef,
+) -> Result<Apply, ActivityError> {
+    store
+        .apply(apply_id)?
+        .filter(|a| a.owner == owner)
+        .ok_or(ActivityError::NotFound)
+}
+
+/// `apply` with its activity and its place in the waitlist. Blocking.
+fn with_activity(store: &ActivityStore, apply: Apply) -> Result<ApplyDetail, ActivityError> {
+    let activity = store
+        .activity(apply.activity_id)?
+        .ok_or(ActivityError::NotFound)?;
+    let position = store.waitlist_position(&apply)?;
+    Ok(ApplyDetail {
+        apply,
+        activity,
+        position,
+    })
+}
+
+/// Gives the seats free in `activities` to their first waiters, first come first: each
+/// becomes pending (a seat reserved for the order TTL, as a new apply) and is added to
+/// `changed`, so the change that released a seat is the change that hands it on — a seat
+/// is never free while someone waits, and never held by two. On the writer thread, once
+/// per change (the queue is read as the change found it).
+fn promote_waiters(
+    store: &ActivityStore,
+    activities: &mut [Activity],
+    changed: &mut Vec<Apply>,
+    now: u64,
+    ttl: u64,
+) -> Result<(), ActivityError> {
+    let mut promoted = 0;
+    for activity in activities.iter_mut() {
+        let free = activity.seats_left() as usize;
+        if free == 0 {
+            continue;
+        }
+        for mut waiter in store.first_waiters(activity.id, free)? {
+            if waiter.status != ApplyStatus::Waitlisted || changed.iter().any(|a| a.id == waiter.id)
+            {
+                continue;
+            }
+            waiter.status = ApplyStatus::Pending;
+            waiter.expires_at = now.saturating_add(ttl);
+            waiter.updated_at = now;
+            activity.reserved += 1;
+            tracing::info!(
+                apply_id = waiter.id,
+                activity_id = activity.id,
+                "seat given to the first waiter"
+            );
+            changed.push(waiter);
+            promoted += 1;
+        }
+    }
+    if promoted > 0 {
+        crate::failpoint::hit("waitlist.before_promote");
+    }
+    Ok(())
 }

@@ -21,9 +21,10 @@ use crate::codes;
 use crate::domain::order::CreateRequest;
 use crate::domain::{
     time, Command, Effect, MemberRef, Order, OrderExtra, OrderNo, OrderNoGenerator, OrderStatus,
-    PaidEvidence,
+    PaidEvidence, RefundRequester,
 };
-use crate::store::orders::IdempotencyRecord;
+use crate::store::orders::{IdempotencyRecord, MemberOrdersPage};
+use crate::subsystem::RefundDeadlineCall;
 use crate::workflow::{OrderError, SharedEnv};
 
 /// `shop/order/create`, validated.
@@ -301,6 +302,51 @@ impl OrderCenter {
         self.execute(&parent_order_no, command).await
     }
 
+    /// A full refund of a paid order, asked by its owner before the refund deadline of what
+    /// was ordered (the subsystem says when that is), or by an operator at any time. The
+    /// refund is recorded (durable) before this returns, and before the provider hears of
+    /// it; the order's actor then follows it until the provider confirms (`"3"`). Asking
+    /// again while it is pending answers the order as it is.
+    #[tracing::instrument(skip_all, fields(order_no = %parent_order_no))]
+    pub async fn refund(
+        &self,
+        parent_order_no: OrderNo,
+        by: RefundRequester,
+        reason: &str,
+    ) -> Result<Order, OrderError> {
+        if !self.is_ready() {
+            return Err(OrderError::NotReady);
+        }
+        let deadline = match by {
+            RefundRequester::Owner(who) => {
+                let order = self.get(parent_order_no.clone(), who).await?;
+                self.refund_deadline(&order).await?
+            }
+            RefundRequester::Operator => None,
+        };
+        tracing::info!(?by, %reason, "refund asked for");
+        self.execute(&parent_order_no, Command::RequestRefund { by, deadline })
+            .await
+    }
+
+    /// The refund deadline of what `order` ordered, from its subsystem; `None` for an order
+    /// the deadline does not apply to (not paid: refused as such by the decision).
+    async fn refund_deadline(&self, order: &Order) -> Result<Option<u64>, OrderError> {
+        if order.status != OrderStatus::Paid {
+            return Ok(None);
+        }
+        let subsystem = self
+            .env
+            .subsystems
+            .get(order.request.business_type)
+            .ok_or(OrderError::UnknownBusinessType(order.request.business_type))?;
+        let call = RefundDeadlineCall {
+            order_no: order.order_no.to_string(),
+            parent_order_no: order.parent_order_no.to_string(),
+        };
+        Ok(subsystem.refund_deadline(&call).await?.refund_deadline)
+    }
+
     /// The provider says the order is paid (a verified notify, or the poller's checked
     /// query). Idempotent; an order closed meanwhile is refunded.
     pub async fn confirm_payment(
@@ -370,6 +416,24 @@ impl OrderCenter {
         } else {
             Err(OrderError::NotFound)
         }
+    }
+
+    /// A page of `who`'s orders, newest first (see [`OrderStore::member_orders_page`]):
+    /// read from the member's index, never a scan of everyone's orders.
+    ///
+    /// [`OrderStore::member_orders_page`]: crate::store::orders::OrderStore::member_orders_page
+    pub async fn list(
+        &self,
+        who: MemberRef,
+        status: Option<u8>,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<MemberOrdersPage, OrderError> {
+        Ok(self
+            .env
+            .store
+            .load_member_orders(who, before, status, limit)
+            .await?)
     }
 
     /// Orders so far that need a person (see [`crate::workflow::OrderEnv`]).

@@ -11,7 +11,7 @@ use actix::prelude::*;
 
 use super::poller::{TradePoller, Unwatch, Watch};
 use super::Snapshot;
-use crate::domain::{time, Command, Effect, Order, OrderEvent, OrderNo, OrderStatus, PaidEvidence};
+use crate::domain::{time, Command, Effect, Order, OrderEvent, OrderNo, OrderStatus};
 use crate::workflow::refund::{RefundStep, FIRST_REFUND_RETRY, MAX_REFUND_RETRY, REFUND_RECHECK};
 use crate::workflow::{self, jittered, OrderError, SharedEnv};
 
@@ -208,7 +208,18 @@ impl OrderActor {
             Effect::SettleAsRefunded(evidence) => self.run(|env, order| async move {
                 workflow::refund::refunded_at_provider(&env, order, &evidence).await
             }),
-            Effect::RefundLatePayment(evidence) => self.refund_late_payment(evidence),
+            Effect::RefundLatePayment(evidence) => {
+                let (env, order) = (self.env.clone(), (*self.order).clone());
+                self.record_refund(async move {
+                    workflow::refund::late_payment(&env, order, evidence).await
+                })
+            }
+            Effect::RecordRefund => {
+                let (env, order) = (self.env.clone(), (*self.order).clone());
+                self.record_refund(
+                    async move { workflow::refund::request_refund(&env, order).await },
+                )
+            }
             Effect::StepRefund => self.step_refund(),
         }
     }
@@ -273,16 +284,22 @@ impl OrderActor {
         )))
     }
 
-    /// Records the refund owed for money that reached the provider after the close, then
-    /// starts following it.
-    fn refund_late_payment(&mut self, evidence: PaidEvidence) -> Answer {
-        let (env, order) = (self.env.clone(), (*self.order).clone());
-        let work = async move { workflow::refund::late_payment(&env, order, evidence).await };
+    /// Runs `work`, which records a refund (money that reached the provider after the
+    /// close, or a refund asked for), then starts following the refund recorded.
+    fn record_refund(
+        &mut self,
+        work: impl std::future::Future<Output = Result<Order, OrderError>> + 'static,
+    ) -> Answer {
         AtomicResponse::new(Box::pin(work.into_actor(self).map(
             |outcome, actor, ctx| {
                 let order = actor.settle(outcome, ctx)?;
                 if order.refund_pending() {
-                    tracing::warn!("payment for a closed order; refunding");
+                    match order.status {
+                        OrderStatus::Closed => {
+                            tracing::warn!("payment for a closed order; refunding")
+                        }
+                        _ => tracing::info!("refund asked for; refunding"),
+                    }
                     ctx.notify(Command::CheckRefund);
                 }
                 Ok(order)

@@ -74,6 +74,24 @@ pub enum Command {
     ConfirmPayment(PaidEvidence),
     /// Look at a pending refund again.
     CheckRefund,
+    /// A full refund of a paid order is asked for (`shop/order/refund`,
+    /// `shop/order/adminRefund`).
+    RequestRefund {
+        /// Who asks.
+        by: RefundRequester,
+        /// The refund deadline (Unix s) of what was ordered, when it has one: an owner may
+        /// not ask from then on; an operator may.
+        deadline: Option<u64>,
+    },
+}
+
+/// Who asks for a refund.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundRequester {
+    /// The order's owner, before the refund deadline.
+    Owner(MemberRef),
+    /// An operator (admin token): any paid order, whatever the deadline.
+    Operator,
 }
 
 /// What a command leads to, when it is not refused, with what carrying it out needs.
@@ -103,6 +121,8 @@ pub enum Effect {
     RefundLatePayment(PaidEvidence),
     /// Take the next step of the pending refund at the provider.
     StepRefund,
+    /// Record the refund asked for a paid order (durable), then follow it at the provider.
+    RecordRefund,
 }
 
 /// Why a command is refused.
@@ -120,6 +140,12 @@ pub enum Refusal {
     /// A payment report that does not fit the order.
     #[error("payment does not match the order: {0}")]
     Mismatch(String),
+    /// Not paid, or refunded already: nothing to refund.
+    #[error("order cannot be refunded")]
+    NotRefundable,
+    /// The owner asked on or after the refund deadline.
+    #[error("refund deadline passed")]
+    PastRefundDeadline,
 }
 
 impl Order {
@@ -167,6 +193,31 @@ impl Order {
             Command::ConfirmPayment(evidence) => self.decide_payment(evidence),
             Command::CheckRefund if self.refund_pending() => Ok(Effect::StepRefund),
             Command::CheckRefund => Ok(Effect::Answer),
+            Command::RequestRefund { by, deadline } => self.decide_refund(*by, *deadline, now_ms),
+        }
+    }
+
+    /// A refund asked for: a paid order records one (once: asking again while it is pending
+    /// answers the order as it is), anything else has nothing to refund.
+    fn decide_refund(
+        &self,
+        by: RefundRequester,
+        deadline: Option<u64>,
+        now_ms: u64,
+    ) -> Result<Effect, Refusal> {
+        let visible = match by {
+            RefundRequester::Owner(who) => self.is_visible_to(who),
+            RefundRequester::Operator => self.status.is_visible(),
+        };
+        let past_deadline = deadline.is_some_and(|d| now_ms >= d.saturating_mul(1000));
+        match self.status {
+            _ if !visible => Err(Refusal::NotFound),
+            OrderStatus::Paid if self.refund_pending() => Ok(Effect::Answer),
+            OrderStatus::Paid if past_deadline && by != RefundRequester::Operator => {
+                Err(Refusal::PastRefundDeadline)
+            }
+            OrderStatus::Paid => Ok(Effect::RecordRefund),
+            _ => Err(Refusal::NotRefundable),
         }
     }
 
@@ -264,6 +315,8 @@ mod tests {
             Refusal::Closed => "closed",
             Refusal::AlreadyPaid => "already paid",
             Refusal::Mismatch(_) => "mismatch",
+            Refusal::NotRefundable => "not refundable",
+            Refusal::PastRefundDeadline => "past refund deadline",
         }
     }
 
@@ -284,7 +337,8 @@ mod tests {
             }
         }
 
-        fn expect(&self, command: &Command, past_deadline: bool) -> Expected {
+        /// `now_ms` is what the order's clock says: at its deadline when `past_deadline`.
+        fn expect(&self, command: &Command, past_deadline: bool, now_ms: u64) -> Expected {
             use Expected::{Effect as E, Refused};
             let mine = |who: &MemberRef| *who == OWNER;
             match command {
@@ -305,6 +359,19 @@ mod tests {
                 }
                 Command::CheckRefund => E(Effect::Answer),
                 _ if !self.created => Refused("not found"),
+                Command::RequestRefund {
+                    by: RefundRequester::Owner(who),
+                    ..
+                } if !mine(who) => Refused("not found"),
+                Command::RequestRefund { .. } if !self.paid || self.refunded => {
+                    Refused("not refundable")
+                }
+                Command::RequestRefund { .. } if self.refund_owed => E(Effect::Answer),
+                Command::RequestRefund {
+                    by: RefundRequester::Owner(_),
+                    deadline: Some(deadline),
+                } if deadline * 1000 <= now_ms => Refused("past refund deadline"),
+                Command::RequestRefund { .. } => E(Effect::RecordRefund),
                 Command::Cancel { who } if !mine(who) => Refused("not found"),
                 Command::Cancel { .. } if self.open() => E(Effect::Close(OrderEvent::Cancelled)),
                 Command::Cancel { .. } if self.paid && !self.refunded => Refused("already paid"),
@@ -357,8 +424,10 @@ mod tests {
                     self.paid |= self.open();
                     self.refunded = true;
                 }
-                Effect::RefundLatePayment(_) => self.refund_owed = true,
+                Effect::RefundLatePayment(_) | Effect::RecordRefund => self.refund_owed = true,
                 Effect::StepRefund if provider_agrees => self.refunded = true,
+                // A paid order's refund the provider will not make: still paid, for a person.
+                Effect::StepRefund if self.paid => self.refund_owed = false,
                 Effect::StepRefund => self.refund_refused = true,
             }
         }
@@ -385,6 +454,30 @@ mod tests {
             Just(Command::Expire),
             evidence.prop_map(Command::ConfirmPayment),
             Just(Command::CheckRefund),
+            (any::<bool>(), refund_deadline()).prop_map(|(operator, deadline)| {
+                Command::RequestRefund {
+                    by: if operator {
+                        RefundRequester::Operator
+                    } else {
+                        RefundRequester::Owner(OWNER)
+                    },
+                    deadline,
+                }
+            }),
+            refund_deadline().prop_map(|deadline| Command::RequestRefund {
+                by: RefundRequester::Owner(STRANGER),
+                deadline,
+            }),
+        ]
+    }
+
+    /// None, long past, the order's own deadline (past when the step is), or far ahead.
+    fn refund_deadline() -> impl Strategy<Value = Option<u64>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(1)),
+            Just(Some(CREATED_AT + 480)),
+            Just(Some(CREATED_AT + 86_400)),
         ]
     }
 
@@ -435,7 +528,23 @@ mod tests {
                 });
                 return;
             }
+            Effect::RecordRefund => {
+                let refund_order_id = order.refund_order_id(1);
+                let amount = order.total();
+                let payment = order.payment.as_mut().unwrap();
+                payment.refund = Some(Refund {
+                    refund_order_id,
+                    attempt: 1,
+                    amount,
+                    requested_at: now,
+                });
+                return;
+            }
             Effect::StepRefund if provider_agrees => OrderEvent::Refunded,
+            Effect::StepRefund if order.status == OrderStatus::Paid => {
+                order.payment.as_mut().unwrap().refund = None;
+                return;
+            }
             Effect::StepRefund => OrderEvent::RefundRefused,
         };
         order
@@ -458,7 +567,7 @@ mod tests {
                 let deadline_ms = order.deadline() * 1000;
                 let now_ms = if past_deadline { deadline_ms } else { deadline_ms - 1 };
                 let decided = order.decide(&command, now_ms);
-                let expected = model.expect(&command, past_deadline);
+                let expected = model.expect(&command, past_deadline, now_ms);
                 let got = match &decided {
                     Ok(effect) => Expected::Effect(effect.clone()),
                     Err(refusal) => Expected::Refused(kind(refusal)),

@@ -168,7 +168,8 @@ impl Prepay {
     }
 }
 
-/// A refund of a payment that reached the provider for an order already closed.
+/// A refund of a payment: one that reached the provider for an order already closed, or one
+/// a paid order's owner or an operator asked for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refund {
     /// Derived from `parent_order_no` and `attempt`, so a retry after a crash cannot refund
@@ -223,19 +224,21 @@ impl Order {
     }
 
     /// Whether a message can still change the order, so it gets an actor when one arrives:
-    /// it needs one anyway, or it is closed after a payment was started (a late payment
-    /// must be refunded), or its refund was refused (the provider may still report it
-    /// refunded, e.g. by a person in its console). Every other order is answered from the
-    /// store, by the same [`Order::decide`] (tested there).
+    /// it needs one anyway, or it is paid (a refund may be asked for), or it is closed after
+    /// a payment was started (a late payment must be refunded), or its refund was refused
+    /// (the provider may still report it refunded, e.g. by a person in its console). Every
+    /// other order is answered from the store, by the same [`Order::decide`] (tested there).
     pub fn takes_messages(&self) -> bool {
         self.needs_actor()
+            || self.status == OrderStatus::Paid
             || (self.status == OrderStatus::Closed && self.payment.is_some())
             || self.status == OrderStatus::RefundRefused
     }
 
-    /// A refund was asked and not yet confirmed.
+    /// A refund was asked and not yet confirmed: of a late payment (closed), or asked for
+    /// by the owner or an operator (paid).
     pub fn refund_pending(&self) -> bool {
-        self.status == OrderStatus::Closed
+        matches!(self.status, OrderStatus::Closed | OrderStatus::Paid)
             && self.payment.as_ref().is_some_and(|p| p.refund.is_some())
     }
 

@@ -10,13 +10,17 @@ use super::orders::{location, member};
 use super::views;
 use super::AppState;
 use crate::activity::{ApplyCommand, NewActivity, OrderBinding, OrderNotice};
-use crate::domain::{Fen, OrderOutcome};
-use crate::subsystem::{OrderCreateCall, OrderNotifyCall};
+use crate::domain::{Fen, OrderNo, OrderOutcome};
+use crate::subsystem::{OrderCreateCall, OrderNotifyCall, RefundDeadlineAnswer};
 
 /// Checks the token of an admin call (`activity/save`) or of the order center's own calls
 /// (`applyOrderCreate`, `applyOrderNotify`), given as `Authorization: Bearer …` or as the
 /// field the kind names.
-fn require_token(kind: Token, expected: Option<&str>, fields: &Fields) -> Result<(), ApiError> {
+pub(super) fn require_token(
+    kind: Token,
+    expected: Option<&str>,
+    fields: &Fields,
+) -> Result<(), ApiError> {
     let Some(expected) = expected else {
         return Ok(());
     };
@@ -61,6 +65,7 @@ pub async fn save(state: web::Data<AppState>, fields: Fields) -> Result<HttpResp
         stadium_name: fields
             .optional_text("stadium_name", 64)?
             .unwrap_or_default(),
+        refund_deadline: fields.u64_in("refund_deadline", 0..=32_503_680_000)?,
     };
     if new.end_time != 0 && new.end_time <= new.start_time {
         return Err(ApiError::malformed("end_time", "必须晚于 start_time"));
@@ -83,7 +88,10 @@ pub async fn detail(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
 #[utoipa::path(post, path = "/activityPlatform/wxActivity/apply", tag = "activity",
     summary = "报名 — reserves a seat; its apply_id is the SKU to order",
     description = "Applying again while the apply has no order returns the same apply; a member \
-        with an unpaid order for the activity gets 4001009999 with the order to pay.",
+        with an unpaid order for the activity gets 4001009999 with the order to pay. On a full \
+        activity, `waitlist=1` joins its waitlist (`status` `waitlisted`, `position` 1 = next) \
+        instead of 4090000003: the first waiter's apply becomes `pending_payment`, its seat \
+        reserved, in the change that releases a seat.",
     request_body(content = doc::ApplyForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "The apply and what shop/order/create needs", body = Envelope<doc::ApplyData>)))]
 #[tracing::instrument(skip_all)]
@@ -104,9 +112,10 @@ pub async fn apply(state: web::Data<AppState>, fields: Fields) -> Result<HttpRes
         name: fields.required_text("name", 32)?,
         phone,
         apply_info: fields.json_object_text("apply_info", "{}")?,
+        waitlist: fields.u64_in("waitlist", 0..=1)? == Some(1),
     };
-    let (apply, activity) = state.activity.apply(command).await?;
-    Ok(success(views::applied_view(&apply, &activity)))
+    let applied = state.activity.apply(command).await?;
+    Ok(success(views::applied_view(&applied)))
 }
 
 /// `activityPlatform/wxActivity/applyInfo?apply_id=&member_id=&company_id=`.
@@ -119,11 +128,34 @@ pub async fn apply_info(
     fields: Fields,
 ) -> Result<HttpResponse, ApiError> {
     let owner = member(&fields)?;
-    let (apply, activity) = state
+    let apply = state
         .activity
         .apply_info(fields.id("apply_id")?, owner)
         .await?;
-    Ok(success(views::apply_view(&apply, &activity)))
+    Ok(success(views::apply_view(&apply)))
+}
+
+/// `POST activityPlatform/wxActivity/cancelApply`: leave the waitlist, or give back a
+/// reserved seat that has no order yet.
+#[utoipa::path(post, path = "/activityPlatform/wxActivity/cancelApply", tag = "activity",
+    summary = "取消报名 — leave the waitlist, or give back a seat with no order yet",
+    description = "A seat given back goes to the first waiter in the same durable change. An apply \
+        bound to an unpaid order is cancelled with the order (4001009999 names it); a \
+        registration is refunded instead (4090000004). Cancelling again answers the same.",
+    request_body(content = doc::CancelApplyForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The apply, `cancelled`", body = Envelope<doc::ApplyInfoData>)))]
+#[tracing::instrument(skip_all)]
+pub async fn cancel_apply(
+    state: web::Data<AppState>,
+    fields: Fields,
+) -> Result<HttpResponse, ApiError> {
+    let owner = member(&fields)?;
+    location(&fields)?;
+    let apply = state
+        .activity
+        .cancel_apply(fields.id("apply_id")?, owner)
+        .await?;
+    Ok(success(views::apply_view(&apply)))
 }
 
 /// `POST activityPlatform/activity/applyOrderCreate` (called by the order center).
@@ -187,4 +219,28 @@ pub async fn apply_order_notify(
         .order_notice(OrderNotice::from_call(&call)?)
         .await?;
     Ok(success(serde_json::Value::Null))
+}
+
+/// `POST activityPlatform/activity/applyOrderRefundDeadline` (called by the order center
+/// before it records a refund its owner asked for).
+#[utoipa::path(post, path = "/activityPlatform/activity/applyOrderRefundDeadline", tag = "subsystem",
+    summary = "子系统退款期限 — until when the owner of an order may ask for a refund (order center only)",
+    description = "The activity's `refund_deadline` (its `start_time` when saved without one); \
+        `null`: refunds always allowed. Read-only.",
+    request_body(content = doc::ApplyOrderRefundDeadlineForm, content_type = "application/x-www-form-urlencoded"),
+    security(("internal_token" = [])),
+    responses((status = 200, description = "The deadline", body = Envelope<doc::RefundDeadlineData>)))]
+pub async fn apply_order_refund_deadline(
+    state: web::Data<AppState>,
+    fields: Fields,
+) -> Result<HttpResponse, ApiError> {
+    require_token(Token::Internal, state.internal_token.as_deref(), &fields)?;
+    let text = fields.required_text("order_no", 64)?;
+    let order_no =
+        OrderNo::parse(&text).map_err(|_| ApiError::malformed("order_no", "应为 19 位数字"))?;
+    fields.optional_text("parent_order_no", 64)?;
+    let refund_deadline = state.activity.order_refund_deadline(order_no).await?;
+    let data = serde_json::to_value(RefundDeadlineAnswer { refund_deadline })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(success(data))
 }

@@ -50,6 +50,12 @@ pub enum ApiError {
     /// An idempotency key was reused with other parameters.
     #[error("idempotency key reused")]
     IdempotencyConflict,
+    /// Not paid, or refunded already.
+    #[error("order not refundable")]
+    NotRefundable,
+    /// The refund deadline passed.
+    #[error("refund deadline passed")]
+    RefundDeadlinePassed,
     /// A business rule of a subsystem said no (its code, message and data are passed on).
     #[error("{message}")]
     Business {
@@ -109,6 +115,8 @@ impl ApiError {
             ApiError::OrderClosed => codes::ORDER_CLOSED,
             ApiError::OrderPaid => codes::ORDER_PAID,
             ApiError::IdempotencyConflict => codes::IDEMPOTENCY_CONFLICT,
+            ApiError::NotRefundable => codes::NOT_REFUNDABLE,
+            ApiError::RefundDeadlinePassed => codes::REFUND_DEADLINE_PASSED,
             ApiError::Business { code, .. } => *code,
             ApiError::ProviderFailed => codes::PROVIDER_FAILED,
             ApiError::SubsystemFailed(_) => codes::SUBSYSTEM_FAILED,
@@ -133,6 +141,8 @@ impl ApiError {
             ApiError::OrderClosed => "订单已关闭，无法支付".into(),
             ApiError::OrderPaid => "订单已支付".into(),
             ApiError::IdempotencyConflict => "Idempotency-Key 已用于其他参数的请求".into(),
+            ApiError::NotRefundable => "订单不可退款".into(),
+            ApiError::RefundDeadlinePassed => "已过退款期限".into(),
             ApiError::Business { message, .. } => message.clone(),
             ApiError::ProviderFailed => "支付服务暂时不可用，请稍后重试".into(),
             ApiError::SubsystemFailed(_) => "业务系统暂时不可用，请稍后重试".into(),
@@ -191,6 +201,8 @@ impl From<OrderError> for ApiError {
             OrderError::NotFound => ApiError::OrderNotFound,
             OrderError::Closed => ApiError::OrderClosed,
             OrderError::AlreadyPaid => ApiError::OrderPaid,
+            OrderError::NotRefundable => ApiError::NotRefundable,
+            OrderError::PastRefundDeadline => ApiError::RefundDeadlinePassed,
             OrderError::Rejected {
                 code,
                 message,

@@ -43,10 +43,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     post_only(cfg, "/shop/order/create", orders::create);
     post_only(cfg, "/shop/order/cancel", orders::cancel);
     post_only(cfg, "/shop/order/pay", payment::pay);
+    post_only(cfg, "/shop/order/refund", orders::refund);
+    post_only(cfg, "/shop/order/adminRefund", orders::admin_refund);
     read_only(cfg, "/shop/order/state", orders::state);
     read_only(cfg, "/shop/order/detail", orders::detail);
+    read_only(cfg, "/shop/order/list", orders::list);
     post_only(cfg, "/activityPlatform/activity/save", activity::save);
     post_only(cfg, "/activityPlatform/wxActivity/apply", activity::apply);
+    post_only(
+        cfg,
+        "/activityPlatform/wxActivity/cancelApply",
+        activity::cancel_apply,
+    );
     read_only(cfg, "/activityPlatform/wxActivity/detail", activity::detail);
     read_only(
         cfg,
@@ -62,6 +70,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         cfg,
         "/activityPlatform/activity/applyOrderNotify",
         activity::apply_order_notify,
+    );
+    post_only(
+        cfg,
+        "/activityPlatform/activity/applyOrderRefundDeadline",
+        activity::apply_order_refund_deadline,
     );
     cfg.service(
         web::resource("/trade/notify/ums")

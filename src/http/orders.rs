@@ -1,15 +1,20 @@
-//! `shop/order/*`: create, state, cancel, detail.
+//! `shop/order/*`: create, state, cancel, detail, the member's list, refund (by the owner or an operator).
 
 use actix_web::{web, HttpResponse};
 
+use super::activity::require_token;
 use super::envelope::{success, Envelope};
 use super::error::ApiError;
+use super::error::Token;
 use super::input::{Fields, TEXT_LIMIT};
 use super::openapi::schemas as doc;
-use super::views::{create_view, detail_view, state_view};
+use super::views::{create_view, detail_view, order_list_view, state_view};
 use super::AppState;
 use crate::actors::CreateOrder;
-use crate::domain::{MemberRef, OrderNo, SkuSlice};
+use crate::domain::{MemberRef, OrderNo, RefundRequester, SkuSlice};
+
+/// Longest `reason` of a refund, in bytes.
+const REASON_LIMIT: usize = 256;
 
 /// The caller (`company_id`, `member_id`), required on every order call.
 pub(super) fn member(fields: &Fields) -> Result<MemberRef, ApiError> {
@@ -142,4 +147,76 @@ pub async fn cancel(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
     location(&fields)?;
     let order = state.center.cancel(parent_order_no(&fields)?, who).await?;
     Ok(success(state_view(&order)))
+}
+
+/// `POST shop/order/refund`: the owner asks for a full refund of a paid order.
+#[utoipa::path(post, path = "/shop/order/refund", tag = "order",
+    summary = "申请退款 — the owner refunds a paid order before the refund deadline",
+    description = "Recorded (durable) before the provider is asked, under a `refundOrderId` derived \
+        from the order; followed with refund-query until final. Answers with the state: `\"1\"` \
+        (detail shows `refund_status` 1) until the provider confirms, then `\"3\"`; the seat is \
+        released and the registration cancelled. Asking again while pending answers the same.",
+    request_body(content = doc::RefundForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "The state after the refund was recorded", body = Envelope<doc::StateData>)))]
+#[tracing::instrument(skip_all)]
+pub async fn refund(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let who = member(&fields)?;
+    location(&fields)?;
+    let parent = parent_order_no(&fields)?;
+    let reason = fields
+        .optional_text("reason", REASON_LIMIT)?
+        .unwrap_or_default();
+    let order = state
+        .center
+        .refund(parent, RefundRequester::Owner(who), &reason)
+        .await?;
+    Ok(success(state_view(&order)))
+}
+
+/// `POST shop/order/adminRefund`: an operator refunds any paid order, whatever the deadline.
+#[utoipa::path(post, path = "/shop/order/adminRefund", tag = "order",
+    summary = "后台退款（管理）— an operator refunds any paid order",
+    description = "As `shop/order/refund`, for any member's order and past the refund deadline.",
+    request_body(content = doc::AdminRefundForm, content_type = "application/x-www-form-urlencoded"),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The state after the refund was recorded", body = Envelope<doc::StateData>)))]
+#[tracing::instrument(skip_all)]
+pub async fn admin_refund(
+    state: web::Data<AppState>,
+    fields: Fields,
+) -> Result<HttpResponse, ApiError> {
+    require_token(Token::Admin, state.admin_token.as_deref(), &fields)?;
+    let parent = parent_order_no(&fields)?;
+    let reason = fields.required_text("reason", REASON_LIMIT)?;
+    let order = state
+        .center
+        .refund(parent, RefundRequester::Operator, &reason)
+        .await?;
+    Ok(success(state_view(&order)))
+}
+
+/// `shop/order/list`: the caller's own orders, newest first, a page at a time.
+#[utoipa::path(method(get, post), path = "/shop/order/list", tag = "order",
+    summary = "我的订单 — the caller's orders, newest first, with a cursor",
+    description = "Read from the member's own index (never a scan of everyone's orders). A page \
+        reads at most 1000 index entries: with a `status` few orders match, it may come back \
+        short with a `next_cursor` to go on from. `next_cursor` is `null` on the last page.",
+    params(doc::OrderListQuery),
+    responses((status = 200, description = "A page of orders", body = Envelope<doc::OrderListData>)))]
+pub async fn list(state: web::Data<AppState>, fields: Fields) -> Result<HttpResponse, ApiError> {
+    let who = member(&fields)?;
+    location(&fields)?;
+    let status = fields.u64_in("status", 0..=3)?.map(|code| code as u8);
+    let limit = fields.u64_in("limit", 1..=100)?.unwrap_or(20) as usize;
+    let before = match fields.optional_text("cursor", 20)? {
+        Some(text) => Some(
+            text.parse::<u64>()
+                .ok()
+                .filter(|id| *id > 0 && text.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| ApiError::malformed("cursor", "应为上一页返回的 next_cursor"))?,
+        ),
+        None => None,
+    };
+    let page = state.center.list(who, status, before, limit).await?;
+    Ok(success(order_list_view(&page.orders, page.next)))
 }

@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::activity::model::{Activity, Apply};
+use crate::activity::model::{ActivityDetail, ApplyDetail};
 use crate::domain::{time, Fen, Order, OrderItem, OrderStatus, Yuan};
 
 /// `app_id` of the seed's rows (the mini-program application).
@@ -83,8 +83,9 @@ fn item_view<'a>(order: &'a Order, item: &'a OrderItem) -> ItemView<'a> {
     }
 }
 
+/// 1 once a refund was asked for (pending at the provider, or done), else 0.
 fn refund_status(order: &Order) -> u8 {
-    u8::from(order.status == OrderStatus::Refunded)
+    u8::from(order.status == OrderStatus::Refunded || order.refund_pending())
 }
 
 /// `list.order`.
@@ -271,6 +272,44 @@ pub fn state_view(order: &Order) -> StateView<'_> {
     }
 }
 
+/// One entry of `shop/order/list`.
+#[derive(Serialize)]
+struct ListedOrder<'a> {
+    c_time: u64,
+    expire_time: u64,
+    order_no: &'a str,
+    order_status: u8,
+    parent_order_no: &'a str,
+    pay_price: Yuan,
+    payment_time: u64,
+    sku_name: &'a str,
+}
+
+/// `data` of `shop/order/list`: `list` newest first, `next_cursor` (`null` on the last
+/// page).
+pub fn order_list_view(orders: &[Order], next_cursor: Option<u64>) -> Value {
+    let list: Vec<ListedOrder<'_>> = orders
+        .iter()
+        .map(|order| ListedOrder {
+            c_time: order.c_time,
+            expire_time: order.deadline(),
+            order_no: order.order_no.as_str(),
+            order_status: order.status.code(),
+            parent_order_no: order.parent_order_no.as_str(),
+            pay_price: Yuan(order.total()),
+            payment_time: order.payment_time,
+            sku_name: order
+                .items
+                .first()
+                .map_or("", |item| item.sku_name.as_str()),
+        })
+        .collect();
+    json!({
+        "list": list,
+        "next_cursor": next_cursor.map(|id| id.to_string()),
+    })
+}
+
 /// `data` of `shop/order/detail`: the create view with current values, plus the state.
 pub fn detail_view(order: &Order) -> Value {
     let mut detail = serde_json::to_value(create_view(order)).unwrap_or(Value::Null);
@@ -279,6 +318,7 @@ pub fn detail_view(order: &Order) -> Value {
         for (key, value) in state {
             detail.entry(key).or_insert(value);
         }
+        detail.insert("refund_status".into(), refund_status(order).into());
     }
     detail
 }
@@ -305,7 +345,8 @@ pub fn pay_view(order: &Order) -> serde_json::Value {
 }
 
 /// An activity (`activity/save`, `wxActivity/detail`): seats and whether sign-up is open.
-pub fn activity_view(activity: &Activity) -> serde_json::Value {
+pub fn activity_view(detail: &ActivityDetail) -> serde_json::Value {
+    let activity = &detail.activity;
     let now = time::now_secs();
     let status = if !activity.enabled {
         "disabled"
@@ -329,11 +370,14 @@ pub fn activity_view(activity: &Activity) -> serde_json::Value {
         "per_member_limit": activity.per_member_limit,
         "stadium_name": activity.stadium_name,
         "status": status,
+        "refund_deadline": detail.refund_deadline,
+        "waitlist": detail.waitlist,
     })
 }
 
 /// An apply (`wxActivity/applyInfo`).
-pub fn apply_view(apply: &Apply, activity: &Activity) -> serde_json::Value {
+pub fn apply_view(detail: &ApplyDetail) -> serde_json::Value {
+    let (apply, activity) = (&detail.apply, &detail.activity);
     json!({
         "apply_id": apply.id,
         "activity_id": apply.activity_id,
@@ -345,13 +389,20 @@ pub fn apply_view(apply: &Apply, activity: &Activity) -> serde_json::Value {
         "parent_order_no": apply.parent_order_no.as_ref().map(|n| n.as_str()).unwrap_or(""),
         "c_time": apply.created_at,
         "u_time": apply.updated_at,
+        "position": detail.position,
     })
 }
 
 /// `data` of `wxActivity/apply`: the apply and the SKU the frontend orders next.
-pub fn applied_view(apply: &Apply, activity: &Activity) -> Value {
+pub fn applied_view(detail: &ApplyDetail) -> Value {
+    let (apply, activity) = (&detail.apply, &detail.activity);
     json!({
-        "apply_info": { "apply_id": apply.id, "activity_id": apply.activity_id, "status": apply.status.as_str() },
+        "apply_info": {
+            "apply_id": apply.id,
+            "activity_id": apply.activity_id,
+            "status": apply.status.as_str(),
+            "position": detail.position,
+        },
         "sku_slice": format!("{}:1", apply.id),
         "business_type": ACTIVITY_BUSINESS_TYPE,
         "sys_id": ACTIVITY_SYS_ID,

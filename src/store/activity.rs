@@ -17,6 +17,8 @@ pub struct ActivityStore {
     member_applies: sled::Tree,
     apply_deadlines: sled::Tree,
     order_applies: sled::Tree,
+    refund_deadlines: sled::Tree,
+    waitlist: sled::Tree,
     next_activity_id: Arc<AtomicU64>,
     next_apply_id: Arc<AtomicU64>,
 }
@@ -54,6 +56,15 @@ fn deadline_key(expires_at: u64, apply_id: u64) -> [u8; 16] {
     key
 }
 
+/// The waitlist key: activity ‖ apply id. Apply ids grow with time, so the queue is in the
+/// order the waiters applied: first come, first served.
+fn waitlist_key(activity_id: u64, apply_id: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&be(activity_id));
+    key[8..].copy_from_slice(&be(apply_id));
+    key
+}
+
 fn next_id(tree: &sled::Tree) -> Result<u64, StoreError> {
     Ok(match tree.last()? {
         Some((key, _)) => read_be(&key)? + 1,
@@ -75,6 +86,8 @@ impl ActivityStore {
             member_applies: store.tree("member_applies")?,
             apply_deadlines: store.tree("apply_deadlines")?,
             order_applies: store.tree("order_applies")?,
+            refund_deadlines: store.tree("refund_deadlines")?,
+            waitlist: store.tree("waitlist")?,
         })
     }
 
@@ -101,6 +114,26 @@ impl ActivityStore {
     /// One activity. Blocking.
     pub fn activity(&self, id: u64) -> Result<Option<Activity>, StoreError> {
         self.activities.get(be(id))?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Until when (Unix s) an owner may ask for a refund of what they paid for the activity:
+    /// the `refund_deadline` it was saved with (0: always), else its `start_time` (0:
+    /// always). Kept in a tree of its own, so stored activities keep their layout. Blocking.
+    pub fn refund_deadline(&self, activity: &Activity) -> Result<Option<u64>, StoreError> {
+        let deadline = match self.refund_deadlines.get(be(activity.id))? {
+            Some(bytes) => read_be(&bytes)?,
+            None => activity.start_time,
+        };
+        Ok((deadline > 0).then_some(deadline))
+    }
+
+    /// Stages the `refund_deadline` (0: always) an activity was saved with.
+    pub fn stage_refund_deadline(&self, change: &mut Change, activity_id: u64, deadline: u64) {
+        change.insert(
+            &self.refund_deadlines,
+            be(activity_id),
+            be(deadline).to_vec(),
+        );
     }
 
     /// One apply. Blocking.
@@ -184,6 +217,45 @@ impl ActivityStore {
         Ok(found)
     }
 
+    /// The first `count` waiters of an activity, first come first. Blocking (on the writer
+    /// thread, for a promotion).
+    pub fn first_waiters(&self, activity_id: u64, count: usize) -> Result<Vec<Apply>, StoreError> {
+        let mut found = Vec::with_capacity(count.min(64));
+        for entry in self.waitlist.scan_prefix(be(activity_id)).take(count) {
+            let (key, _) = entry?;
+            let id = read_be(key.get(8..).unwrap_or_default())?;
+            if let Some(apply) = self.apply(id)? {
+                found.push(apply);
+            }
+        }
+        Ok(found)
+    }
+
+    /// How many wait for a seat of the activity. Blocking.
+    pub fn waitlist_len(&self, activity_id: u64) -> Result<u32, StoreError> {
+        let mut count = 0u32;
+        for entry in self.waitlist.scan_prefix(be(activity_id)) {
+            entry?;
+            count = count.saturating_add(1);
+        }
+        Ok(count)
+    }
+
+    /// Where a waiting apply is in its activity's queue (1 = next), `None` if it does not
+    /// wait. Blocking.
+    pub fn waitlist_position(&self, apply: &Apply) -> Result<Option<u32>, StoreError> {
+        if apply.status != ApplyStatus::Waitlisted {
+            return Ok(None);
+        }
+        let ahead = self
+            .waitlist
+            .range(waitlist_key(apply.activity_id, 0)..waitlist_key(apply.activity_id, apply.id))
+            .count();
+        Ok(Some(
+            u32::try_from(ahead).unwrap_or(u32::MAX).saturating_add(1),
+        ))
+    }
+
     /// Pending applies whose reservation ran out at or before `now`. Blocking.
     pub fn expired_pending(&self, now: u64, limit: usize) -> Result<Vec<Apply>, StoreError> {
         let mut due = Vec::new();
@@ -202,8 +274,8 @@ impl ActivityStore {
     }
 
     /// Writes activities and applies atomically, keeping the indexes: member → applies,
-    /// the pending-deadline index (present exactly while an apply is pending) and order →
-    /// applies. Inside a [`Store::write`] change only (the writer thread).
+    /// the pending-deadline index (present exactly while an apply is pending), the waitlist
+    /// (present exactly while an apply waits) and order → applies. Inside a [`Store::write`] change only (the writer thread).
     pub fn write(&self, change: ActivityWrite<'_>) -> Result<(), StoreError> {
         let mut staged = Change::new();
         self.stage(&mut staged, change)?;
@@ -247,11 +319,23 @@ impl ActivityStore {
             write.insert(&self.applies, be(apply.id), value);
             let deadline = deadline_key(apply.expires_at, apply.id);
             let member = member_key(apply.activity_id, apply.owner, apply.id);
+            let queued = waitlist_key(apply.activity_id, apply.id);
+            // A waiter leaves the queue only as pending (promoted) or cancelled.
+            match apply.status {
+                ApplyStatus::Waitlisted => write.insert(&self.waitlist, queued, Vec::new()),
+                ApplyStatus::Pending | ApplyStatus::Cancelled => {
+                    write.remove(&self.waitlist, queued)
+                }
+                ApplyStatus::Ordered | ApplyStatus::Registered => {}
+            }
             match apply.status {
                 ApplyStatus::Pending => {
                     // Written while the apply is new (pending), removed once it is released.
                     write.insert(&self.member_applies, member, Vec::new());
                     write.insert(&self.apply_deadlines, deadline, Vec::new());
+                }
+                ApplyStatus::Waitlisted => {
+                    write.insert(&self.member_applies, member, Vec::new());
                 }
                 ApplyStatus::Ordered | ApplyStatus::Registered => {
                     write.remove(&self.apply_deadlines, deadline);

@@ -8,7 +8,10 @@
 //!   actor (creating, unpaid, or closed with a refund to confirm)
 //! - `outbox`:    big-endian sequence → bincode [`outbox::OutboxEntry`]
 //! - `idempotency`: company ‖ member ‖ key → parent_order_no and request fingerprint
-//! - `activities`, `applies`, `member_applies`, `apply_deadlines`, `order_applies`: the
+//! - `member_orders`: company ‖ member ‖ big-endian row id → parent_order_no, each member's
+//!   orders (newest last), written with the order's first record (`shop/order/list`)
+//! - `activities`, `applies`, `member_applies`, `apply_deadlines`, `order_applies`,
+//!   `refund_deadlines` (activity id → the `refund_deadline` it was saved with): the
 //!   activity platform
 //! - `paysim_*`: the payment simulator's own state
 //! - `journal`: big-endian sequence → a multi-key [`Change`] not yet known to be on disk
@@ -43,10 +46,13 @@ pub use writer::{Writer, WriterStats};
 
 /// Version of the on-disk layout described above. A store written by another version is
 /// refused rather than misread.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 
-/// Layout 2 is layout 3 without the journal: opened as is, and marked 3.
-const UPGRADABLE_LAYOUT: u32 = 2;
+/// Layouts opened as they are and marked [`LAYOUT_VERSION`]: 3 is 4 without the
+/// `member_orders` index (built at start, see `orders::OrderStore::index_members`), the
+/// `waitlist` and `refund_deadlines` trees and the waitlisted apply status; 2 is 3 without
+/// the journal. A binary of layout 3 refuses a store of layout 4, which it would misread.
+const UPGRADABLE_LAYOUTS: [u32; 2] = [2, 3];
 
 const META_LAYOUT: &[u8] = b"layout_version";
 
@@ -377,7 +383,7 @@ fn check_layout(db: &sled::Db, dir: &Path, existed: bool) -> Result<(), StoreErr
             let found = <[u8; 4]>::try_from(bytes.as_ref())
                 .map(u32::from_be_bytes)
                 .map_err(|_| StoreError::Corrupt("layout version".into()))?;
-            if found == UPGRADABLE_LAYOUT {
+            if UPGRADABLE_LAYOUTS.contains(&found) {
                 meta.insert(META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
             } else if found != LAYOUT_VERSION {
                 return Err(StoreError::Layout {

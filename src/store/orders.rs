@@ -1,4 +1,5 @@
-//! Orders, the deadline index and the order-number high mark.
+//! Orders, the deadline index, each member's orders (newest first) and the order-number
+//! high mark.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,6 +10,13 @@ use crate::domain::{MemberRef, Order, OrderNo, OrderStatus};
 
 const META_ORDER_NO_HIGH: &[u8] = b"order_no_high";
 const META_ROW_ID: &[u8] = b"row_id_high";
+/// Present once every order written before the member index existed is in it.
+const META_MEMBER_INDEX: &[u8] = b"member_orders_indexed";
+/// Index entries one page of [`OrderStore::member_orders_page`] reads at most, so a page
+/// costs the same however long the member's history and however few orders match.
+const MEMBER_PAGE_SCAN: usize = 1000;
+/// Orders indexed per durable change while a store written before the index is indexed.
+const INDEX_CHUNK: usize = 1000;
 /// Row ids are reserved in blocks: the persisted mark runs ahead of the ids handed out, so
 /// it is written once per block rather than with every order (a restart skips the rest).
 const ROW_ID_BLOCK: u64 = 4096;
@@ -32,6 +40,31 @@ fn idempotency_key(owner: MemberRef, key: &str) -> Vec<u8> {
     bytes
 }
 
+/// The member index key: company ‖ member ‖ the order's row id (big-endian: row ids grow,
+/// so the newest order sorts last).
+fn member_order_key(owner: MemberRef, row_id: u64) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..16].copy_from_slice(&member_prefix(owner));
+    key[16..].copy_from_slice(&be(row_id));
+    key
+}
+
+fn member_prefix(owner: MemberRef) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&be(owner.company_id));
+    key[8..].copy_from_slice(&be(owner.member_id));
+    key
+}
+
+/// One page of a member's orders, newest first.
+#[derive(Debug, Default)]
+pub struct MemberOrdersPage {
+    /// The orders.
+    pub orders: Vec<Order>,
+    /// Where the next page starts (the row id to read before), `None` on the last page.
+    pub next: Option<u64>,
+}
+
 /// Typed access to the order trees. Cheap to clone.
 #[derive(Clone)]
 pub struct OrderStore {
@@ -39,6 +72,7 @@ pub struct OrderStore {
     idempotency: sled::Tree,
     orders: sled::Tree,
     deadlines: sled::Tree,
+    member_orders: sled::Tree,
     outbox: sled::Tree,
     meta: sled::Tree,
     next_outbox_seq: Arc<AtomicU64>,
@@ -54,7 +88,8 @@ pub struct OrderWrite<'a> {
     pub order: &'a Order,
     /// A notification for the business subsystem, written with the order (the outbox).
     pub notify: Option<OutboxEntry>,
-    /// The order's first record: also claims the request's `Idempotency-Key`.
+    /// The order's first record: also claims the request's `Idempotency-Key` and enters the
+    /// order in its member's index.
     pub first: bool,
 }
 
@@ -77,6 +112,7 @@ impl OrderStore {
             idempotency: store.tree("idempotency")?,
             orders: store.tree("orders")?,
             deadlines: store.tree("deadlines")?,
+            member_orders: store.tree("member_orders")?,
             outbox,
             meta,
             next_outbox_seq: Arc::new(AtomicU64::new(next_outbox_seq)),
@@ -188,8 +224,8 @@ impl OrderStore {
     }
 
     /// Writes an order (and its outbox entry) atomically: the order, with its first record
-    /// the `Idempotency-Key` claim, the deadline index
-    /// (present exactly while the order is live), the row-id and order-number high marks.
+    /// the `Idempotency-Key` claim and the member index entry, the deadline index (present
+    /// exactly while the order is live), the row-id and order-number high marks.
     /// Inside a [`Store::write`] change only (as [`OrderStore::write_durable`] does), which
     /// makes it durable before anyone acknowledges it.
     pub fn write(&self, change: OrderWrite<'_>) -> Result<(), StoreError> {
@@ -228,6 +264,13 @@ impl OrderStore {
             staged.insert(&self.idempotency, key, record);
         }
         staged.insert(&self.orders, order.parent_order_no.as_str(), value);
+        if write.first {
+            staged.insert(
+                &self.member_orders,
+                member_order_key(order.request.owner, order.id),
+                order.parent_order_no.as_str().as_bytes(),
+            );
+        }
         if order.needs_actor() {
             staged.insert(&self.deadlines, &deadline_key, Vec::new());
         } else {
@@ -275,6 +318,125 @@ impl OrderStore {
             .await
     }
 
+    /// Up to `limit` of `owner`'s orders that were handed out, newest first, older than the
+    /// row id `before` (from the newest for `None`), with `order_status` `status` when
+    /// given. Reads at most [`MEMBER_PAGE_SCAN`] index entries: a page may come back short
+    /// (even empty) with a `next` to go on from. Blocking.
+    pub fn member_orders_page(
+        &self,
+        owner: MemberRef,
+        before: Option<u64>,
+        status: Option<u8>,
+        limit: usize,
+    ) -> Result<MemberOrdersPage, StoreError> {
+        let start = member_order_key(owner, 0);
+        let end = member_order_key(owner, before.unwrap_or(u64::MAX));
+        let mut page = MemberOrdersPage::default();
+        let mut entries = self.member_orders.range(start..end).rev();
+        let mut scanned = 0;
+        while let Some(entry) = entries.next() {
+            let (key, parent) = entry?;
+            scanned += 1;
+            let row_id = read_be(key.get(16..).unwrap_or_default())?;
+            let parent = std::str::from_utf8(&parent)
+                .ok()
+                .and_then(|text| OrderNo::parse(text).ok())
+                .ok_or_else(|| StoreError::Corrupt("member index value".into()))?;
+            let shown = self.get(&parent)?.filter(|order| {
+                order.status.is_visible() && status.is_none_or(|code| order.status.code() == code)
+            });
+            page.orders.extend(shown);
+            if page.orders.len() >= limit || scanned >= MEMBER_PAGE_SCAN {
+                if entries.next().is_some() {
+                    page.next = Some(row_id);
+                }
+                break;
+            }
+        }
+        Ok(page)
+    }
+
+    /// Async [`OrderStore::member_orders_page`].
+    pub async fn load_member_orders(
+        &self,
+        owner: MemberRef,
+        before: Option<u64>,
+        status: Option<u8>,
+        limit: usize,
+    ) -> Result<MemberOrdersPage, StoreError> {
+        let this = self.clone();
+        self.store
+            .blocking(move || this.member_orders_page(owner, before, status, limit))
+            .await
+    }
+
+    /// Puts every order written before the member index existed into it (a store of an
+    /// earlier version), a chunk per durable change, then marks the store indexed; a crash
+    /// midway starts again (the entries are the same). At start-up, before any request.
+    pub async fn index_members(&self) -> Result<usize, StoreError> {
+        let this = self.clone();
+        let indexed = self
+            .store
+            .blocking(move || Ok(this.meta.get(META_MEMBER_INDEX)?.is_some()))
+            .await?;
+        if indexed {
+            return Ok(0);
+        }
+        let mut after: Option<Vec<u8>> = None;
+        let mut total = 0;
+        loop {
+            let this = self.clone();
+            let from = after.clone();
+            let (count, last) = self
+                .store
+                .write(move || this.index_chunk(from.as_deref()))
+                .await?;
+            total += count;
+            match last {
+                Some(key) => after = Some(key),
+                None => break,
+            }
+        }
+        if total > 0 {
+            tracing::info!(orders = total, "indexed the orders of each member");
+        }
+        Ok(total)
+    }
+
+    /// One chunk of [`OrderStore::index_members`] after the order key `after`, on the
+    /// writer thread: how many were indexed and the last key (`None`: done, marked).
+    fn index_chunk(&self, after: Option<&[u8]>) -> Result<(usize, Option<Vec<u8>>), StoreError> {
+        use std::ops::Bound;
+        let from = match after {
+            Some(key) => Bound::Excluded(key.to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut change = Change::new();
+        let mut count = 0;
+        let mut last = None;
+        for entry in self
+            .orders
+            .range::<Vec<u8>, _>((from, Bound::Unbounded))
+            .take(INDEX_CHUNK)
+        {
+            let (key, value) = entry?;
+            let order: Order = decode(&value)?;
+            change.insert(
+                &self.member_orders,
+                member_order_key(order.request.owner, order.id),
+                order.parent_order_no.as_str().as_bytes(),
+            );
+            count += 1;
+            last = Some(key.to_vec());
+        }
+        if count < INDEX_CHUNK {
+            change.insert(&self.meta, META_MEMBER_INDEX, Vec::new());
+            last = None;
+        }
+        self.store.apply(change)?;
+        Ok((count, last))
+    }
+
     /// Reads one order off the async worker.
     pub async fn load(&self, parent_order_no: OrderNo) -> Result<Option<Order>, StoreError> {
         let this = self.clone();
@@ -296,4 +458,142 @@ fn deadline_key(deadline: u64, parent: &OrderNo) -> Vec<u8> {
     key.extend_from_slice(&be(deadline));
     key.extend_from_slice(parent.as_str().as_bytes());
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::sample;
+    use crate::domain::Fen;
+    use crate::store::StoreConfig;
+
+    const ALICE: MemberRef = MemberRef {
+        company_id: 421,
+        member_id: 1,
+    };
+    const BOB: MemberRef = MemberRef {
+        company_id: 421,
+        member_id: 2,
+    };
+
+    /// Opens the store (blocking, as start-up does it: off the async worker).
+    async fn open(dir: &std::path::Path) -> (Store, OrderStore) {
+        let config = StoreConfig {
+            data_dir: dir.to_path_buf(),
+            cache_capacity: 1 << 20,
+            disk_reserve_bytes: 0,
+        };
+        tokio::task::spawn_blocking(move || {
+            let store = Store::open(&config).expect("store opens");
+            let orders = OrderStore::open(&store).expect("trees open");
+            (store, orders)
+        })
+        .await
+        .expect("joined")
+    }
+
+    /// Order `n` of `owner`: row id `n`, its own numbers, first written as created.
+    fn order(owner: MemberRef, n: u64, status: OrderStatus) -> Order {
+        let mut order = sample(owner, Fen(1), status);
+        order.id = n;
+        order.parent_order_no = OrderNo::compose(2013, 1000 + n);
+        order.order_no = OrderNo::compose(3001, 1000 + n);
+        order
+    }
+
+    async fn close(store: Store, orders: OrderStore) {
+        drop(orders);
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .expect("joined")
+            .expect("closes");
+    }
+
+    async fn write_first(orders: &OrderStore, order: Order) {
+        let this = orders.clone();
+        orders
+            .store()
+            .write(move || {
+                this.write(OrderWrite {
+                    order: &order,
+                    notify: None,
+                    first: true,
+                })
+            })
+            .await
+            .expect("written");
+    }
+
+    fn numbers(page: &MemberOrdersPage) -> Vec<u64> {
+        page.orders.iter().map(|o| o.id).collect()
+    }
+
+    #[tokio::test]
+    async fn a_members_orders_come_newest_first_a_page_at_a_time_and_only_theirs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, orders) = open(dir.path()).await;
+        for n in 1..=5 {
+            let status = if n == 3 {
+                OrderStatus::Paid
+            } else {
+                OrderStatus::Unpaid
+            };
+            write_first(&orders, order(ALICE, n * 2, status)).await;
+            write_first(&orders, order(BOB, n * 2 + 1, OrderStatus::Unpaid)).await;
+        }
+        // Never handed out: not listed.
+        write_first(&orders, order(ALICE, 20, OrderStatus::Abandoned)).await;
+
+        let first = orders.member_orders_page(ALICE, None, None, 2).unwrap();
+        assert_eq!(numbers(&first), [10, 8]);
+        let second = orders
+            .member_orders_page(ALICE, first.next, None, 2)
+            .unwrap();
+        assert_eq!(numbers(&second), [6, 4]);
+        let last = orders
+            .member_orders_page(ALICE, second.next, None, 2)
+            .unwrap();
+        assert_eq!((numbers(&last), last.next), (vec![2], None));
+        let paid = orders.member_orders_page(ALICE, None, Some(1), 20).unwrap();
+        assert_eq!((numbers(&paid), paid.next), (vec![6], None));
+        let nobody = MemberRef {
+            company_id: 422,
+            member_id: 1,
+        };
+        let none = orders.member_orders_page(nobody, None, None, 20).unwrap();
+        assert!(none.orders.is_empty() && none.next.is_none());
+        close(store, orders).await;
+    }
+
+    #[tokio::test]
+    async fn orders_written_before_the_index_existed_are_indexed_once_at_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, orders) = open(dir.path()).await;
+        let count = INDEX_CHUNK as u64 + 3;
+        for n in 1..=count {
+            write_first(&orders, order(ALICE, n, OrderStatus::Unpaid)).await;
+        }
+        // As a store of the previous version: no index, no mark.
+        let this = orders.clone();
+        store
+            .write(move || {
+                this.member_orders.clear()?;
+                this.meta.remove(META_MEMBER_INDEX)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert!(orders
+            .member_orders_page(ALICE, None, None, 1)
+            .unwrap()
+            .orders
+            .is_empty());
+
+        assert_eq!(orders.index_members().await.unwrap(), count as usize);
+        assert_eq!(orders.index_members().await.unwrap(), 0, "indexed once");
+
+        let page = orders.member_orders_page(ALICE, None, None, 3).unwrap();
+        assert_eq!(numbers(&page), [count, count - 1, count - 2]);
+        close(store, orders).await;
+    }
 }

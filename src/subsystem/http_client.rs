@@ -6,10 +6,14 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, Subsystem, SubsystemError};
+use super::{
+    OrderCreateAnswer, OrderCreateCall, OrderNotifyCall, RefundDeadlineAnswer, RefundDeadlineCall,
+    Subsystem, SubsystemError,
+};
 
 const CREATE_PATH: &str = "activityPlatform/activity/applyOrderCreate";
 const NOTIFY_PATH: &str = "activityPlatform/activity/applyOrderNotify";
+const REFUND_DEADLINE_PATH: &str = "activityPlatform/activity/applyOrderRefundDeadline";
 
 /// A subsystem at `base_url` (e.g. `http://activity.internal:8080/`).
 #[derive(Clone)]
@@ -102,5 +106,12 @@ impl Subsystem for HttpSubsystem {
     async fn order_notify(&self, call: &OrderNotifyCall) -> Result<(), SubsystemError> {
         let _: serde_json::Value = self.call(NOTIFY_PATH, call).await?;
         Ok(())
+    }
+
+    async fn refund_deadline(
+        &self,
+        call: &RefundDeadlineCall,
+    ) -> Result<RefundDeadlineAnswer, SubsystemError> {
+        self.call(REFUND_DEADLINE_PATH, call).await
     }
 }

@@ -1,7 +1,8 @@
 //! Business subsystems as the order center sees them (SPEC §3, §5).
 //!
 //! Each `business_type` has a subsystem that prices and records its side of an order
-//! (`applyOrderCreate`) and hears how the order ended (`applyOrderNotify`). The order center
+//! (`applyOrderCreate`), hears how the order ended (`applyOrderNotify`) and says until when
+//! its owner may ask for a refund (`applyOrderRefundDeadline`). The order center
 //! talks to every subsystem through [`Subsystem`]: over HTTP ([`HttpSubsystem`], base URL per
 //! `business_type`) or in-process (`crate::activity::InProcessSubsystem`, the embedded
 //! default).
@@ -81,6 +82,22 @@ pub struct OrderNotifyCall {
     pub order_status: crate::domain::OrderOutcome,
 }
 
+/// `applyOrderRefundDeadline`: until when the owner of an order may ask for a refund.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundDeadlineCall {
+    /// The child order number the subsystem recorded.
+    pub order_no: String,
+    /// Its parent.
+    pub parent_order_no: String,
+}
+
+/// The subsystem's answer to `applyOrderRefundDeadline`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundDeadlineAnswer {
+    /// Unix seconds from which the owner may no longer ask (`None`: always allowed).
+    pub refund_deadline: Option<u64>,
+}
+
 /// How a subsystem call failed.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum SubsystemError {
@@ -109,6 +126,12 @@ pub trait Subsystem: Send + Sync {
     ) -> Result<OrderCreateAnswer, SubsystemError>;
     /// `applyOrderNotify`. Idempotent; `Ok` is the acknowledgement.
     async fn order_notify(&self, call: &OrderNotifyCall) -> Result<(), SubsystemError>;
+    /// `applyOrderRefundDeadline`: the subsystem owns what was ordered, so it says until
+    /// when its owner may ask for a refund (an activity's `refund_deadline`). Read-only.
+    async fn refund_deadline(
+        &self,
+        call: &RefundDeadlineCall,
+    ) -> Result<RefundDeadlineAnswer, SubsystemError>;
 
     /// The same subsystem as a step of the order center's own store changes, when it keeps
     /// its records in that store (in-process): `applyOrderCreate` then binds in the same

@@ -16,6 +16,12 @@ pub enum OrderError {
     /// Already paid.
     #[error("order already paid")]
     AlreadyPaid,
+    /// Not paid, or refunded already: nothing to refund.
+    #[error("order cannot be refunded")]
+    NotRefundable,
+    /// The owner asked for a refund on or after the refund deadline.
+    #[error("refund deadline passed")]
+    PastRefundDeadline,
     /// The business subsystem refused the order (its code and message are passed on).
     #[error("subsystem refused: {message}")]
     Rejected {
@@ -76,6 +82,8 @@ impl From<Refusal> for OrderError {
             Refusal::Closed => OrderError::Closed,
             Refusal::AlreadyPaid => OrderError::AlreadyPaid,
             Refusal::Mismatch(reason) => OrderError::Mismatch(reason),
+            Refusal::NotRefundable => OrderError::NotRefundable,
+            Refusal::PastRefundDeadline => OrderError::PastRefundDeadline,
         }
     }
 }

@@ -1,9 +1,11 @@
-//! Refunding a payment that reached the provider for an order already closed here. The
-//! refund is recorded (durable) before the provider is asked, under a `refundOrderId`
-//! derived from the order, so a retry after a crash can never refund twice; it is followed
-//! with refund-query while pending. What no query can settle — a refund the provider will
-//! not make — is [`crate::domain::OrderStatus::RefundRefused`], an error log and a count
-//! on `/metrics`, for a person.
+//! Refunding a payment: one that reached the provider for an order already closed here, or
+//! one a paid order's owner or an operator asked for (`shop/order/refund`,
+//! `shop/order/adminRefund`). The refund is recorded (durable) before the provider is
+//! asked, under a `refundOrderId` derived from the order, so a retry after a crash can never
+//! refund twice; it is followed with refund-query while pending, and retried with backoff
+//! while the provider fails. What no query can settle — a refund the provider will not
+//! make — is an error log and a count on `/metrics`, for a person: a late payment's order
+//! becomes [`crate::domain::OrderStatus::RefundRefused`], a paid order stays paid.
 
 use std::time::Duration;
 
@@ -81,6 +83,23 @@ pub async fn refunded_at_provider(
     Ok(order)
 }
 
+/// A refund asked for a paid order: recorded (durable) before the provider hears of it;
+/// the order's actor then follows it ([`refund_step`]). A zero-price order has nothing at
+/// the provider to refund: it is refunded at once, with the notice that releases its seat.
+pub async fn request_refund(env: &SharedEnv, order: Order) -> Result<Order, OrderError> {
+    if order.total().0 == 0 {
+        let mut order = order;
+        order
+            .apply(OrderEvent::Refunded, time::now_secs())
+            .map_err(|error| OrderError::Mismatch(error.to_string()))?;
+        write_ended(env, order.clone(), OrderOutcome::Refunded).await?;
+        return Ok(order);
+    }
+    let order = record_refund(env, order).await?;
+    crate::failpoint::hit("refund.after_record");
+    Ok(order)
+}
+
 /// Where a refund stands after one step.
 pub enum RefundStep {
     /// Settled (refunded, or refused for good): nothing more to do.
@@ -141,6 +160,7 @@ pub async fn refund_step(
     };
     match answer {
         Ok(answer) if answer.refund_status == RefundStatus::Success => {
+            crate::failpoint::hit("refund.after_provider");
             refund_confirmed(&env, order).await
         }
         Ok(answer) if answer.refund_status == RefundStatus::Fail => {
@@ -163,7 +183,7 @@ pub async fn refund_step(
 }
 
 /// The provider confirmed the refund: the order is refunded, with the notice that releases
-/// its seat, in one durable change.
+/// its seat (and tells the subsystem `order_status` 3), in one durable change.
 async fn refund_confirmed(
     env: &SharedEnv,
     mut order: Order,
@@ -174,7 +194,7 @@ async fn refund_confirmed(
     if let Err(error) = write_ended(env, order.clone(), OrderOutcome::Refunded).await {
         return Err((order, error.into()));
     }
-    tracing::info!(order_no = %order.parent_order_no, "late payment refunded");
+    tracing::info!(order_no = %order.parent_order_no, "refunded");
     Ok(RefundStep::Done(order))
 }
 
@@ -235,20 +255,26 @@ async fn settle_refused_refund(
     }
 }
 
-/// The provider will not refund: recorded as [`OrderStatus::RefundRefused`] (durable; no
-/// actor, nothing retried), logged at error level and counted for a person.
+/// The provider will not refund: a late payment's order is recorded as
+/// [`OrderStatus::RefundRefused`], a paid order stays paid with its refund dropped (its
+/// registration stands: the money is still with the merchant) — durable; no actor, nothing
+/// retried — logged at error level and counted for a person.
 async fn refund_refused(
     env: &SharedEnv,
     mut order: Order,
     reason: &str,
 ) -> Result<RefundStep, (Order, OrderError)> {
-    if let Err(error) = order.apply(OrderEvent::RefundRefused, time::now_secs()) {
+    if order.status == OrderStatus::Paid {
+        if let Some(payment) = order.payment.as_mut() {
+            payment.refund = None;
+        }
+    } else if let Err(error) = order.apply(OrderEvent::RefundRefused, time::now_secs()) {
         return Err((order, OrderError::Mismatch(error.to_string())));
     }
     if let Err(error) = env.store.write_durable(order.clone(), None).await {
         return Err((order, error.into()));
     }
     env.count_needing_attention();
-    tracing::error!(order_no = %order.parent_order_no, %reason, "the provider refused to refund a late payment; a person must refund it");
+    tracing::error!(order_no = %order.parent_order_no, status = ?order.status, %reason, "the provider refused to refund; a person must refund it");
     Ok(RefundStep::Done(order))
 }

@@ -34,9 +34,9 @@ read /shop/order/state company_id member_id parent_order_no latitude? longitude?
 read /shop/order/detail company_id member_id parent_order_no latitude? longitude? city_id?
     = $caller parent_order_no=$parent
 post /activityPlatform/activity/save name price seats start_time? end_time? per_member_limit?
-    stadium_name? = name=坏 price=1 seats=5
+    stadium_name? refund_deadline? = name=坏 price=1 seats=5
 post /activityPlatform/wxActivity/apply company_id member_id business_id activity_id name phone
-    apply_info? latitude? longitude? city_id? = company_id=$company member_id=$newcomer
+    apply_info? waitlist? latitude? longitude? city_id? = company_id=$company member_id=$newcomer
     business_id=$business activity_id=$activity name=张文林 phone=15976123893
 read /activityPlatform/wxActivity/detail activity_id = activity_id=$activity
 read /activityPlatform/wxActivity/applyInfo apply_id member_id company_id
@@ -47,6 +47,16 @@ internal /activityPlatform/activity/applyOrderCreate order_no parent_order_no co
     sku_slice=$sku
 internal /activityPlatform/activity/applyOrderNotify order_no parent_order_no? order_status
     internal_token? = order_no=$child parent_order_no=$parent order_status=1
+post /shop/order/refund company_id member_id parent_order_no reason? latitude? longitude?
+    city_id? = $caller parent_order_no=$parent reason=行程有变
+post /shop/order/adminRefund parent_order_no reason = parent_order_no=$parent
+    reason=活动取消
+internal /activityPlatform/activity/applyOrderRefundDeadline order_no parent_order_no?
+    internal_token? = order_no=$child parent_order_no=$parent
+read /shop/order/list company_id member_id business_id? status? limit? cursor? latitude?
+    longitude? city_id? = $caller
+post /activityPlatform/wxActivity/cancelApply company_id member_id business_id? apply_id
+    latitude? longitude? city_id? = $caller apply_id=$apply
 ";
 
 /// Well-formed, but nobody's or someone else's: path, `:`, replacements, `:`, code.
@@ -57,10 +67,14 @@ const NOT_FOUND: &str = "
 /shop/order/state /shop/order/detail : parent_order_no=2013000000000000001 : 4040000001
 /shop/order/state /shop/order/detail : parent_order_no=$child : 4040000001
 /shop/order/state /shop/order/detail : member_id=7999 company_id=422 : 4040000001
+/shop/order/refund /shop/order/adminRefund : parent_order_no=2013000000000000001 : 4040000001
+/shop/order/refund /shop/order/adminRefund : parent_order_no=$child : 4040000001
+/shop/order/refund : member_id=7999 company_id=422 : 4040000001
 /shop/order/create : sku_slice=999999:1 member_id=7999 : 4040000002
 /activityPlatform/wxActivity/apply : activity_id=999999 : 4040000002
 /activityPlatform/wxActivity/detail : activity_id=999999 : 4040000002
 /activityPlatform/wxActivity/applyInfo : apply_id=999999 member_id=7999 company_id=422 : 4040000002
+/activityPlatform/wxActivity/cancelApply : apply_id=999999 member_id=7999 company_id=422 : 4040000002
 ";
 
 /// Bad in any numeric field: letters, radix, exponent, hostile text, control and bidi
@@ -82,7 +96,7 @@ fn bad_texts(field: &str) -> Vec<String> {
         "latitude" | "longitude" => split("abc|1e3|0x10|NaN|inf|1 2|999|1.2.3|--1|+1|😀|1\u{0}"),
         "parent_order_no" => number("0|123|-201300000000000000"),
         "name" | "request_id" | "idempotency_key" | "stadium_name" | "order_no" => text(64),
-        "open_id" | "admin_token" | "internal_token" => text(256),
+        "open_id" | "admin_token" | "internal_token" | "reason" => text(256),
         "phone" => [
             text(20),
             split("<script>|1'; DROP TABLE|😀|\u{202E}123|abc"),
@@ -102,11 +116,19 @@ fn bad_texts(field: &str) -> Vec<String> {
         "payment_way" => number("0|111|9999"),
         "price" => number("10000000001"),
         "seats" => number("0|10000001"),
-        "start_time" | "end_time" => number("32503680001"),
+        "start_time" | "end_time" | "refund_deadline" => number("32503680001"),
         "per_member_limit" => number("0|1001"),
         "order_from" => number("100"),
         "sales_id" => number("1000000000000"),
         "order_status" => number("10"),
+        "status" => number("4"),
+        "waitlist" => number("2"),
+        "limit" => number("0|101"),
+        "cursor" => [
+            text(20),
+            split("0|abc|-1|1.5|1e3|0x10|+1|😀|99999999999999999999"),
+        ]
+        .concat(),
         _ => number("0"), // every other *_id: 1 to 10^18
     }
 }

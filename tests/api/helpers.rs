@@ -405,6 +405,24 @@ where
     }
 }
 
+/// Runs the `loadgen` binary with `args` (plus `--json`) to its end: its JSON report and
+/// whether it exited 0 (it exits 1 when an invariant was violated).
+pub fn run_loadgen(args: &[&str]) -> (Value, bool) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("loadgen runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "no report; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (report, output.status.success())
+}
+
 /// A child process that is killed (SIGKILL) and reaped when this is dropped, so a failing
 /// test leaves no process behind.
 pub struct KillOnDrop(Option<Child>);

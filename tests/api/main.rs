@@ -4,6 +4,7 @@
 mod helpers;
 
 mod idempotency;
+mod my_orders;
 mod openapi;
 
 mod bad_input;
@@ -18,10 +19,12 @@ mod payment;
 mod paysim;
 mod production;
 mod provider;
+mod refunds;
 mod robustness;
 mod seats;
 mod seed_shapes;
 mod storage;
 mod subsystem_http;
 mod trust;
+mod waitlist;
 mod wire_errors;

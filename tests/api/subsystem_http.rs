@@ -169,3 +169,78 @@ async fn a_repeated_bind_answers_the_same() {
     assert_eq!(first.status, 200, "{}", first.text);
     assert_eq!(again.data(), first.data(), "idempotent on order_no");
 }
+
+#[actix_web::test]
+async fn a_refund_asks_the_subsystem_over_http_for_its_deadline_and_tells_it_the_refund() {
+    let (platform, center, activity) = platform_and_center(480).await;
+    let applied = platform.member(9031).apply(activity).await;
+    let member = center.member(9031);
+    let order = member.create_order(&applied).await;
+    member.pay(&order).await;
+    assert_eq!(center.buyer_pays(&order.parent_order_no).await, 200);
+    platform
+        .member(9031)
+        .wait_registered(applied.apply_info.apply_id)
+        .await;
+
+    let state = member.refund(&order).await;
+    assert_eq!(state.status, crate::helpers::Status::Paid);
+
+    member
+        .wait_status(
+            &order,
+            crate::helpers::Status::Refunded,
+            Duration::from_secs(15),
+        )
+        .await;
+    // Through the center's outbox, over HTTP: order_status 3 released the seat.
+    platform
+        .wait_seats_left(activity, 1, Duration::from_secs(10))
+        .await;
+    let record = platform
+        .member(9031)
+        .apply_record(applied.apply_info.apply_id)
+        .await;
+    assert_eq!(record.status, crate::helpers::Registration::Cancelled);
+}
+
+#[actix_web::test]
+async fn a_refund_past_the_deadline_a_subsystem_over_http_gave_is_refused() {
+    let platform = spawn_app_with(|c| c.internal_token = Some(TOKEN.into())).await;
+    let saved = platform
+        .post_form(
+            "/activityPlatform/activity/save",
+            &[
+                ("name", "远程活动".into()),
+                ("price", "250".into()),
+                ("seats", "1".into()),
+                ("refund_deadline", "1".into()),
+            ],
+        )
+        .await;
+    let activity = saved.ok()["activity_id"].as_u64().unwrap();
+    let base = platform.base.clone();
+    let center = spawn_app_with(move |c| {
+        c.no_demo = true;
+        c.internal_token = Some(TOKEN.into());
+        c.subsystem_urls = vec![format!("3001={base}")];
+    })
+    .await;
+    let applied = platform.member(9041).apply(activity).await;
+    let member = center.member(9041);
+    let order = member.create_order(&applied).await;
+    member.pay(&order).await;
+    assert_eq!(center.buyer_pays(&order.parent_order_no).await, 200);
+    member
+        .wait_status(
+            &order,
+            crate::helpers::Status::Paid,
+            Duration::from_secs(10),
+        )
+        .await;
+
+    member
+        .try_refund(&order, "late")
+        .await
+        .expect_error(403, 4_030_000_002);
+}

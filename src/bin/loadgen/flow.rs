@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use crate::{envelope_code, post, Step};
+use crate::{get, post, Step};
 
 /// Settings of one flow run.
 pub struct FlowSettings {
@@ -45,19 +45,7 @@ pub struct FlowSteps {
 }
 
 fn violation(steps: &FlowSteps, text: String) {
-    let mut violations = steps.violations.lock();
-    if violations.len() < 100 {
-        violations.push(text);
-    }
-}
-
-async fn get(client: &reqwest::Client, url: String) -> Result<Value, String> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("transport: {e}"))?;
-    envelope_code(response).await
+    crate::note_violation(&steps.violations, text);
 }
 
 /// One member's whole flow.

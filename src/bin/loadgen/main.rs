@@ -9,9 +9,13 @@
 //!   created first), then times `shop/order/create` alone.
 //! - `flow`: each member does the seed's whole flow and the invariants are checked
 //!   (see [`flow`]); exit status 1 when one is violated.
+//! - `waitlist`: more members than `--seats` apply at once with `waitlist=1`; holders pay
+//!   and some refund (`--refund-ratio`), each refund's seat goes to the next waiter; the
+//!   invariants of refunds and the waitlist are checked (see [`waitlist`]).
 
 mod chaos;
 mod flow;
+mod waitlist;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -31,6 +35,8 @@ enum Scenario {
     Create,
     /// The seed's whole flow per member, with invariants.
     Flow,
+    /// Refunds and the waitlist: a full activity, its queue, refunds handing seats on.
+    Waitlist,
     /// The crash-and-fault harness: runs the server itself and SIGKILLs it at random.
     Chaos,
     /// Setup for another load tool (`bench/wrk_ratios.sh`): an activity, one apply per
@@ -67,9 +73,16 @@ struct Args {
     /// `flow`: longest think time before paying or abandoning, in ms.
     #[arg(long, default_value_t = 2000)]
     think_ms: u64,
-    /// `flow`: pause between state polls, in ms (the frontend polls about once a second).
+    /// `flow`, `waitlist`: pause between state polls, in ms (the frontend polls about once a
+    /// second).
     #[arg(long, default_value_t = 1000)]
     poll_ms: u64,
+    /// `waitlist`: seats of the activity (default: a quarter of the members).
+    #[arg(long)]
+    seats: Option<u64>,
+    /// `waitlist`: probability that a member with a paid seat asks for a refund.
+    #[arg(long, default_value_t = 0.5)]
+    refund_ratio: f64,
     /// `chaos`: the server binary (default: `ordercenter` next to loadgen).
     #[arg(long)]
     server_bin: Option<std::path::PathBuf>,
@@ -142,6 +155,24 @@ pub(crate) async fn envelope_code(response: reqwest::Response) -> Result<Value, 
         Ok(body["data"].clone())
     } else {
         Err(body["code"].to_string())
+    }
+}
+
+/// GETs `url` and returns the envelope's `data`, or the code as the error.
+pub(crate) async fn get(client: &reqwest::Client, url: String) -> Result<Value, String> {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("transport: {e}"))?;
+    envelope_code(response).await
+}
+
+/// Adds `text` to a scenario's violations (the first 100 are kept).
+pub(crate) fn note_violation(violations: &Mutex<Vec<String>>, text: String) {
+    let mut violations = violations.lock();
+    if violations.len() < 100 {
+        violations.push(text);
     }
 }
 
@@ -284,6 +315,19 @@ async fn main() -> std::process::ExitCode {
                 member_base: args.member_base,
             };
             finish(flow::run(client, settings, args.json).await, args.json)
+        }
+        Scenario::Waitlist => {
+            let members = args.members.unwrap_or(400);
+            let settings = waitlist::WaitlistSettings {
+                base,
+                members,
+                seats: args.seats.unwrap_or((members / 4).max(1)),
+                concurrency: args.concurrency,
+                refund_ratio: args.refund_ratio,
+                poll_ms: args.poll_ms,
+                member_base: args.member_base,
+            };
+            finish(waitlist::run(client, settings).await, args.json)
         }
         Scenario::Health => {
             let step = Arc::new(Step::new());

@@ -72,6 +72,16 @@ pub(super) fn catalogue() -> Vec<Refusal> {
             ApiError::IdempotencyConflict,
         ),
         refusal(
+            "not_refundable",
+            "order cannot be refunded (not paid, or already refunded)",
+            ApiError::NotRefundable,
+        ),
+        refusal(
+            "refund_deadline",
+            "refund deadline of the activity has passed",
+            ApiError::RefundDeadlinePassed,
+        ),
+        refusal(
             "admin_token",
             "admin token missing or wrong",
             ApiError::Unauthorized(Token::Admin),
@@ -154,6 +164,10 @@ const REFUSALS: &[(&str, &[&str])] = &[
         &["invalid", "not_found"],
     ),
     (
+        "/activityPlatform/wxActivity/cancelApply",
+        &["invalid", "pending_order", "not_found", "registered"],
+    ),
+    (
         "/shop/order/create",
         &[
             "invalid",
@@ -176,9 +190,33 @@ const REFUSALS: &[(&str, &[&str])] = &[
     ),
     ("/shop/order/state", &["invalid", "order_not_found"]),
     ("/shop/order/detail", &["invalid", "order_not_found"]),
+    ("/shop/order/list", &["invalid"]),
     (
         "/shop/order/cancel",
         &["invalid", "order_not_found", "order_paid", "provider"],
+    ),
+    (
+        "/shop/order/refund",
+        &[
+            "invalid",
+            "order_not_found",
+            "not_refundable",
+            "refund_deadline",
+            "subsystem",
+        ],
+    ),
+    (
+        "/shop/order/adminRefund",
+        &[
+            "invalid",
+            "admin_token",
+            "order_not_found",
+            "not_refundable",
+        ],
+    ),
+    (
+        "/activityPlatform/activity/applyOrderRefundDeadline",
+        &["internal_token", "invalid", "not_found"],
     ),
     (
         "/activityPlatform/activity/save",

@@ -100,6 +100,61 @@ pub struct CancelForm {
     pub parent_order_no: String,
 }
 
+/// `shop/order/list`: query string (GET) or body (POST).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderListQuery {
+    /// The caller's company.
+    #[param(example = 421)]
+    pub company_id: u64,
+    /// The caller: only their own orders are listed.
+    #[param(example = 32171)]
+    pub member_id: u64,
+    /// Accepted, not needed.
+    #[param(example = 10000001)]
+    pub business_id: Option<u64>,
+    /// Only orders with this `order_status` (0 unpaid, 1 paid, 2 closed, 3 refunded).
+    pub status: Option<u8>,
+    /// Orders per page, 1–100 (default 20).
+    #[param(example = 20)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page; absent: the newest orders.
+    pub cursor: Option<String>,
+}
+
+/// `shop/order/refund`.
+#[derive(ToSchema)]
+pub struct RefundForm {
+    /// The owner's company.
+    #[schema(example = 421)]
+    pub company_id: u64,
+    /// The owner; anyone else is answered as if the order did not exist.
+    #[schema(example = 32171)]
+    pub member_id: u64,
+    /// Accepted, not needed.
+    #[schema(example = 10000001)]
+    pub business_id: Option<u64>,
+    /// The paid order to refund in full.
+    #[schema(example = "2013150001004525628")]
+    pub parent_order_no: String,
+    /// Why, up to 256 bytes (logged).
+    #[schema(example = "行程有变")]
+    pub reason: Option<String>,
+}
+
+/// `shop/order/adminRefund` (admin).
+#[derive(ToSchema)]
+pub struct AdminRefundForm {
+    /// Any member's paid order.
+    #[schema(example = "2013150001004525628")]
+    pub parent_order_no: String,
+    /// Why, 1–256 bytes (logged).
+    #[schema(example = "活动取消")]
+    pub reason: String,
+    /// The admin token, when not sent as `Authorization: Bearer …`.
+    pub admin_token: Option<String>,
+}
+
 /// `shop/order/state`, `shop/order/detail`: query string (GET) or body (POST).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -144,6 +199,8 @@ pub struct SaveActivityForm {
     pub per_member_limit: Option<u32>,
     /// Venue name.
     pub stadium_name: Option<String>,
+    /// Until when (Unix s) a member may ask for a refund; absent: `start_time`; 0: always.
+    pub refund_deadline: Option<u64>,
     /// The admin token, when not sent as `Authorization: Bearer …`.
     pub admin_token: Option<String>,
 }
@@ -177,6 +234,26 @@ pub struct ApplyForm {
     pub phone: String,
     /// JSON object (a string in a form), kept with the apply.
     pub apply_info: Option<String>,
+    /// 1: on a full activity, join its waitlist rather than be refused (4090000003).
+    #[schema(example = 1)]
+    pub waitlist: Option<u8>,
+}
+
+/// `activityPlatform/wxActivity/cancelApply`.
+#[derive(ToSchema)]
+pub struct CancelApplyForm {
+    /// The applicant's company.
+    #[schema(example = 421)]
+    pub company_id: u64,
+    /// The applicant; anyone else is answered as if the apply did not exist.
+    #[schema(example = 32171)]
+    pub member_id: u64,
+    /// Accepted, not needed.
+    #[schema(example = 10000001)]
+    pub business_id: Option<u64>,
+    /// The apply to cancel.
+    #[schema(example = 10001)]
+    pub apply_id: u64,
 }
 
 /// `activityPlatform/wxActivity/detail`.
@@ -237,6 +314,17 @@ pub struct ApplyOrderNotifyForm {
     /// 1 paid (registration confirmed), 2 closed, 3 refunded (seat released).
     #[schema(example = 1)]
     pub order_status: u8,
+    /// The internal token, when not sent as `Authorization: Bearer …`.
+    pub internal_token: Option<String>,
+}
+
+/// `activityPlatform/activity/applyOrderRefundDeadline`.
+#[derive(ToSchema)]
+pub struct ApplyOrderRefundDeadlineForm {
+    /// The child order.
+    pub order_no: String,
+    /// Its parent.
+    pub parent_order_no: Option<String>,
     /// The internal token, when not sent as `Authorization: Bearer …`.
     pub internal_token: Option<String>,
 }

@@ -236,6 +236,9 @@ pub struct DetailData {
     pub parent_order_no: String,
     /// `"0"` before payment, `"110"` once paid.
     pub payment_way: String,
+    /// 1 once a refund was asked for (pending at the provider until `transaction_status`
+    /// is `"3"`), else 0; the same as `list.order.refund_status`.
+    pub refund_status: u8,
     /// Always `OK`.
     pub return_msg: String,
     /// Payment time once paid, the creation time before.
@@ -335,6 +338,51 @@ pub struct ActivityData {
     pub stadium_name: String,
     /// Whether sign-up is open now.
     pub status: ActivityStatus,
+    /// Until when (Unix s) a member may ask for a refund; `null`: always.
+    pub refund_deadline: Option<u64>,
+    /// How many wait for a seat.
+    pub waitlist: u32,
+}
+
+/// One order of `shop/order/list`.
+#[derive(ToSchema)]
+pub struct ListedOrder {
+    /// The order to pay, poll or refund.
+    #[schema(example = "2013150001004525628")]
+    pub parent_order_no: String,
+    /// The child order.
+    #[schema(example = "3001150011004525628")]
+    pub order_no: String,
+    /// 0 unpaid, 1 paid, 2 closed, 3 refunded.
+    pub order_status: u8,
+    /// Yuan.
+    #[schema(example = 0.01)]
+    pub pay_price: f64,
+    /// The first item's name.
+    #[schema(example = "欢乐活动")]
+    pub sku_name: String,
+    /// Created (Unix s).
+    pub c_time: u64,
+    /// The deadline to pay (Unix s).
+    pub expire_time: u64,
+    /// Paid (Unix s; 0 until paid).
+    pub payment_time: u64,
+}
+
+/// `data` of `shop/order/list`.
+#[derive(ToSchema)]
+pub struct OrderListData {
+    /// Newest first.
+    pub list: Vec<ListedOrder>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `data` of `applyOrderRefundDeadline`.
+#[derive(ToSchema)]
+pub struct RefundDeadlineData {
+    /// Unix s from which the owner may no longer ask for a refund; `null`: always allowed.
+    pub refund_deadline: Option<u64>,
 }
 
 /// Status of an apply.
@@ -345,8 +393,12 @@ pub enum ApplyStatus {
     PendingPayment,
     /// Paid: 报名成功.
     Registered,
-    /// Released (order closed or refunded, or no order within the TTL).
+    /// Released (order closed or refunded, or no order within the TTL), or left the
+    /// waitlist.
     Cancelled,
+    /// Waiting for a seat of a full activity; becomes `pending_payment` when one is
+    /// released.
+    Waitlisted,
 }
 
 /// `data.apply_info` of `wxActivity/apply`.
@@ -357,8 +409,10 @@ pub struct ApplyBrief {
     pub apply_id: u64,
     /// The activity.
     pub activity_id: u64,
-    /// `pending_payment` after an apply.
+    /// `pending_payment` after an apply; `waitlisted` on a full activity with `waitlist=1`.
     pub status: ApplyStatus,
+    /// Place in the waitlist (1 = next) while `waitlisted`, else `null`.
+    pub position: Option<u32>,
 }
 
 /// `data` of `wxActivity/apply`: what `shop/order/create` needs.
@@ -405,6 +459,8 @@ pub struct ApplyInfoData {
     pub c_time: u64,
     /// Last change (Unix s).
     pub u_time: u64,
+    /// Place in the waitlist (1 = next) while `waitlisted`, else `null`.
+    pub position: Option<u32>,
 }
 
 /// `data` of `applyOrderCreate`: the subsystem prices the SKUs (fen).

@@ -11,6 +11,8 @@ use super::{
 
 /// How long a registration may take to follow a payment (the outbox tells the platform).
 const REGISTRATION_WITHIN: Duration = Duration::from_secs(5);
+/// How long a payment the buyer made may take to reach the order (notify or query).
+const PAID_WITHIN: Duration = Duration::from_secs(10);
 
 /// One member of the seed's company (see [`TestApp::member`]).
 #[derive(Clone, Copy)]
@@ -76,6 +78,30 @@ impl<'a> Member<'a> {
             .await
     }
 
+    /// Applies for `activity_id` with `waitlist=1`: a full activity puts the member on its
+    /// waitlist.
+    pub async fn try_apply_or_wait(&self, activity_id: u64) -> Reply {
+        let mut form = apply_form(self.id, activity_id);
+        form.push(("waitlist", "1".into()));
+        self.app
+            .post_form("/activityPlatform/wxActivity/apply", &form)
+            .await
+    }
+
+    /// Applies for `activity_id` or joins its waitlist when it is full.
+    pub async fn apply_or_wait(&self, activity_id: u64) -> Applied {
+        self.try_apply_or_wait(activity_id).await.ok_as()
+    }
+
+    /// `wxActivity/cancelApply` of this member's apply.
+    pub async fn try_cancel_apply(&self, apply_id: u64) -> Reply {
+        self.post(
+            "/activityPlatform/wxActivity/cancelApply",
+            &[("apply_id", apply_id.to_string())],
+        )
+        .await
+    }
+
     /// Applies for `activity_id`; the apply holds a seat.
     pub async fn apply(&self, activity_id: u64) -> Applied {
         self.try_apply(activity_id).await.ok_as()
@@ -107,6 +133,29 @@ impl<'a> Member<'a> {
     /// Starts paying `order`.
     pub async fn pay(&self, order: &(impl ParentOrderNo + ?Sized)) -> Payment {
         self.try_pay(order).await.ok_as()
+    }
+
+    /// Applies for `activity_id`, orders it, pays, and has the simulated buyer pay; returns
+    /// once the order is paid.
+    pub async fn paid_order(&self, activity_id: u64) -> (Applied, Order) {
+        let applied = self.apply(activity_id).await;
+        let order = self.create_order(&applied).await;
+        self.pay(&order).await;
+        assert_eq!(self.app.buyer_pays(&order.parent_order_no).await, 200);
+        self.wait_status(&order, Status::Paid, PAID_WITHIN).await;
+        (applied, order)
+    }
+
+    /// `shop/order/refund` of `order` with `reason`.
+    pub async fn try_refund(&self, order: &(impl ParentOrderNo + ?Sized), reason: &str) -> Reply {
+        let mut form = order_form(self.id, order.parent_order_no());
+        form.push(("reason", reason.into()));
+        self.app.post_form("/shop/order/refund", &form).await
+    }
+
+    /// Asks for a refund of `order`; returns its state once the refund is recorded.
+    pub async fn refund(&self, order: &(impl ParentOrderNo + ?Sized)) -> State {
+        self.try_refund(order, "行程有变").await.ok_as()
     }
 
     /// `shop/order/state` of `order`.

@@ -60,8 +60,10 @@ pub enum Registration {
     PendingPayment,
     /// Paid: 报名成功.
     Registered,
-    /// Released: no order in time, order closed, or refunded.
+    /// Released: no order in time, order closed, or refunded; or left the waitlist.
     Cancelled,
+    /// Waiting for a seat of a full activity.
+    Waitlisted,
 }
 
 /// `data` of `wxActivity/apply`.
@@ -82,6 +84,8 @@ pub struct ApplyInfo {
     pub apply_id: u64,
     /// Where it is.
     pub status: Registration,
+    /// Place in the waitlist while waiting (1 = next).
+    pub position: Option<u32>,
 }
 
 /// `data` of `wxActivity/applyInfo`.
@@ -94,6 +98,8 @@ pub struct ApplyRecord {
     /// The order bound to it, once there is one (the JSON has `""` before).
     #[serde(deserialize_with = "empty_as_none")]
     pub parent_order_no: Option<String>,
+    /// Place in the waitlist while waiting (1 = next).
+    pub position: Option<u32>,
 }
 
 fn empty_as_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
@@ -114,6 +120,8 @@ pub struct Activity {
     pub reserved: u64,
     /// Seats paid for.
     pub registered: u64,
+    /// How many wait for a seat.
+    pub waitlist: u64,
 }
 
 /// An order as `shop/order/create` and `shop/order/detail` answer it (`data`, `list.order`
