@@ -1,7 +1,7 @@
 //! Time as the service shows it: Unix seconds, and `YYYY-MM-DD HH:MM:SS` in China Standard
 //! Time (UTC+8).
 
-use chrono::{FixedOffset, TimeZone};
+use chrono::{Datelike, FixedOffset, TimeZone, Timelike};
 
 /// China Standard Time, UTC+8 (no daylight saving).
 pub fn china() -> FixedOffset {
@@ -26,7 +26,17 @@ pub fn now_millis() -> u64 {
 pub fn format_china(unix_secs: u64) -> String {
     let secs = i64::try_from(unix_secs).unwrap_or(i64::MAX);
     match china().timestamp_opt(secs, 0).single() {
-        Some(at) => at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        // Written out rather than `format("%Y-%m-%d …")`, which parses the pattern on every
+        // call: this runs on every state poll.
+        Some(at) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            at.year(),
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        ),
         None => String::new(),
     }
 }

@@ -38,8 +38,6 @@ pub struct AppState {
 /// Mounts every platform route, the demo page (`/`) and the API document (`/openapi.json`,
 /// `/docs/`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    demo::configure(cfg);
-    openapi::configure(cfg);
     post_only(cfg, "/shop/order/create", orders::create);
     post_only(cfg, "/shop/order/cancel", orders::cancel);
     post_only(cfg, "/shop/order/pay", payment::pay);
@@ -96,6 +94,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(readyz))
             .default_service(web::to(method_not_allowed)),
     );
+    // Last: actix tries resources in order, and the document's `/docs/{file:.*}` is a
+    // pattern match that every request listed after it would pay for.
+    demo::configure(cfg);
+    openapi::configure(cfg);
 }
 
 fn post_only<F, Args>(cfg: &mut web::ServiceConfig, path: &str, handler: F)
