@@ -28,6 +28,9 @@
 //!   envelope; the demo page at `/` ([`http::demo`]) and the API document at `/openapi.json`
 //!   and `/docs/` ([`http::openapi`]).
 //! - [`codes`]: the business codes of SPEC §2, the one table.
+//! - [`metrics`]: what `/metrics` shows (prometheus-client): recorded where it happens, or
+//!   sampled from the running parts at each scrape.
+//! - [`ops`]: the operator's commands of the binary (`inspect` an order offline).
 //! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application
 //!   as named steps; [`failpoint`]: named crash points for the crash tests.
 
@@ -38,6 +41,8 @@ pub mod config;
 pub mod domain;
 pub mod failpoint;
 pub mod http;
+pub mod metrics;
+pub mod ops;
 pub mod outbox;
 pub mod paysim;
 pub mod provider;

@@ -20,10 +20,11 @@ use super::Published;
 use crate::codes;
 use crate::domain::order::CreateRequest;
 use crate::domain::{
-    time, Command, Effect, MemberRef, Order, OrderExtra, OrderNo, OrderNoGenerator, OrderStatus,
-    PaidEvidence,
+    time, Command, Effect, Happened, HistoryEntry, MemberRef, Order, OrderExtra, OrderNo,
+    OrderNoGenerator, OrderStatus, PaidEvidence,
 };
-use crate::store::orders::IdempotencyRecord;
+use crate::store::orders::{IdempotencyRecord, InspectedOrder};
+use crate::store::outbox::OutboxStore;
 use crate::workflow::{OrderError, SharedEnv};
 
 /// `shop/order/create`, validated.
@@ -153,7 +154,8 @@ impl OrderCenter {
         }
         let who = request.owner;
         let body = self.next_body().await;
-        let now = time::now_secs();
+        let now_ms = time::now_millis();
+        let now = now_ms / 1000;
         let lines = request.sku_slice.lines().len() as u64;
         let order = Order {
             id: self.env.store.next_row_ids(1 + lines),
@@ -169,6 +171,10 @@ impl OrderCenter {
             overdue_secs: self.env.settings.order_ttl_secs,
             payment_way: 0,
             payment: None,
+            history: vec![HistoryEntry {
+                at_ms: now_ms,
+                what: Happened::Creating,
+            }],
         };
         let key = order.request.idempotency_key.clone();
         let fingerprint = order.request.fingerprint();
@@ -395,6 +401,17 @@ impl OrderCenter {
     /// The payment provider client (for notify verification).
     pub fn provider(&self) -> &crate::provider::UmsClient {
         &self.env.provider
+    }
+
+    /// One order and what happened to it, by its parent or child number, read from the
+    /// store (which every change reaches before it is acknowledged or shown).
+    pub async fn inspect(&self, number: OrderNo) -> Result<Option<InspectedOrder>, OrderError> {
+        let orders = self.env.store.clone();
+        let store = self.store().clone();
+        Ok(self
+            .store()
+            .blocking(move || orders.inspect(&OutboxStore::open(&store)?, &number))
+            .await?)
     }
 
     /// What the trade poller did so far.

@@ -16,7 +16,11 @@ use crate::subsystem::{OrderCreateCall, OrderNotifyCall};
 /// Checks the token of an admin call (`activity/save`) or of the order center's own calls
 /// (`applyOrderCreate`, `applyOrderNotify`), given as `Authorization: Bearer …` or as the
 /// field the kind names.
-fn require_token(kind: Token, expected: Option<&str>, fields: &Fields) -> Result<(), ApiError> {
+pub(super) fn require_token(
+    kind: Token,
+    expected: Option<&str>,
+    fields: &Fields,
+) -> Result<(), ApiError> {
     let Some(expected) = expected else {
         return Ok(());
     };

@@ -65,6 +65,7 @@ use samples::SeedSamples;
         super::healthz,
         super::readyz,
         super::metrics,
+        super::admin::order,
         super::demo::index,
         super::demo::script,
         super::demo::style,

@@ -1,11 +1,14 @@
 //! Persistence. Only this module touches sled.
 //!
 //! Layout (version [`LAYOUT_VERSION`], recorded in the `meta` tree):
-//! - `orders`:    parent_order_no (19 ASCII digits) → bincode [`crate::domain::Order`]
+//! - `orders`:    parent_order_no (19 ASCII digits) → bincode [`crate::domain::Order`], then
+//!   bincode of its history (absent in records written before it; see `orders::decode_order`)
 //! - `order_nos`: order_no → parent_order_no (the child → parent mapping)
 //! - `deadlines`: big-endian deadline (Unix s) ‖ parent_order_no → `[]`, orders that need an
 //!   actor (creating, unpaid, or closed with a refund to confirm)
 //! - `outbox`:    big-endian sequence → bincode [`outbox::OutboxEntry`]
+//! - `notices_delivered`: parent_order_no ‖ big-endian outbox sequence → bincode
+//!   [`outbox::Delivered`], the outbox's deliveries for the order's history
 //! - `idempotency`: company ‖ member ‖ key → parent_order_no and request fingerprint
 //! - `activities`, `applies`, `member_applies`, `apply_deadlines`, `order_applies`: the
 //!   activity platform
@@ -330,6 +333,11 @@ impl Store {
     /// The writer's counters.
     pub fn writer_stats(&self) -> &WriterStats {
         self.writer.stats()
+    }
+
+    /// The writer's counters, shared (for `/metrics`).
+    pub fn shared_writer_stats(&self) -> Arc<WriterStats> {
+        self.writer.shared_stats()
     }
 
     /// Flushes everything and waits for the writer thread to end. Call at shutdown after

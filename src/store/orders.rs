@@ -3,9 +3,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::outbox::{OutboxEntry, OUTBOX_TREE};
+use super::outbox::{Delivered, OutboxEntry, OutboxStore, OUTBOX_TREE};
 use super::{be, decode, encode, read_be, Change, Store, StoreError};
-use crate::domain::{MemberRef, Order, OrderNo, OrderStatus};
+use crate::domain::{Happened, HistoryEntry, MemberRef, Order, OrderNo, OrderStatus};
 
 const META_ORDER_NO_HIGH: &[u8] = b"order_no_high";
 const META_ROW_ID: &[u8] = b"row_id_high";
@@ -47,6 +47,29 @@ pub struct OrderStore {
     /// The marks as last written to `meta` (the writer thread keeps them; no read per write).
     persisted_order_no_high: Arc<AtomicU64>,
     persisted_row_id_high: Arc<AtomicU64>,
+}
+
+/// An order and the notices the outbox delivered for it: everything its history shows.
+#[derive(Clone, Debug)]
+pub struct InspectedOrder {
+    /// The order, with its history.
+    pub order: Order,
+    /// Notices the outbox delivered (recorded beside the order, not in it).
+    pub delivered: Vec<Delivered>,
+}
+
+impl InspectedOrder {
+    /// The order's history with the outbox's deliveries merged in, oldest first.
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        let mut all = self.order.history.clone();
+        all.extend(self.delivered.iter().map(|delivered| HistoryEntry {
+            at_ms: delivered.at_ms,
+            what: Happened::NoticeAcknowledged(delivered.order_status),
+        }));
+        // Stable: entries of one millisecond keep the order they were recorded in.
+        all.sort_by_key(|entry| entry.at_ms);
+        all
+    }
 }
 
 /// A change to write with an order in one atomic, durable step.
@@ -108,7 +131,7 @@ impl OrderStore {
     /// Reads one order. Blocking.
     pub fn get(&self, parent_order_no: &OrderNo) -> Result<Option<Order>, StoreError> {
         match self.orders.get(parent_order_no.as_str())? {
-            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            Some(bytes) => Ok(Some(decode_order(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -205,7 +228,7 @@ impl OrderStore {
     /// with it in one atomic change.
     pub fn stage(&self, staged: &mut Change, write: OrderWrite<'_>) -> Result<(), StoreError> {
         let order = write.order;
-        let value = encode(order)?;
+        let value = encode_order(order)?;
         let deadline_key = deadline_key(order.deadline(), &order.parent_order_no);
         let outbox_value = match &write.notify {
             Some(entry) => Some((
@@ -285,6 +308,28 @@ impl OrderStore {
             .await
     }
 
+    /// One order and the notices the outbox delivered for it, by its `parent_order_no` or
+    /// its (child) `order_no`, for `GET /admin/orders/…` and `ordercenter inspect`.
+    /// Blocking.
+    pub fn inspect(
+        &self,
+        outbox: &OutboxStore,
+        number: &OrderNo,
+    ) -> Result<Option<InspectedOrder>, StoreError> {
+        let parent = match self.order_nos.get(number.as_str())? {
+            Some(parent) => std::str::from_utf8(&parent)
+                .ok()
+                .and_then(|text| OrderNo::parse(text).ok())
+                .ok_or_else(|| StoreError::Corrupt("order_nos value".into()))?,
+            None => number.clone(),
+        };
+        let Some(order) = self.get(&parent)? else {
+            return Ok(None);
+        };
+        let delivered = outbox.delivered(&parent)?;
+        Ok(Some(InspectedOrder { order, delivered }))
+    }
+
     /// Reads one order off the async worker.
     pub async fn load(&self, parent_order_no: OrderNo) -> Result<Option<Order>, StoreError> {
         let this = self.clone();
@@ -292,6 +337,28 @@ impl OrderStore {
             .blocking(move || this.get(&parent_order_no))
             .await
     }
+}
+
+/// An order's stored value: the order (bincode, without its history), then its history
+/// (bincode), so that a record written before the history existed — the order alone —
+/// still reads, with an empty history. Costs no sled operation: the history is carried in
+/// the record each change writes anyway.
+fn encode_order(order: &Order) -> Result<Vec<u8>, StoreError> {
+    let mut value = encode(order)?;
+    if !order.history.is_empty() {
+        value.extend(encode(&order.history)?);
+    }
+    Ok(value)
+}
+
+/// Reads [`encode_order`]'s value.
+pub(crate) fn decode_order(bytes: &[u8]) -> Result<Order, StoreError> {
+    let (mut order, read): (Order, usize) =
+        bincode::serde::decode_from_slice(bytes, super::bincode_config())?;
+    if let Some(rest) = bytes.get(read..).filter(|rest| !rest.is_empty()) {
+        order.history = decode(rest)?;
+    }
+    Ok(order)
 }
 
 fn order_no_high(meta: &sled::Tree) -> Result<u64, StoreError> {

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod idempotency;
+mod metrics;
 mod openapi;
 
 mod bad_input;
