@@ -356,7 +356,16 @@ pub(crate) fn decode_order(bytes: &[u8]) -> Result<Order, StoreError> {
     let (mut order, read): (Order, usize) =
         bincode::serde::decode_from_slice(bytes, super::bincode_config())?;
     if let Some(rest) = bytes.get(read..).filter(|rest| !rest.is_empty()) {
-        order.history = decode(rest)?;
+        let (history, used): (Vec<HistoryEntry>, usize) =
+            bincode::serde::decode_from_slice(rest, super::bincode_config())?;
+        if used != rest.len() {
+            return Err(StoreError::Corrupt(format!(
+                "order {}: {} bytes after its history",
+                order.parent_order_no,
+                rest.len() - used
+            )));
+        }
+        order.history = history;
     }
     Ok(order)
 }
@@ -373,4 +382,74 @@ fn deadline_key(deadline: u64, parent: &OrderNo) -> Vec<u8> {
     key.extend_from_slice(&be(deadline));
     key.extend_from_slice(parent.as_str().as_bytes());
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::order::sample;
+    use crate::domain::{Fen, OrderEvent};
+
+    fn owner() -> MemberRef {
+        MemberRef {
+            company_id: 421,
+            member_id: 32171,
+        }
+    }
+
+    /// A record written before orders kept their history (the order alone) still reads,
+    /// with an empty history.
+    #[test]
+    fn a_record_without_a_history_reads_as_an_order_with_none() {
+        let order = sample(owner(), Fen(1), OrderStatus::Unpaid);
+        let before = encode(&order).expect("encodes");
+
+        let read = decode_order(&before).expect("decodes");
+
+        assert_eq!(read, order);
+        assert!(read.history.is_empty());
+        assert_eq!(encode_order(&order).expect("encodes"), before);
+    }
+
+    #[test]
+    fn the_history_is_stored_after_the_order_and_reads_back() {
+        let mut order = sample(owner(), Fen(1), OrderStatus::Creating);
+        order.record(1_747_279_526_001, Happened::Creating);
+        order
+            .apply_at(OrderEvent::Created, 1_747_279_526_002)
+            .expect("created");
+        order.record(
+            1_747_279_527_000,
+            Happened::Prepaid {
+                prepay_id: "wx123".into(),
+            },
+        );
+
+        let read = decode_order(&encode_order(&order).expect("encodes")).expect("decodes");
+
+        assert_eq!(read, order);
+        assert_eq!(read.history.len(), 3);
+        assert_eq!(read.history[1].what, Happened::Status(OrderEvent::Created));
+        // What an older build reads from the same bytes: the order, the history ignored.
+        let (older, _): (Order, usize) = bincode::serde::decode_from_slice(
+            &encode_order(&order).expect("encodes"),
+            super::super::bincode_config(),
+        )
+        .expect("decodes");
+        assert_eq!(older.status, OrderStatus::Unpaid);
+    }
+
+    #[test]
+    fn a_damaged_history_is_an_error_not_an_empty_one() {
+        let mut order = sample(owner(), Fen(1), OrderStatus::Unpaid);
+        order.record(1, Happened::Creating);
+        let whole = encode_order(&order).expect("encodes");
+
+        let mut cut = whole.clone();
+        cut.pop();
+        assert!(decode_order(&cut).is_err(), "a history cut short");
+        let mut longer = whole;
+        longer.push(0);
+        assert!(decode_order(&longer).is_err(), "bytes after the history");
+    }
 }

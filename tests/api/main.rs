@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin;
 mod idempotency;
 mod metrics;
 mod openapi;

@@ -185,6 +185,10 @@ const REFUSALS: &[(&str, &[&str])] = &[
         &["invalid", "admin_token"],
     ),
     (
+        "/admin/orders/{parent_order_no}",
+        &["invalid", "admin_token", "order_not_found"],
+    ),
+    (
         "/activityPlatform/activity/applyOrderCreate",
         &[
             "internal_token",
