@@ -24,6 +24,12 @@ pub struct Config {
     #[arg(long, env = "ORDERCENTER_ORDER_TTL", default_value_t = 480, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub order_ttl: u64,
 
+    /// Seconds an `Idempotency-Key` is remembered (SPEC §2: at least 24 h). Records are
+    /// swept every twenty-fourth of this, so each is kept between it and 1/24 more (24–25 h
+    /// by default); a record past it is ignored even before it is swept.
+    #[arg(long, env = "ORDERCENTER_IDEMPOTENCY_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
+    pub idempotency_ttl: u64,
+
     /// Token required by admin calls (`activity/save`) as `Authorization: Bearer …` or
     /// `admin_token`; none = admin calls are open (embedded demo).
     #[arg(long, env = "ORDERCENTER_ADMIN_TOKEN")]

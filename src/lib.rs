@@ -30,6 +30,8 @@
 //! - [`codes`]: the business codes of SPEC §2, the one table.
 //! - [`metrics`]: what `/metrics` shows (prometheus-client): recorded where it happens, or
 //!   sampled from the running parts at each scrape.
+//! - [`retention`]: how long records that exist only for a while are kept (idempotency
+//!   keys swept after their time), so the disk grows with orders, not with time.
 //! - [`ops`]: the operator's commands of the binary (`inspect` an order offline).
 //! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application
 //!   as named steps; [`failpoint`]: named crash points for the crash tests.
@@ -46,6 +48,7 @@ pub mod ops;
 pub mod outbox;
 pub mod paysim;
 pub mod provider;
+pub mod retention;
 pub mod startup;
 pub mod store;
 pub mod subsystem;

@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::outbox::{run_outbox, OutboxWaker};
 use crate::paysim::{PaySim, PaySimConfig};
 use crate::provider::UmsClient;
+use crate::retention;
 use crate::store::activity::ActivityStore;
 use crate::store::orders::OrderStore;
 use crate::store::outbox::OutboxStore;
@@ -142,6 +143,11 @@ impl Application {
         let cancel = CancellationToken::new();
         let tasks = vec![
             actix_rt::spawn(run_outbox(stores.outbox, subsystems, waker, cancel.clone())),
+            actix_rt::spawn(retention::run_idempotency_sweeper(
+                stores.orders.clone(),
+                Duration::from_secs(config.idempotency_ttl),
+                cancel.clone(),
+            )),
             actix_rt::spawn(run_reservation_sweeper(
                 activity.clone(),
                 Duration::from_secs(1),
@@ -382,6 +388,7 @@ async fn start_order_center(
         create_attempts: 3,
         create_retry_base: Duration::from_millis(200),
         parent_prefix: config.msg_src_id,
+        idempotency_ttl_secs: config.idempotency_ttl,
     };
     let env = Arc::new(
         OrderEnv::new(

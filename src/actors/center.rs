@@ -133,7 +133,10 @@ impl OrderCenter {
     /// Create under an idempotency key, the key's turn held.
     async fn create_once(&self, request: CreateOrder, key: String) -> Result<Order, OrderError> {
         let who = request.owner;
-        if let Some(record) = self.env.store.load_idempotency(who, key).await? {
+        let remembered = self.env.store.load_idempotency(who, key).await?;
+        let since = time::now_secs().saturating_sub(self.env.settings.idempotency_ttl_secs);
+        // A record past its time is forgotten even before the sweep removes it.
+        if let Some(record) = remembered.filter(|record| record.created_at >= since) {
             if record.fingerprint != request.fingerprint() {
                 return Err(OrderError::IdempotencyConflict);
             }

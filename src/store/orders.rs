@@ -180,6 +180,48 @@ impl OrderStore {
             .await
     }
 
+    /// Removes the idempotency records written before `before` (Unix s), looking at up to
+    /// `limit` records after the key `after`; returns how many it removed and the key to
+    /// go on after (`None`: the end). A record replaced meanwhile (a key claimed again) is
+    /// kept: removal compares the value. Not flushed: a removal a crash undoes is redone
+    /// by the next sweep, and an expired record is ignored anyway. Blocking.
+    pub fn sweep_idempotency(
+        &self,
+        before: u64,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(u64, Option<Vec<u8>>), StoreError> {
+        use std::ops::Bound;
+        let from = match after {
+            Some(key) => Bound::Excluded(key.to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut removed = 0;
+        let mut last = None;
+        let mut seen = 0;
+        for entry in self
+            .idempotency
+            .range::<Vec<u8>, _>((from, Bound::Unbounded))
+        {
+            let (key, value) = entry?;
+            seen += 1;
+            let record: IdempotencyRecord = decode(&value)?;
+            if record.created_at < before
+                && self
+                    .idempotency
+                    .compare_and_swap(&key, Some(&value), None::<&[u8]>)?
+                    .is_ok()
+            {
+                removed += 1;
+            }
+            if seen >= limit {
+                last = Some(key.to_vec());
+                break;
+            }
+        }
+        Ok((removed, last))
+    }
+
     /// Up to `limit` orders that need an actor (creating, unpaid, or a refund to confirm), by
     /// deadline, after the index key `after` (from the start for `None`), and the key to
     /// continue after (`None` at the end). Blocking.

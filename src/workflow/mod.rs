@@ -41,6 +41,8 @@ pub struct OrderSettings {
     pub create_retry_base: Duration,
     /// `msgSrcId`: the 4-digit prefix of `parent_order_no`.
     pub parent_prefix: u16,
+    /// Seconds an `Idempotency-Key` is remembered ([`crate::retention`]).
+    pub idempotency_ttl_secs: u64,
 }
 
 /// What the workflows of every order need, shared.
