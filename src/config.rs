@@ -113,12 +113,26 @@ pub struct Config {
     #[arg(long, env = "ORDERCENTER_MINI_APP_ID")]
     pub mini_app_id: Option<String>,
 
+    /// Where `POST /admin/backup` writes its copies (default: beside the data dir, as
+    /// `<data dir>.backups`).
+    #[arg(long, env = "ORDERCENTER_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
     /// Do not create the demo activity on an empty store.
     #[arg(long, env = "ORDERCENTER_NO_DEMO")]
     pub no_demo: bool,
 }
 
 impl Config {
+    /// Where backups go: `--backup-dir`, else `<data dir>.backups` beside the data dir.
+    pub fn backup_dir(&self) -> PathBuf {
+        self.backup_dir.clone().unwrap_or_else(|| {
+            let mut beside = self.data_dir.clone().into_os_string();
+            beside.push(".backups");
+            PathBuf::from(beside)
+        })
+    }
+
     /// The defaults with a data dir and listen address, for tests and embedding.
     pub fn embedded(data_dir: impl Into<PathBuf>, listen: &str) -> Self {
         let mut config = Config::parse_from(["ordercenter"]);

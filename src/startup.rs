@@ -166,6 +166,8 @@ impl Application {
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
             internal_token,
             metrics,
+            backup_dir: config.backup_dir(),
+            backing_up: tokio::sync::Mutex::new(()),
         });
         let workers = config.workers.unwrap_or(parts.arbiters.len());
         let server =

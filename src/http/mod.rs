@@ -40,6 +40,10 @@ pub struct AppState {
     pub internal_token: Option<String>,
     /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// Where `POST /admin/backup` writes its copies.
+    pub backup_dir: std::path::PathBuf,
+    /// Held while a backup runs (one at a time).
+    pub backing_up: tokio::sync::Mutex<()>,
 }
 
 /// Mounts every platform route, the demo page (`/`) and the API document (`/openapi.json`,
@@ -80,6 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(admin::order))
             .default_service(web::to(method_not_allowed)),
     );
+    post_only(cfg, "/admin/backup", admin::backup);
     cfg.service(
         web::resource("/metrics")
             .route(web::get().to(metrics))

@@ -66,6 +66,7 @@ use samples::SeedSamples;
         super::readyz,
         super::metrics,
         super::admin::order,
+        super::admin::backup,
         super::demo::index,
         super::demo::script,
         super::demo::style,

@@ -1,7 +1,9 @@
 //! The operator's commands of the `ordercenter` binary, beside serving: `inspect` (one
-//! order and its history, offline) and `backup` (a consistent copy of a running service's
-//! store). `ordercenter inspect …` runs these instead of the server.
+//! order and its history, offline) and `backup` (a copy of a store no service holds; a
+//! running one is backed up with `POST /admin/backup`). `ordercenter inspect …` runs these
+//! instead of the server.
 
+pub mod backup;
 pub mod inspect;
 
 use std::ffi::OsString;
@@ -27,11 +29,14 @@ pub enum Tool {
     /// Prints one order and its history from a data dir, for when the service is down (a
     /// running service holds the store locked: ask it with `GET /admin/orders/NO`).
     Inspect(inspect::InspectArgs),
+    /// Copies a store no service holds into a new directory (a running service: `POST
+    /// /admin/backup`, consistent as of one instant while it keeps running).
+    Backup(backup::BackupArgs),
 }
 
 /// Whether the first argument names an operator command (else the binary serves).
 pub fn is_tool(first: &OsString) -> bool {
-    matches!(first.to_str(), Some("inspect"))
+    matches!(first.to_str(), Some("inspect" | "backup"))
 }
 
 /// Runs an operator command and says how it ended.
@@ -39,6 +44,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = ToolCli::parse_from(args);
     let outcome = match cli.tool {
         Tool::Inspect(args) => inspect::run(&args),
+        Tool::Backup(args) => backup::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

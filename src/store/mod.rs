@@ -27,6 +27,7 @@
 //! ([`Store::blocking`]).
 
 pub mod activity;
+pub mod backup;
 pub mod health;
 mod journal;
 pub mod orders;

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod backup;
 mod idempotency;
 mod metrics;
 mod openapi;

@@ -261,3 +261,14 @@ pub struct UmsNotifyForm {
     /// Uppercase hex over the sorted `k=v&…` string plus the key.
     pub sign: String,
 }
+
+/// `admin/backup` (admin).
+#[derive(ToSchema)]
+pub struct BackupForm {
+    /// Name of the copy inside the backup directory: 1–64 letters, digits, `-`, `_`, `.`,
+    /// not starting with `.`; default `backup-<UTC time>`.
+    #[schema(example = "before-upgrade")]
+    pub name: Option<String>,
+    /// The admin token, if not sent as `Authorization: Bearer …`.
+    pub admin_token: Option<String>,
+}

@@ -553,3 +553,24 @@ pub struct AdminOrderData {
     /// Oldest first.
     pub history: Vec<AdminHistoryEntry>,
 }
+
+/// `data` of `POST /admin/backup`.
+#[derive(ToSchema)]
+pub struct BackupData {
+    /// The copy's directory (a store: start with `--data-dir` there to restore).
+    pub to: String,
+    /// Trees copied.
+    pub trees: u64,
+    /// Keys in the copy.
+    pub keys: u64,
+    /// Bytes of keys and values in the copy.
+    pub bytes: u64,
+    /// Keys the catching-up pass wrote or removed.
+    pub caught_up: u64,
+    /// First pass, while writes went on (ms).
+    pub copy_ms: u64,
+    /// How long writes waited for the catching-up pass (ms).
+    pub paused_writes_ms: u64,
+    /// The durable mark of the last change in the copy.
+    pub durable_mark: u64,
+}
