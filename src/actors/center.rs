@@ -39,7 +39,7 @@ pub struct OrderCenter {
     supervisor: Addr<Supervisor>,
     published: Published,
     poller: Addr<TradePoller>,
-    env: SharedEnv,
+    pub(super) env: SharedEnv,
     numbers: Arc<Mutex<OrderNoGenerator>>,
     ready: Arc<AtomicBool>,
     /// Creates in flight per (owner, `Idempotency-Key`): a repeat waits for the first.

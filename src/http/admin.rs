@@ -93,3 +93,32 @@ pub async fn backup(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
         "durable_mark": report.durable_mark,
     })))
 }
+
+/// `POST /admin/reconcile` (admin): every order whose payment attempt started in
+/// `[since, until)` beside the provider's query; each mismatch, and with `fix=1` what was
+/// done about it ([`crate::actors::reconcile`]).
+#[utoipa::path(post, path = "/admin/reconcile", tag = "operations",
+    summary = "Reconcile with the provider (对账, admin)",
+    request_body(content = doc::ReconcileForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("admin_token" = [])),
+    responses((status = 200, description = "The mismatches found (and fixed)", body = Envelope<doc::ReconcileData>)))]
+pub async fn reconcile(
+    state: web::Data<AppState>,
+    fields: Fields,
+) -> Result<HttpResponse, ApiError> {
+    require_token(Token::Admin, state.admin_token.as_deref(), &fields)?;
+    const LATEST: u64 = 32_503_680_000;
+    let since = fields
+        .u64_in("since", 0..=LATEST)?
+        .ok_or_else(|| ApiError::missing("since"))?;
+    let until = fields
+        .u64_in("until", 0..=LATEST)?
+        .ok_or_else(|| ApiError::missing("until"))?;
+    if until <= since {
+        return Err(ApiError::malformed("until", "必须晚于 since"));
+    }
+    let fix = fields.u64_in("fix", 0..=1)?.unwrap_or(0) == 1;
+    let report = state.center.reconcile(since, until, fix).await?;
+    let body = serde_json::to_value(&report).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(success(body))
+}

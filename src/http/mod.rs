@@ -85,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     );
     post_only(cfg, "/admin/backup", admin::backup);
+    post_only(cfg, "/admin/reconcile", admin::reconcile);
     cfg.service(
         web::resource("/metrics")
             .route(web::get().to(metrics))

@@ -67,6 +67,7 @@ use samples::SeedSamples;
         super::metrics,
         super::admin::order,
         super::admin::backup,
+        super::admin::reconcile,
         super::demo::index,
         super::demo::script,
         super::demo::style,

@@ -361,19 +361,6 @@ pub fn applied_view(apply: &Apply, activity: &Activity) -> Value {
     })
 }
 
-/// The internal status, as the admin view names it.
-fn status_name(status: OrderStatus) -> &'static str {
-    match status {
-        OrderStatus::Creating => "creating",
-        OrderStatus::Unpaid => "unpaid",
-        OrderStatus::Paid => "paid",
-        OrderStatus::Closed => "closed",
-        OrderStatus::Refunded => "refunded",
-        OrderStatus::Abandoned => "abandoned",
-        OrderStatus::RefundRefused => "refund_refused",
-    }
-}
-
 /// `GET /admin/orders/{parent_order_no}` and `ordercenter inspect --json`: the order as
 /// the service keeps it (internal status, owner, payment attempt and refund), the member's
 /// detail view of it, and its history with times in UTC+8.
@@ -409,7 +396,7 @@ pub fn admin_order_view(inspected: &InspectedOrder) -> Value {
     json!({
         "parent_order_no": order.parent_order_no.as_str(),
         "order_no": order.order_no.as_str(),
-        "status": status_name(order.status),
+        "status": order.status.name(),
         "company_id": order.request.owner.company_id,
         "member_id": order.request.owner.member_id,
         "business_type": order.request.business_type,

@@ -1,10 +1,11 @@
 //! The operator's commands of the `ordercenter` binary, beside serving: `inspect` (one
 //! order and its history, offline) and `backup` (a copy of a store no service holds; a
-//! running one is backed up with `POST /admin/backup`). `ordercenter inspect …` runs these
-//! instead of the server.
+//! running one is backed up with `POST /admin/backup`) and `reconcile` (with the provider,
+//! through the running service). `ordercenter inspect …` runs these instead of the server.
 
 pub mod backup;
 pub mod inspect;
+pub mod reconcile;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -32,11 +33,14 @@ pub enum Tool {
     /// Copies a store no service holds into a new directory (a running service: `POST
     /// /admin/backup`, consistent as of one instant while it keeps running).
     Backup(backup::BackupArgs),
+    /// Compares every order whose payment started in a window with the provider, through
+    /// the running service (`POST /admin/reconcile`); `--fix` settles what it can.
+    Reconcile(reconcile::ReconcileArgs),
 }
 
 /// Whether the first argument names an operator command (else the binary serves).
 pub fn is_tool(first: &OsString) -> bool {
-    matches!(first.to_str(), Some("inspect" | "backup"))
+    matches!(first.to_str(), Some("inspect" | "backup" | "reconcile"))
 }
 
 /// Runs an operator command and says how it ended.
@@ -45,6 +49,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let outcome = match cli.tool {
         Tool::Inspect(args) => inspect::run(&args),
         Tool::Backup(args) => backup::run(&args),
+        Tool::Reconcile(args) => reconcile::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -222,6 +222,39 @@ impl OrderStore {
         Ok((removed, last))
     }
 
+    /// Up to `limit` orders after the key `after` whose payment attempt started in
+    /// `[since, until)` (Unix s), and the key to go on after (`None`: the end). Reads every
+    /// order (the attempt's time is not indexed): for reconciliation, an occasional job.
+    /// Blocking.
+    pub fn payments_page(
+        &self,
+        since: u64,
+        until: u64,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(Vec<Order>, Option<Vec<u8>>), StoreError> {
+        use std::ops::Bound;
+        let from = match after {
+            Some(key) => Bound::Excluded(key.to_vec()),
+            None => Bound::Unbounded,
+        };
+        let mut found = Vec::new();
+        let mut seen = 0;
+        for entry in self.orders.range::<Vec<u8>, _>((from, Bound::Unbounded)) {
+            let (key, value) = entry?;
+            seen += 1;
+            let order = decode_order(&value)?;
+            let started = order.payment.as_ref().map(|payment| payment.started_at);
+            if started.is_some_and(|at| at >= since && at < until) {
+                found.push(order);
+            }
+            if seen >= limit {
+                return Ok((found, Some(key.to_vec())));
+            }
+        }
+        Ok((found, None))
+    }
+
     /// Up to `limit` orders that need an actor (creating, unpaid, or a refund to confirm), by
     /// deadline, after the index key `after` (from the start for `None`), and the key to
     /// continue after (`None` at the end). Blocking.

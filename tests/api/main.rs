@@ -21,6 +21,7 @@ mod payment;
 mod paysim;
 mod production;
 mod provider;
+mod reconcile;
 mod robustness;
 mod seats;
 mod seed_shapes;

@@ -185,6 +185,7 @@ const REFUSALS: &[(&str, &[&str])] = &[
         &["invalid", "admin_token"],
     ),
     ("/admin/backup", &["invalid", "admin_token"]),
+    ("/admin/reconcile", &["invalid", "admin_token"]),
     (
         "/admin/orders/{parent_order_no}",
         &["invalid", "admin_token", "order_not_found"],

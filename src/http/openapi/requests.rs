@@ -272,3 +272,18 @@ pub struct BackupForm {
     /// The admin token, if not sent as `Authorization: Bearer …`.
     pub admin_token: Option<String>,
 }
+
+/// `admin/reconcile` (admin).
+#[derive(ToSchema)]
+pub struct ReconcileForm {
+    /// Window start, Unix s (inclusive): orders whose payment attempt started then or later.
+    #[schema(example = 1747279526)]
+    pub since: u64,
+    /// Window end, Unix s (exclusive); after `since`.
+    #[schema(example = 1747365926)]
+    pub until: u64,
+    /// `1`: settle what can be settled (confirm the provider's answer); default `0`.
+    pub fix: Option<u8>,
+    /// The admin token, if not sent as `Authorization: Bearer …`.
+    pub admin_token: Option<String>,
+}

@@ -574,3 +574,36 @@ pub struct BackupData {
     /// The durable mark of the last change in the copy.
     pub durable_mark: u64,
 }
+
+/// One order that disagrees with the provider.
+#[derive(ToSchema)]
+pub struct ReconcileFinding {
+    /// The order.
+    pub parent_order_no: String,
+    /// `charged_not_paid_here`, `paid_here_not_at_provider`, `refunded_at_provider_only`,
+    /// `refunded_here_only`.
+    pub mismatch: String,
+    /// Our status before (`unpaid`, `closed`, `paid`, …).
+    pub ours: String,
+    /// The provider's query `status` (`TRADE_SUCCESS`, …, or `NO_ORDER`).
+    pub provider: String,
+    /// Fen.
+    pub amount_fen: u64,
+    /// With `fix=1`: what was done (`settled: paid`, `settled: refunded`, `needs a person …`).
+    pub fix: Option<String>,
+}
+
+/// `data` of `POST /admin/reconcile`.
+#[derive(ToSchema)]
+pub struct ReconcileData {
+    /// Window start (Unix s).
+    pub since: u64,
+    /// Window end (Unix s, exclusive).
+    pub until: u64,
+    /// Orders with a payment attempt in the window.
+    pub checked: u64,
+    /// Orders the provider could not be asked about (ask again later).
+    pub unanswered: Vec<String>,
+    /// The mismatches, by order number.
+    pub findings: Vec<ReconcileFinding>,
+}
