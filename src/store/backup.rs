@@ -132,12 +132,15 @@ impl Store {
 /// subscribers by one thread per tree (a subscriber's channel holds 1 024 events: left
 /// undrained it would block the writer).
 struct Watch {
-    trees: Vec<(
-        sled::IVec,
-        Arc<Mutex<HashSet<sled::IVec>>>,
-        std::thread::JoinHandle<()>,
-    )>,
+    trees: Vec<WatchedTree>,
     stop: Arc<AtomicBool>,
+}
+
+/// One tree's watch: its name, the keys written so far, the thread taking them.
+struct WatchedTree {
+    name: sled::IVec,
+    changed: Arc<Mutex<HashSet<sled::IVec>>>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Watch {
@@ -163,7 +166,11 @@ impl Watch {
                     }
                 })
                 .map_err(|error| StoreError::Thread(error.to_string()))?;
-            trees.push((name, changed, thread));
+            trees.push(WatchedTree {
+                name,
+                changed,
+                thread,
+            });
         }
         Ok(Self { trees, stop })
     }
@@ -175,7 +182,12 @@ impl Watch {
         self.stop.store(true, Ordering::Release);
         let mut changed = 0;
         let mut watched = HashSet::new();
-        for (name, keys, thread) in self.trees {
+        for WatchedTree {
+            name,
+            changed: keys,
+            thread,
+        } in self.trees
+        {
             let _ = thread.join();
             let from = source.open_tree(&name)?;
             let into = copy.open_tree(&name)?;
