@@ -191,18 +191,10 @@ impl OrderStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<(u64, Option<Vec<u8>>), StoreError> {
-        use std::ops::Bound;
-        let from = match after {
-            Some(key) => Bound::Excluded(key.to_vec()),
-            None => Bound::Unbounded,
-        };
         let mut removed = 0;
         let mut last = None;
         let mut seen = 0;
-        for entry in self
-            .idempotency
-            .range::<Vec<u8>, _>((from, Bound::Unbounded))
-        {
+        for entry in self.idempotency.range(keys_after(after)) {
             let (key, value) = entry?;
             seen += 1;
             let record: IdempotencyRecord = decode(&value)?;
@@ -233,14 +225,9 @@ impl OrderStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<(Vec<Order>, Option<Vec<u8>>), StoreError> {
-        use std::ops::Bound;
-        let from = match after {
-            Some(key) => Bound::Excluded(key.to_vec()),
-            None => Bound::Unbounded,
-        };
         let mut found = Vec::new();
         let mut seen = 0;
-        for entry in self.orders.range::<Vec<u8>, _>((from, Bound::Unbounded)) {
+        for entry in self.orders.range(keys_after(after)) {
             let (key, value) = entry?;
             seen += 1;
             let order = decode_order(&value)?;
@@ -263,13 +250,8 @@ impl OrderStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<(Vec<Order>, Option<Vec<u8>>), StoreError> {
-        use std::ops::Bound;
-        let from = match after {
-            Some(key) => Bound::Excluded(key.to_vec()),
-            None => Bound::Unbounded,
-        };
         let mut live = Vec::with_capacity(limit.min(8192));
-        for entry in self.deadlines.range::<Vec<u8>, _>((from, Bound::Unbounded)) {
+        for entry in self.deadlines.range(keys_after(after)) {
             let (key, _) = entry?;
             let parent = key
                 .get(8..)
@@ -443,6 +425,16 @@ pub(crate) fn decode_order(bytes: &[u8]) -> Result<Order, StoreError> {
         order.history = history;
     }
     Ok(order)
+}
+
+/// The keys after `after` (all of them for `None`): where a page of a walk goes on.
+fn keys_after(after: Option<&[u8]>) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
+    use std::ops::Bound;
+    let from = match after {
+        Some(key) => Bound::Excluded(key.to_vec()),
+        None => Bound::Unbounded,
+    };
+    (from, Bound::Unbounded)
 }
 
 fn order_no_high(meta: &sled::Tree) -> Result<u64, StoreError> {

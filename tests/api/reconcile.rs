@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, Reply, Status, TestApp};
+use crate::helpers::{spawn_app_with, Order, Reply, Status, TestApp};
 
 const TOKEN: &str = "r3concile";
 
@@ -48,22 +48,29 @@ fn findings(report: &Value) -> &Vec<Value> {
     report["findings"].as_array().expect("findings")
 }
 
-#[actix_web::test]
-async fn a_late_charge_whose_notify_was_dropped_is_found_and_fixed_by_a_refund() {
-    let app = spawn(2).await;
-    let member = app.member(9301);
+/// `member_id` orders and starts paying; the order closes at its deadline; then the provider
+/// takes the buyer's money anyway and its notify is lost, so the order center has no reason
+/// to ask again. Returns the order (closed here, TRADE_SUCCESS there).
+async fn late_charge_with_dropped_notify(app: &TestApp, member_id: u64) -> Order {
+    let member = app.member(member_id);
     let order = member.order(1).await;
     member.pay(&order).await;
     member
         .wait_status(&order, Status::Closed, Duration::from_secs(10))
         .await;
-    // The provider takes the buyer's money after the close and its notify is lost: the
-    // order center has no reason to ask again.
     app.set_faults(
         json!({"charge_closed": true, "drop_notify_rate": 1.0, "refund_processing_ms": 100}),
     )
     .await;
     assert_eq!(app.buyer_pays(&order.parent_order_no).await, 200);
+    order
+}
+
+#[actix_web::test]
+async fn a_late_charge_whose_notify_was_dropped_is_found_and_fixed_by_a_refund() {
+    let app = spawn(2).await;
+    let member = app.member(9301);
+    let order = late_charge_with_dropped_notify(&app, 9301).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(member.state(&order).await.status, Status::Closed);
 
@@ -272,16 +279,7 @@ async fn reconcile_refuses_missing_malformed_and_unauthorized_requests() {
 async fn the_reconcile_command_prints_the_findings_and_fails_while_one_is_unsettled() {
     let app = spawn(2).await;
     let member = app.member(9341);
-    let order = member.order(1).await;
-    member.pay(&order).await;
-    member
-        .wait_status(&order, Status::Closed, Duration::from_secs(10))
-        .await;
-    app.set_faults(
-        json!({"charge_closed": true, "drop_notify_rate": 1.0, "refund_processing_ms": 100}),
-    )
-    .await;
-    assert_eq!(app.buyer_pays(&order.parent_order_no).await, 200);
+    let order = late_charge_with_dropped_notify(&app, 9341).await;
     let (since, until) = window();
     let run = |fix: bool, json: bool| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_ordercenter"));
