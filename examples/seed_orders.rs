@@ -182,6 +182,7 @@ fn new_order(
         overdue_secs: ttl,
         payment_way: 0,
         payment: None,
+        history: Vec::new(),
     })
 }
 

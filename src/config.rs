@@ -24,6 +24,12 @@ pub struct Config {
     #[arg(long, env = "ORDERCENTER_ORDER_TTL", default_value_t = 480, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub order_ttl: u64,
 
+    /// Seconds an `Idempotency-Key` is remembered (SPEC §2: at least 24 h). Records are
+    /// swept every twenty-fourth of this, so each is kept between it and 1/24 more (24–25 h
+    /// by default); a record past it is ignored even before it is swept.
+    #[arg(long, env = "ORDERCENTER_IDEMPOTENCY_TTL", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=30 * 86_400))]
+    pub idempotency_ttl: u64,
+
     /// Token required by admin calls (`activity/save`) as `Authorization: Bearer …` or
     /// `admin_token`; none = admin calls are open (embedded demo).
     #[arg(long, env = "ORDERCENTER_ADMIN_TOKEN")]
@@ -107,12 +113,26 @@ pub struct Config {
     #[arg(long, env = "ORDERCENTER_MINI_APP_ID")]
     pub mini_app_id: Option<String>,
 
+    /// Where `POST /admin/backup` writes its copies (default: beside the data dir, as
+    /// `<data dir>.backups`).
+    #[arg(long, env = "ORDERCENTER_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
     /// Do not create the demo activity on an empty store.
     #[arg(long, env = "ORDERCENTER_NO_DEMO")]
     pub no_demo: bool,
 }
 
 impl Config {
+    /// Where backups go: `--backup-dir`, else `<data dir>.backups` beside the data dir.
+    pub fn backup_dir(&self) -> PathBuf {
+        self.backup_dir.clone().unwrap_or_else(|| {
+            let mut beside = self.data_dir.clone().into_os_string();
+            beside.push(".backups");
+            PathBuf::from(beside)
+        })
+    }
+
     /// The defaults with a data dir and listen address, for tests and embedding.
     pub fn embedded(data_dir: impl Into<PathBuf>, listen: &str) -> Self {
         let mut config = Config::parse_from(["ordercenter"]);

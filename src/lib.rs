@@ -13,9 +13,10 @@
 //!   changes (multi-key ones journaled, never sled transactions) and a flusher makes each
 //!   batch durable with one `flush()` (group commit); a witness file the store must reach
 //!   at open (a truncated or replaced store is refused) and a disk guard (503 and not ready
-//!   on a nearly full disk).
+//!   on a nearly full disk); the online backup ([`store::backup`]).
 //! - [`actors`]: [`actors::OrderCenter`] (the order center's API), the supervisor
-//!   (router/registry), one actor per live order with its expiry timer, and the trade poller.
+//!   (router/registry), one actor per live order with its expiry timer, the trade poller,
+//!   and reconciliation with the provider ([`actors::reconcile`]).
 //! - [`outbox`]: delivers the notices owed to business subsystems over their interface.
 //! - [`activity`]: the activity platform (business subsystem 3001): activities, seats, applies,
 //!   and the subsystem interface the order center calls (in-process or over HTTP).
@@ -28,6 +29,12 @@
 //!   envelope; the demo page at `/` ([`http::demo`]) and the API document at `/openapi.json`
 //!   and `/docs/` ([`http::openapi`]).
 //! - [`codes`]: the business codes of SPEC §2, the one table.
+//! - [`metrics`]: what `/metrics` shows (prometheus-client): recorded where it happens, or
+//!   sampled from the running parts at each scrape.
+//! - [`retention`]: how long records that exist only for a while are kept (idempotency
+//!   keys swept after their time), so the disk grows with orders, not with time.
+//! - [`ops`]: the operator's commands of the binary (`inspect` an order offline, `backup` a
+//!   stopped store, `reconcile` through the running service).
 //! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application
 //!   as named steps; [`failpoint`]: named crash points for the crash tests.
 
@@ -38,9 +45,12 @@ pub mod config;
 pub mod domain;
 pub mod failpoint;
 pub mod http;
+pub mod metrics;
+pub mod ops;
 pub mod outbox;
 pub mod paysim;
 pub mod provider;
+pub mod retention;
 pub mod startup;
 pub mod store;
 pub mod subsystem;

@@ -1,9 +1,11 @@
-//! `ordercenter`: the whole embedded stack on one port (`cargo run --release`).
+//! `ordercenter`: the whole embedded stack on one port (`cargo run --release`), and the
+//! operator's commands (`ordercenter inspect …`, see [`ordercenter::ops`]).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use ordercenter::config::Config;
+use ordercenter::ops;
 use ordercenter::startup::Application;
 use ordercenter::telemetry;
 
@@ -15,8 +17,16 @@ use ordercenter::telemetry;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+fn main() -> ExitCode {
+    let first = std::env::args_os().nth(1);
+    if first.as_ref().is_some_and(ops::is_tool) {
+        return ops::run(std::env::args_os());
+    }
+    serve()
+}
+
 #[actix_web::main]
-async fn main() -> ExitCode {
+async fn serve() -> ExitCode {
     let config = Config::parse();
     telemetry::init();
     let app = match Application::build(config).await {

@@ -138,7 +138,7 @@ async fn deliver(
         return false;
     }
     crate::failpoint::hit("outbox.after_notify");
-    match store.acknowledge(seq).await {
+    match store.acknowledge(seq, entry.clone()).await {
         Ok(()) => {
             tracing::debug!(order_no = %entry.order_no, status = entry.order_status.code(), "subsystem notified");
             true

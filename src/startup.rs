@@ -17,9 +17,11 @@ use crate::actors::{OrderCenter, Published};
 use crate::config::Config;
 use crate::domain::{time, OrderNoGenerator};
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
 use crate::outbox::{run_outbox, OutboxWaker};
 use crate::paysim::{PaySim, PaySimConfig};
 use crate::provider::UmsClient;
+use crate::retention;
 use crate::store::activity::ActivityStore;
 use crate::store::orders::OrderStore;
 use crate::store::outbox::OutboxStore;
@@ -72,6 +74,7 @@ fn http_server(
     http::server::serve(listener, settings, move || {
         App::new()
             .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(http::observe))
             .wrap(tracing_actix_web::TracingLogger::default())
             .configure(http::configure)
             .configure(|cfg| {
@@ -131,13 +134,20 @@ impl Application {
         let address = listener
             .local_addr()
             .map_err(|e| StartupError::Other(e.to_string()))?;
+        let metrics = Arc::new(Metrics::new(stores.store.shared_writer_stats()));
         let payment = build_payment_side(&config, &stores.store, address).await?;
+        let provider = payment.provider.with_metrics(metrics.provider.clone());
         let waker = OutboxWaker::default();
         let parts =
-            start_order_center(&config, &stores, &subsystems, &waker, payment.provider).await?;
+            start_order_center(&config, &stores, &subsystems, &waker, provider, &metrics).await?;
         let cancel = CancellationToken::new();
         let tasks = vec![
             actix_rt::spawn(run_outbox(stores.outbox, subsystems, waker, cancel.clone())),
+            actix_rt::spawn(retention::run_idempotency_sweeper(
+                stores.orders.clone(),
+                Duration::from_secs(config.idempotency_ttl),
+                cancel.clone(),
+            )),
             actix_rt::spawn(run_reservation_sweeper(
                 activity.clone(),
                 Duration::from_secs(1),
@@ -155,6 +165,9 @@ impl Application {
             activity,
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
             internal_token,
+            metrics,
+            backup_dir: config.backup_dir(),
+            backing_up: tokio::sync::Mutex::new(()),
         });
         let workers = config.workers.unwrap_or(parts.arbiters.len());
         let server =
@@ -369,6 +382,7 @@ async fn start_order_center(
     subsystems: &Subsystems,
     waker: &OutboxWaker,
     provider: UmsClient,
+    metrics: &Metrics,
 ) -> Result<OrderCenterParts, StartupError> {
     let (reports, reported) = tokio::sync::mpsc::unbounded_channel::<PaymentFound>();
     let poller = TradePoller::new(provider.clone(), reports).start();
@@ -377,14 +391,18 @@ async fn start_order_center(
         create_attempts: 3,
         create_retry_base: Duration::from_millis(200),
         parent_prefix: config.msg_src_id,
+        idempotency_ttl_secs: config.idempotency_ttl,
     };
-    let env = Arc::new(OrderEnv::new(
-        stores.orders.clone(),
-        subsystems.clone(),
-        waker.clone(),
-        settings,
-        provider,
-    ));
+    let env = Arc::new(
+        OrderEnv::new(
+            stores.orders.clone(),
+            subsystems.clone(),
+            waker.clone(),
+            settings,
+            provider,
+        )
+        .with_metrics(metrics.orders.clone()),
+    );
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);

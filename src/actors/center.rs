@@ -20,10 +20,11 @@ use super::Published;
 use crate::codes;
 use crate::domain::order::CreateRequest;
 use crate::domain::{
-    time, Command, Effect, MemberRef, Order, OrderExtra, OrderNo, OrderNoGenerator, OrderStatus,
-    PaidEvidence, RefundRequester,
+    time, Command, Effect, Happened, HistoryEntry, MemberRef, Order, OrderExtra, OrderNo,
+    OrderNoGenerator, OrderStatus, PaidEvidence, RefundRequester,
 };
-use crate::store::orders::{IdempotencyRecord, MemberOrdersPage};
+use crate::store::orders::{IdempotencyRecord, InspectedOrder, MemberOrdersPage};
+use crate::store::outbox::OutboxStore;
 use crate::subsystem::RefundDeadlineCall;
 use crate::workflow::{OrderError, SharedEnv};
 
@@ -39,7 +40,7 @@ pub struct OrderCenter {
     supervisor: Addr<Supervisor>,
     published: Published,
     poller: Addr<TradePoller>,
-    env: SharedEnv,
+    pub(super) env: SharedEnv,
     numbers: Arc<Mutex<OrderNoGenerator>>,
     ready: Arc<AtomicBool>,
     /// Creates in flight per (owner, `Idempotency-Key`): a repeat waits for the first.
@@ -133,7 +134,10 @@ impl OrderCenter {
     /// Create under an idempotency key, the key's turn held.
     async fn create_once(&self, request: CreateOrder, key: String) -> Result<Order, OrderError> {
         let who = request.owner;
-        if let Some(record) = self.env.store.load_idempotency(who, key).await? {
+        let remembered = self.env.store.load_idempotency(who, key).await?;
+        let since = time::now_secs().saturating_sub(self.env.settings.idempotency_ttl_secs);
+        // A record past its time is forgotten even before the sweep removes it.
+        if let Some(record) = remembered.filter(|record| record.created_at >= since) {
             if record.fingerprint != request.fingerprint() {
                 return Err(OrderError::IdempotencyConflict);
             }
@@ -154,7 +158,8 @@ impl OrderCenter {
         }
         let who = request.owner;
         let body = self.next_body().await;
-        let now = time::now_secs();
+        let now_ms = time::now_millis();
+        let now = now_ms / 1000;
         let lines = request.sku_slice.lines().len() as u64;
         let order = Order {
             id: self.env.store.next_row_ids(1 + lines),
@@ -170,6 +175,10 @@ impl OrderCenter {
             overdue_secs: self.env.settings.order_ttl_secs,
             payment_way: 0,
             payment: None,
+            history: vec![HistoryEntry {
+                at_ms: now_ms,
+                what: Happened::Creating,
+            }],
         };
         let key = order.request.idempotency_key.clone();
         let fingerprint = order.request.fingerprint();
@@ -459,6 +468,17 @@ impl OrderCenter {
     /// The payment provider client (for notify verification).
     pub fn provider(&self) -> &crate::provider::UmsClient {
         &self.env.provider
+    }
+
+    /// One order and what happened to it, by its parent or child number, read from the
+    /// store (which every change reaches before it is acknowledged or shown).
+    pub async fn inspect(&self, number: OrderNo) -> Result<Option<InspectedOrder>, OrderError> {
+        let orders = self.env.store.clone();
+        let store = self.store().clone();
+        Ok(self
+            .store()
+            .blocking(move || orders.inspect(&OutboxStore::open(&store)?, &number))
+            .await?)
     }
 
     /// What the trade poller did so far.

@@ -17,6 +17,7 @@
 pub mod center;
 pub mod order;
 pub mod poller;
+pub mod reconcile;
 pub mod supervisor;
 
 pub use center::{CreateOrder, OrderCenter};

@@ -57,6 +57,9 @@ pub struct OrderActor {
     timer: Option<SpawnHandle>,
     /// The provider accepted our refund request (so follow it with refund-query).
     refund_accepted: bool,
+    /// An expiry's close failed and is being retried (counted in
+    /// `ordercenter_waiting_provider_closes` until it ends or the actor stops).
+    waiting_close: bool,
     /// What readers see: `order` after each durable change.
     snapshot: Snapshot,
     /// Pause before the next attempt at closing when the last one failed.
@@ -95,6 +98,7 @@ impl OrderActor {
             on_disk,
             timer: None,
             refund_accepted: false,
+            waiting_close: false,
             snapshot,
             close_retry: FIRST_CLOSE_RETRY,
             refund_retry: FIRST_REFUND_RETRY,
@@ -250,6 +254,9 @@ impl OrderActor {
         let work = workflow::close::close_order(self.env.clone(), (*self.order).clone(), event);
         AtomicResponse::new(Box::pin(work.into_actor(self).map(
             move |outcome, actor, ctx| {
+                if event == OrderEvent::Expired || outcome.is_ok() {
+                    actor.set_waiting_close(outcome.is_err());
+                }
                 if let (Err(error), OrderEvent::Expired) = (&outcome, event) {
                     // The jitter spreads the retries of orders that shared a deadline.
                     let pause = jittered(actor.close_retry);
@@ -260,6 +267,14 @@ impl OrderActor {
                 actor.settle(outcome, ctx)
             },
         )))
+    }
+
+    /// Counts the order among the expiries waiting for the provider while `waiting`.
+    fn set_waiting_close(&mut self, waiting: bool) {
+        if waiting != self.waiting_close {
+            self.waiting_close = waiting;
+            self.env.metrics.waiting_close(waiting);
+        }
     }
 
     /// Starts the payment; the attempt is followed whether or not the provider answered,
@@ -356,6 +371,7 @@ impl Actor for OrderActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.set_waiting_close(false);
         self.peers.supervisor.do_send(Stopped {
             parent_order_no: self.order.parent_order_no.clone(),
             incarnation: self.incarnation,

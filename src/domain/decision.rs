@@ -8,8 +8,9 @@
 
 use super::{MemberRef, Order, OrderEvent, OrderStatus};
 
-/// Where a report of a payment came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a report of a payment came from (stored in the order's history: new variants go
+/// last).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EvidenceSource {
     /// The provider's signed asynchronous notify.
     Notify,
@@ -29,6 +30,14 @@ impl EvidenceSource {
             EvidenceSource::Query => "query",
             EvidenceSource::CloseQuery => "close",
             EvidenceSource::ZeroPrice => "zero price",
+        }
+    }
+
+    /// As a metric label (`notify`, `query`, `close`, `zero_price`).
+    pub fn label(self) -> &'static str {
+        match self {
+            EvidenceSource::ZeroPrice => "zero_price",
+            other => other.as_str(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! says what a call on an order leads to.
 
 pub mod decision;
+pub mod history;
 pub mod money;
 pub mod order;
 pub mod order_no;
@@ -14,6 +15,7 @@ pub mod status;
 pub mod time;
 
 pub use decision::{Command, Effect, EvidenceSource, PaidEvidence, RefundRequester, Refusal};
+pub use history::{Happened, HistoryEntry};
 pub use money::{Fen, Yuan};
 pub use order::{MemberRef, Order, OrderExtra, OrderItem, Payment, Prepay, Refund};
 pub use order_no::{OrderNo, OrderNoGenerator};

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::status::IllegalTransition;
-use super::{Fen, OrderEvent, OrderNo, OrderStatus, SkuSlice};
+use super::{Fen, Happened, HistoryEntry, OrderEvent, OrderNo, OrderStatus, SkuSlice};
 
 /// Who an order belongs to. Every call on an order must come from its owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -139,6 +139,11 @@ pub struct Order {
     /// The payment attempt, recorded before the provider is called (boxed: most live
     /// orders have none, and the order stays 256 bytes smaller in memory).
     pub payment: Option<Box<Payment>>,
+    /// What happened to the order, oldest first ([`HistoryEntry`]). Stored after the
+    /// other fields by the store, not by serde (`crate::store::orders`): records written
+    /// before the history existed have none and still read.
+    #[serde(skip)]
+    pub history: Vec<HistoryEntry>,
 }
 
 /// The `wx.requestPayment` parameters the provider signed (its `miniPayRequest`), kept so a
@@ -254,14 +259,40 @@ impl Order {
         self.request.owner == who
     }
 
-    /// Applies `event` at Unix time `now` if the status machine allows it.
+    /// Applies `event` at Unix time `now` (seconds) if the status machine allows it.
     pub fn apply(&mut self, event: OrderEvent, now: u64) -> Result<(), IllegalTransition> {
+        self.apply_at(event, now.saturating_mul(1000))
+    }
+
+    /// Applies `event` at Unix time `now_ms` (milliseconds) if the status machine allows
+    /// it, and records it in the history.
+    pub fn apply_at(&mut self, event: OrderEvent, now_ms: u64) -> Result<(), IllegalTransition> {
         self.status = self.status.apply(event)?;
-        self.u_time = now.max(self.u_time);
+        self.u_time = (now_ms / 1000).max(self.u_time);
         if event == OrderEvent::Paid {
             self.payment_time = self.u_time;
         }
+        self.record(now_ms, Happened::Status(event));
         Ok(())
+    }
+
+    /// Adds `what` to the history at Unix time `at_ms` (written with the order's next
+    /// durable change).
+    pub fn record(&mut self, at_ms: u64, what: Happened) {
+        self.history.push(HistoryEntry { at_ms, what });
+    }
+
+    /// When the payment attempt started, Unix milliseconds (0 without one): from the
+    /// history, else (orders older than it) the attempt's second.
+    pub fn payment_started_ms(&self) -> u64 {
+        let recorded = self.history.iter().rev().find_map(|entry| {
+            matches!(entry.what, Happened::PaymentStarted { .. }).then_some(entry.at_ms)
+        });
+        recorded.unwrap_or_else(|| {
+            self.payment
+                .as_ref()
+                .map_or(0, |payment| payment.started_at.saturating_mul(1000))
+        })
     }
 }
 
@@ -309,5 +340,6 @@ pub(crate) fn sample(owner: MemberRef, price: Fen, status: OrderStatus) -> Order
         overdue_secs: 480,
         payment_way: 0,
         payment: None,
+        history: Vec::new(),
     }
 }

@@ -65,6 +65,20 @@ pub struct IllegalTransition {
 }
 
 impl OrderStatus {
+    /// The status as operators read it (`unpaid`, `refund_refused`, …), in the admin view
+    /// and reconciliation reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderStatus::Creating => "creating",
+            OrderStatus::Unpaid => "unpaid",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Closed => "closed",
+            OrderStatus::Refunded => "refunded",
+            OrderStatus::Abandoned => "abandoned",
+            OrderStatus::RefundRefused => "refund_refused",
+        }
+    }
+
     /// The status after `event`, if the machine allows it.
     pub fn apply(self, event: OrderEvent) -> Result<OrderStatus, IllegalTransition> {
         use OrderEvent as E;

@@ -5,6 +5,7 @@
 //! ([`connection`], [`server`]). Read-only calls accept GET with a query string.
 
 pub mod activity;
+pub mod admin;
 pub mod connection;
 pub mod demo;
 pub mod envelope;
@@ -16,12 +17,16 @@ pub mod payment;
 pub mod server;
 pub mod views;
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpResponse};
 
 pub use error::ApiError;
 
 use crate::activity::ActivityService;
 use crate::actors::OrderCenter;
+use crate::metrics::{status_class, Metrics, RequestLabels, Sample};
+use crate::store::outbox::OutboxStore;
 
 /// What handlers share.
 pub struct AppState {
@@ -33,6 +38,12 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Token for the order center's calls to the activity platform, when configured.
     pub internal_token: Option<String>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
+    /// Where `POST /admin/backup` writes its copies.
+    pub backup_dir: std::path::PathBuf,
+    /// Held while a backup runs (one at a time).
+    pub backing_up: tokio::sync::Mutex<()>,
 }
 
 /// Mounts every platform route, the demo page (`/`) and the API document (`/openapi.json`,
@@ -79,6 +90,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(payment::notify))
             .default_service(web::to(method_not_allowed)),
     );
+    cfg.service(
+        web::resource("/admin/orders/{parent_order_no}")
+            .route(web::get().to(admin::order))
+            .default_service(web::to(method_not_allowed)),
+    );
+    post_only(cfg, "/admin/backup", admin::backup);
+    post_only(cfg, "/admin/reconcile", admin::reconcile);
     cfg.service(
         web::resource("/metrics")
             .route(web::get().to(metrics))
@@ -127,6 +145,38 @@ where
     );
 }
 
+/// Middleware: counts every answered request and its latency by route pattern (so the
+/// labels stay few: an unknown path is `unmatched`), method and status class.
+pub async fn observe(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let metrics = request
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.metrics.http.clone());
+    let method = request.method().as_str().to_owned();
+    let answered = next.call(request).await;
+    if let Some(metrics) = metrics {
+        let (route, status) = match &answered {
+            Ok(response) => (
+                response.request().match_pattern(),
+                response.status().as_u16(),
+            ),
+            Err(error) => (None, error.as_response_error().status_code().as_u16()),
+        };
+        metrics.record(
+            RequestLabels {
+                route: route.unwrap_or_else(|| "unmatched".to_owned()),
+                method,
+                status: status_class(status),
+            },
+            started.elapsed(),
+        );
+    }
+    answered
+}
+
 /// JSON 404 for unknown paths.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NoRoute)
@@ -136,52 +186,49 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
 }
 
-/// `GET /metrics`: Prometheus text of what operators watch.
-#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus counters",
-    responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain")))]
+/// Most outbox entries counted for `ordercenter_outbox_backlog` at one scrape (sled counts
+/// by walking the tree); a backlog this large reads as this number.
+const OUTBOX_COUNT_LIMIT: usize = 100_000;
+
+/// `GET /metrics`: the Prometheus text of [`Metrics`], with the values sampled now.
+#[utoipa::path(get, path = "/metrics", tag = "operations", summary = "Prometheus metrics",
+    responses((status = 200, description = "Prometheus (OpenMetrics) text", body = String, content_type = "application/openmetrics-text")))]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    use std::sync::atomic::Ordering::Relaxed;
     let center = &state.center;
-    let writer = center.store().writer_stats();
     let health = center.store().health();
-    let live = center.live_actors().await.unwrap_or(0);
     let poller = center.poller_stats().await.unwrap_or_default();
-    let body = format!(
-        "# TYPE ordercenter_ready gauge\nordercenter_ready {}\n\
-         # TYPE ordercenter_live_order_actors gauge\nordercenter_live_order_actors {live}\n\
-         # TYPE ordercenter_store_flushes_total counter\nordercenter_store_flushes_total {}\n\
-         # TYPE ordercenter_store_durable_writes_total counter\nordercenter_store_durable_writes_total {}\n\
-         # TYPE ordercenter_store_flush_seconds_total counter\nordercenter_store_flush_seconds_total {:.6}\n\
-         # TYPE ordercenter_store_apply_seconds_total counter\nordercenter_store_apply_seconds_total {:.6}\n\
-         # TYPE ordercenter_poller_watched gauge\nordercenter_poller_watched {}\n\
-         # TYPE ordercenter_poller_queries_total counter\nordercenter_poller_queries_total {}\n\
-         # TYPE ordercenter_poller_confirmed_total counter\nordercenter_poller_confirmed_total {}\n\
-         # TYPE ordercenter_order_provider_calls_peak gauge\nordercenter_order_provider_calls_peak {}\n\
-         # TYPE ordercenter_orders_needing_attention_total counter\nordercenter_orders_needing_attention_total {}\n\
-         # TYPE ordercenter_provider_close_refusals_total counter\nordercenter_provider_close_refusals_total {}\n\
-         # TYPE ordercenter_storage_writable gauge\nordercenter_storage_writable {}\n\
-         # TYPE ordercenter_storage_broken gauge\nordercenter_storage_broken {}\n\
-         # TYPE ordercenter_storage_free_bytes gauge\nordercenter_storage_free_bytes {}\n\
-         # TYPE ordercenter_storage_refused_writes_total counter\nordercenter_storage_refused_writes_total {}\n",
-        u8::from(readiness(&state).is_ok()),
-        writer.flushes.load(Relaxed),
-        writer.writes.load(Relaxed),
-        writer.flush_micros.load(Relaxed) as f64 / 1e6,
-        writer.apply_micros.load(Relaxed) as f64 / 1e6,
-        poller.watched,
-        poller.queries,
-        poller.confirmed,
-        center.provider_calls_peak(),
-        center.needing_attention(),
-        center.close_refusals(),
-        u8::from(health.is_writable()),
-        u8::from(health.is_broken()),
-        health.free_bytes(),
-        health.refused(),
-    );
+    let outbox = match OutboxStore::open(center.store()) {
+        Ok(outbox) => center
+            .store()
+            .blocking(move || outbox.backlog(OUTBOX_COUNT_LIMIT))
+            .await
+            .ok(),
+        Err(_) => None,
+    };
+    let (outbox_backlog, oldest) = outbox.unwrap_or_else(|| {
+        tracing::error!("the outbox could not be read for /metrics");
+        (0, None)
+    });
+    let now = crate::domain::time::now_secs();
+    let sample = Sample {
+        ready: readiness(&state).is_ok(),
+        live_order_actors: center.live_actors().await.unwrap_or(0) as u64,
+        poller_watched: poller.watched as u64,
+        poller_queries: poller.queries,
+        poller_confirmed: poller.confirmed,
+        provider_calls_peak: center.provider_calls_peak() as u64,
+        needing_attention: center.needing_attention(),
+        close_refusals: center.close_refusals(),
+        storage_writable: health.is_writable(),
+        storage_broken: health.is_broken(),
+        storage_free_bytes: health.free_bytes(),
+        storage_refused_writes: health.refused(),
+        outbox_backlog,
+        outbox_oldest_age_secs: oldest.map_or(0, |at| now.saturating_sub(at)),
+    };
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body)
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(state.metrics.render(sample))
 }
 
 /// `GET /healthz`: the process is up and can still work. A store that failed a write cannot

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::activity::model::{ActivityDetail, ApplyDetail};
 use crate::domain::{time, Fen, Order, OrderItem, OrderStatus, Yuan};
+use crate::store::orders::InspectedOrder;
 
 /// `app_id` of the seed's rows (the mini-program application).
 const APP_ID: u64 = 10101;
@@ -408,6 +409,55 @@ pub fn applied_view(detail: &ApplyDetail) -> Value {
         "sys_id": ACTIVITY_SYS_ID,
         "business_id": apply.business_id,
         "price": Yuan(activity.price),
+    })
+}
+
+/// `GET /admin/orders/{parent_order_no}` and `ordercenter inspect --json`: the order as
+/// the service keeps it (internal status, owner, payment attempt and refund), the member's
+/// detail view of it, and its history with times in UTC+8.
+pub fn admin_order_view(inspected: &InspectedOrder) -> Value {
+    let order = &inspected.order;
+    let payment = order.payment.as_ref().map(|payment| {
+        json!({
+            "payment_way": payment.payment_way,
+            "started_at": payment.started_at,
+            "amount_fen": payment.amount.0,
+            "prepay_id": payment.prepay.as_ref().map(|prepay| prepay.prepay_id()),
+            "target_order_id": payment.target_order_id,
+            "refund": payment.refund.as_ref().map(|refund| json!({
+                "refund_order_id": refund.refund_order_id,
+                "attempt": refund.attempt,
+                "amount_fen": refund.amount.0,
+                "requested_at": refund.requested_at,
+            })),
+        })
+    });
+    let history: Vec<Value> = inspected
+        .history()
+        .iter()
+        .map(|entry| {
+            json!({
+                "at_ms": entry.at_ms,
+                "time": time::format_china(entry.at_ms / 1000),
+                "event": entry.what.name(),
+                "detail": entry.what.detail(),
+            })
+        })
+        .collect();
+    json!({
+        "parent_order_no": order.parent_order_no.as_str(),
+        "order_no": order.order_no.as_str(),
+        "status": order.status.name(),
+        "company_id": order.request.owner.company_id,
+        "member_id": order.request.owner.member_id,
+        "business_type": order.request.business_type,
+        "total_fee_fen": order.total().0,
+        "c_time": order.c_time,
+        "expire_time": order.deadline(),
+        "payment_time": order.payment_time,
+        "payment": payment,
+        "detail": detail_view(order),
+        "history": history,
     })
 }
 

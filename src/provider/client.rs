@@ -15,6 +15,7 @@ use super::wire::{
     UnifiedOrderRequest, UnifiedOrderResponse,
 };
 use super::{ProviderConfig, ProviderError};
+use crate::metrics::ProviderMetrics;
 
 /// Path of the unified order.
 pub const UNIFIED_ORDER_PATH: &str = "/v1/netpay/wx/unified-order";
@@ -47,6 +48,7 @@ pub struct UnifiedOrder {
 pub struct UmsClient {
     http: reqwest::Client,
     config: Arc<ProviderConfig>,
+    metrics: ProviderMetrics,
 }
 
 impl UmsClient {
@@ -60,7 +62,14 @@ impl UmsClient {
         Ok(Self {
             http,
             config: Arc::new(config),
+            metrics: ProviderMetrics::default(),
         })
+    }
+
+    /// The client recording its calls into `metrics` (`/metrics`).
+    pub fn with_metrics(mut self, metrics: ProviderMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The configuration in use.
@@ -212,6 +221,23 @@ impl UmsClient {
         path: &str,
         request: &Req,
     ) -> Result<Resp, ProviderError> {
+        let started = std::time::Instant::now();
+        let outcome = self.send(path, request).await;
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(ProviderError::Refused { .. }) => "refused",
+            Err(_) => "error",
+        };
+        self.metrics
+            .record(operation_of(path), label, started.elapsed());
+        outcome
+    }
+
+    async fn send<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &Req,
+    ) -> Result<Resp, ProviderError> {
         let body = serde_json::to_vec(request)
             .map_err(|error| ProviderError::Config(format!("cannot encode request: {error}")))?;
         let authorization = OpenBodySig::sign(&self.config.app_id, &self.config.app_key, &body);
@@ -244,6 +270,18 @@ impl UmsClient {
         } else {
             ProviderError::Transport(error)
         }
+    }
+}
+
+/// The operation a path names, for `/metrics`.
+fn operation_of(path: &str) -> &'static str {
+    match path {
+        UNIFIED_ORDER_PATH => "unified_order",
+        QUERY_PATH => "query",
+        CLOSE_PATH => "close",
+        REFUND_PATH => "refund",
+        REFUND_QUERY_PATH => "refund_query",
+        _ => "other",
     }
 }
 

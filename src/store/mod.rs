@@ -1,12 +1,15 @@
 //! Persistence. Only this module touches sled.
 //!
 //! Layout (version [`LAYOUT_VERSION`], recorded in the `meta` tree):
-//! - `orders`:    parent_order_no (19 ASCII digits) → bincode [`crate::domain::Order`]
+//! - `orders`:    parent_order_no (19 ASCII digits) → bincode [`crate::domain::Order`], then
+//!   bincode of its history (absent in records written before it; see `orders::decode_order`)
 //! - `order_nos`: no longer written (a child's number shares its parent's 15-digit body, and
 //!   nothing read the mapping); stores written before keep theirs, unread
 //! - `deadlines`: big-endian deadline (Unix s) ‖ parent_order_no → `[]`, orders that need an
 //!   actor (creating, unpaid, or closed with a refund to confirm)
 //! - `outbox`:    big-endian sequence → bincode [`outbox::OutboxEntry`]
+//! - `notices_delivered`: parent_order_no ‖ big-endian outbox sequence → bincode
+//!   [`outbox::Delivered`], the outbox's deliveries for the order's history
 //! - `idempotency`: company ‖ member ‖ key → parent_order_no and request fingerprint
 //! - `member_orders`: company ‖ member ‖ big-endian row id → parent_order_no, each member's
 //!   orders (newest last), written with the order's first record (`shop/order/list`)
@@ -28,6 +31,7 @@
 //! ([`Store::blocking`]).
 
 pub mod activity;
+pub mod backup;
 pub mod health;
 mod journal;
 pub mod orders;
@@ -337,6 +341,11 @@ impl Store {
     /// The writer's counters.
     pub fn writer_stats(&self) -> &WriterStats {
         self.writer.stats()
+    }
+
+    /// The writer's counters, shared (for `/metrics`).
+    pub fn shared_writer_stats(&self) -> Arc<WriterStats> {
+        self.writer.shared_stats()
     }
 
     /// Flushes everything and waits for the writer thread to end. Call at shutdown after

@@ -4,9 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::outbox::{OutboxEntry, OUTBOX_TREE};
+use super::outbox::{Delivered, OutboxEntry, OutboxStore, OUTBOX_TREE};
 use super::{be, decode, encode, read_be, Change, Store, StoreError};
-use crate::domain::{MemberRef, Order, OrderNo, OrderStatus};
+use crate::domain::{Happened, HistoryEntry, MemberRef, Order, OrderNo, OrderStatus};
 
 const META_ORDER_NO_HIGH: &[u8] = b"order_no_high";
 const META_ROW_ID: &[u8] = b"row_id_high";
@@ -71,6 +71,8 @@ pub struct OrderStore {
     store: Store,
     idempotency: sled::Tree,
     orders: sled::Tree,
+    /// Child → parent numbers, written by layouts up to 4; read only by [`OrderStore::inspect`].
+    order_nos: sled::Tree,
     deadlines: sled::Tree,
     member_orders: sled::Tree,
     outbox: sled::Tree,
@@ -80,6 +82,29 @@ pub struct OrderStore {
     /// The marks as last written to `meta` (the writer thread keeps them; no read per write).
     persisted_order_no_high: Arc<AtomicU64>,
     persisted_row_id_high: Arc<AtomicU64>,
+}
+
+/// An order and the notices the outbox delivered for it: everything its history shows.
+#[derive(Clone, Debug)]
+pub struct InspectedOrder {
+    /// The order, with its history.
+    pub order: Order,
+    /// Notices the outbox delivered (recorded beside the order, not in it).
+    pub delivered: Vec<Delivered>,
+}
+
+impl InspectedOrder {
+    /// The order's history with the outbox's deliveries merged in, oldest first.
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        let mut all = self.order.history.clone();
+        all.extend(self.delivered.iter().map(|delivered| HistoryEntry {
+            at_ms: delivered.at_ms,
+            what: Happened::NoticeAcknowledged(delivered.order_status),
+        }));
+        // Stable: entries of one millisecond keep the order they were recorded in.
+        all.sort_by_key(|entry| entry.at_ms);
+        all
+    }
 }
 
 /// A change to write with an order in one atomic, durable step.
@@ -111,6 +136,7 @@ impl OrderStore {
             store: store.clone(),
             idempotency: store.tree("idempotency")?,
             orders: store.tree("orders")?,
+            order_nos: store.tree("order_nos")?,
             deadlines: store.tree("deadlines")?,
             member_orders: store.tree("member_orders")?,
             outbox,
@@ -141,7 +167,7 @@ impl OrderStore {
     /// Reads one order. Blocking.
     pub fn get(&self, parent_order_no: &OrderNo) -> Result<Option<Order>, StoreError> {
         match self.orders.get(parent_order_no.as_str())? {
-            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            Some(bytes) => Ok(Some(decode_order(&bytes)?)),
             None => Ok(None),
         }
     }
@@ -190,6 +216,68 @@ impl OrderStore {
             .await
     }
 
+    /// Removes the idempotency records written before `before` (Unix s), looking at up to
+    /// `limit` records after the key `after`; returns how many it removed and the key to
+    /// go on after (`None`: the end). A record replaced meanwhile (a key claimed again) is
+    /// kept: removal compares the value. Not flushed: a removal a crash undoes is redone
+    /// by the next sweep, and an expired record is ignored anyway. Blocking.
+    pub fn sweep_idempotency(
+        &self,
+        before: u64,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(u64, Option<Vec<u8>>), StoreError> {
+        let mut removed = 0;
+        let mut last = None;
+        let mut seen = 0;
+        for entry in self.idempotency.range(keys_after(after)) {
+            let (key, value) = entry?;
+            seen += 1;
+            let record: IdempotencyRecord = decode(&value)?;
+            if record.created_at < before
+                && self
+                    .idempotency
+                    .compare_and_swap(&key, Some(&value), None::<&[u8]>)?
+                    .is_ok()
+            {
+                removed += 1;
+            }
+            if seen >= limit {
+                last = Some(key.to_vec());
+                break;
+            }
+        }
+        Ok((removed, last))
+    }
+
+    /// Up to `limit` orders after the key `after` whose payment attempt started in
+    /// `[since, until)` (Unix s), and the key to go on after (`None`: the end). Reads every
+    /// order (the attempt's time is not indexed): for reconciliation, an occasional job.
+    /// Blocking.
+    pub fn payments_page(
+        &self,
+        since: u64,
+        until: u64,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(Vec<Order>, Option<Vec<u8>>), StoreError> {
+        let mut found = Vec::new();
+        let mut seen = 0;
+        for entry in self.orders.range(keys_after(after)) {
+            let (key, value) = entry?;
+            seen += 1;
+            let order = decode_order(&value)?;
+            let started = order.payment.as_ref().map(|payment| payment.started_at);
+            if started.is_some_and(|at| at >= since && at < until) {
+                found.push(order);
+            }
+            if seen >= limit {
+                return Ok((found, Some(key.to_vec())));
+            }
+        }
+        Ok((found, None))
+    }
+
     /// Up to `limit` orders that need an actor (creating, unpaid, or a refund to confirm), by
     /// deadline, after the index key `after` (from the start for `None`), and the key to
     /// continue after (`None` at the end). Blocking.
@@ -198,13 +286,8 @@ impl OrderStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<(Vec<Order>, Option<Vec<u8>>), StoreError> {
-        use std::ops::Bound;
-        let from = match after {
-            Some(key) => Bound::Excluded(key.to_vec()),
-            None => Bound::Unbounded,
-        };
         let mut live = Vec::with_capacity(limit.min(8192));
-        for entry in self.deadlines.range::<Vec<u8>, _>((from, Bound::Unbounded)) {
+        for entry in self.deadlines.range(keys_after(after)) {
             let (key, _) = entry?;
             let parent = key
                 .get(8..)
@@ -238,7 +321,7 @@ impl OrderStore {
     /// with it in one atomic change.
     pub fn stage(&self, staged: &mut Change, write: OrderWrite<'_>) -> Result<(), StoreError> {
         let order = write.order;
-        let value = encode(order)?;
+        let value = encode_order(order)?;
         let deadline_key = deadline_key(order.deadline(), &order.parent_order_no);
         let outbox_value = match &write.notify {
             Some(entry) => Some((
@@ -420,7 +503,7 @@ impl OrderStore {
             .take(INDEX_CHUNK)
         {
             let (key, value) = entry?;
-            let order: Order = decode(&value)?;
+            let order = decode_order(&value)?;
             change.insert(
                 &self.member_orders,
                 member_order_key(order.request.owner, order.id),
@@ -437,6 +520,56 @@ impl OrderStore {
         Ok((count, last))
     }
 
+    /// One order and the notices the outbox delivered for it, by its `parent_order_no` or
+    /// its (child) `order_no`, for `GET /admin/orders/…` and `ordercenter inspect`.
+    /// Blocking.
+    pub fn inspect(
+        &self,
+        outbox: &OutboxStore,
+        number: &OrderNo,
+    ) -> Result<Option<InspectedOrder>, StoreError> {
+        let Some(order) = self.find(number)? else {
+            return Ok(None);
+        };
+        let delivered = outbox.delivered(&order.parent_order_no)?;
+        Ok(Some(InspectedOrder { order, delivered }))
+    }
+
+    /// The order whose parent or child number is `number`. A child number shares its
+    /// parent's 15-digit body under another 4-digit prefix; the parent prefix is the
+    /// service's `msg_src_id`, which an offline tool does not know, so the prefixes of the
+    /// first and last stored orders are tried (one unless the setting changed), then the
+    /// child → parent mapping that stores written before this build still hold. Blocking.
+    fn find(&self, number: &OrderNo) -> Result<Option<Order>, StoreError> {
+        if let Some(order) = self.get(number)? {
+            return Ok(Some(order));
+        }
+        let mut prefixes = Vec::new();
+        for entry in [self.orders.first()?, self.orders.last()?].into_iter().flatten() {
+            let prefix = std::str::from_utf8(&entry.0)
+                .ok()
+                .and_then(|key| key.get(..4))
+                .and_then(|prefix| prefix.parse::<u16>().ok());
+            if let Some(prefix) = prefix.filter(|prefix| !prefixes.contains(prefix)) {
+                prefixes.push(prefix);
+            }
+        }
+        for prefix in prefixes {
+            let parent = OrderNo::compose(prefix, number.body());
+            if let Some(order) = self.get(&parent)?.filter(|order| &order.order_no == number) {
+                return Ok(Some(order));
+            }
+        }
+        let Some(parent) = self.order_nos.get(number.as_str())? else {
+            return Ok(None);
+        };
+        let parent = std::str::from_utf8(&parent)
+            .ok()
+            .and_then(|text| OrderNo::parse(text).ok())
+            .ok_or_else(|| StoreError::Corrupt("order_nos value".into()))?;
+        self.get(&parent)
+    }
+
     /// Reads one order off the async worker.
     pub async fn load(&self, parent_order_no: OrderNo) -> Result<Option<Order>, StoreError> {
         let this = self.clone();
@@ -444,6 +577,47 @@ impl OrderStore {
             .blocking(move || this.get(&parent_order_no))
             .await
     }
+}
+
+/// An order's stored value: the order (bincode, without its history), then its history
+/// (bincode), so that a record written before the history existed — the order alone —
+/// still reads, with an empty history. Costs no sled operation: the history is carried in
+/// the record each change writes anyway.
+fn encode_order(order: &Order) -> Result<Vec<u8>, StoreError> {
+    let mut value = encode(order)?;
+    if !order.history.is_empty() {
+        value.extend(encode(&order.history)?);
+    }
+    Ok(value)
+}
+
+/// Reads [`encode_order`]'s value.
+pub(crate) fn decode_order(bytes: &[u8]) -> Result<Order, StoreError> {
+    let (mut order, read): (Order, usize) =
+        bincode::serde::decode_from_slice(bytes, super::bincode_config())?;
+    if let Some(rest) = bytes.get(read..).filter(|rest| !rest.is_empty()) {
+        let (history, used): (Vec<HistoryEntry>, usize) =
+            bincode::serde::decode_from_slice(rest, super::bincode_config())?;
+        if used != rest.len() {
+            return Err(StoreError::Corrupt(format!(
+                "order {}: {} bytes after its history",
+                order.parent_order_no,
+                rest.len() - used
+            )));
+        }
+        order.history = history;
+    }
+    Ok(order)
+}
+
+/// The keys after `after` (all of them for `None`): where a page of a walk goes on.
+fn keys_after(after: Option<&[u8]>) -> (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>) {
+    use std::ops::Bound;
+    let from = match after {
+        Some(key) => Bound::Excluded(key.to_vec()),
+        None => Bound::Unbounded,
+    };
+    (from, Bound::Unbounded)
 }
 
 fn order_no_high(meta: &sled::Tree) -> Result<u64, StoreError> {
@@ -464,7 +638,7 @@ fn deadline_key(deadline: u64, parent: &OrderNo) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::domain::order::sample;
-    use crate::domain::Fen;
+    use crate::domain::{Fen, OrderEvent};
     use crate::store::StoreConfig;
 
     const ALICE: MemberRef = MemberRef {
@@ -595,5 +769,68 @@ mod tests {
         let page = orders.member_orders_page(ALICE, None, None, 3).unwrap();
         assert_eq!(numbers(&page), [count, count - 1, count - 2]);
         close(store, orders).await;
+    }
+
+    fn owner() -> MemberRef {
+        MemberRef {
+            company_id: 421,
+            member_id: 32171,
+        }
+    }
+
+    /// A record written before orders kept their history (the order alone) still reads,
+    /// with an empty history.
+    #[test]
+    fn a_record_without_a_history_reads_as_an_order_with_none() {
+        let order = sample(owner(), Fen(1), OrderStatus::Unpaid);
+        let before = encode(&order).expect("encodes");
+
+        let read = decode_order(&before).expect("decodes");
+
+        assert_eq!(read, order);
+        assert!(read.history.is_empty());
+        assert_eq!(encode_order(&order).expect("encodes"), before);
+    }
+
+    #[test]
+    fn the_history_is_stored_after_the_order_and_reads_back() {
+        let mut order = sample(owner(), Fen(1), OrderStatus::Creating);
+        order.record(1_747_279_526_001, Happened::Creating);
+        order
+            .apply_at(OrderEvent::Created, 1_747_279_526_002)
+            .expect("created");
+        order.record(
+            1_747_279_527_000,
+            Happened::Prepaid {
+                prepay_id: "wx123".into(),
+            },
+        );
+
+        let read = decode_order(&encode_order(&order).expect("encodes")).expect("decodes");
+
+        assert_eq!(read, order);
+        assert_eq!(read.history.len(), 3);
+        assert_eq!(read.history[1].what, Happened::Status(OrderEvent::Created));
+        // What an older build reads from the same bytes: the order, the history ignored.
+        let (older, _): (Order, usize) = bincode::serde::decode_from_slice(
+            &encode_order(&order).expect("encodes"),
+            super::super::bincode_config(),
+        )
+        .expect("decodes");
+        assert_eq!(older.status, OrderStatus::Unpaid);
+    }
+
+    #[test]
+    fn a_damaged_history_is_an_error_not_an_empty_one() {
+        let mut order = sample(owner(), Fen(1), OrderStatus::Unpaid);
+        order.record(1, Happened::Creating);
+        let whole = encode_order(&order).expect("encodes");
+
+        let mut cut = whole.clone();
+        cut.pop();
+        assert!(decode_order(&cut).is_err(), "a history cut short");
+        let mut longer = whole;
+        longer.push(0);
+        assert!(decode_order(&longer).is_err(), "bytes after the history");
     }
 }

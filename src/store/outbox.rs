@@ -24,11 +24,25 @@ pub struct OutboxEntry {
     pub created_at: u64,
 }
 
+/// Name of the tree of delivered notices: parent_order_no ‖ big-endian outbox sequence →
+/// bincode [`Delivered`], for the order's history.
+const DELIVERED_TREE: &str = "notices_delivered";
+
+/// A notice the subsystem acknowledged, kept for the order's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    /// Which notice.
+    pub order_status: OrderOutcome,
+    /// When it was acknowledged (Unix ms).
+    pub at_ms: u64,
+}
+
 /// Typed access to the outbox. Cheap to clone.
 #[derive(Clone)]
 pub struct OutboxStore {
     store: Store,
     tree: sled::Tree,
+    delivered: sled::Tree,
 }
 
 impl OutboxStore {
@@ -37,6 +51,7 @@ impl OutboxStore {
         Ok(Self {
             store: store.clone(),
             tree: store.tree(OUTBOX_TREE)?,
+            delivered: store.tree(DELIVERED_TREE)?,
         })
     }
 
@@ -58,11 +73,40 @@ impl OutboxStore {
         Ok(entries)
     }
 
-    /// Deletes an acknowledged entry. Not flushed on its own: if it comes back after a crash
-    /// the notification is simply delivered again (subsystems are idempotent).
-    pub fn remove(&self, seq: u64) -> Result<(), StoreError> {
+    /// Deletes an acknowledged entry and records its delivery for the order's history. Not
+    /// flushed on its own: if it comes back after a crash the notification is simply
+    /// delivered (and recorded) again (subsystems are idempotent).
+    pub fn remove(&self, seq: u64, entry: &OutboxEntry) -> Result<(), StoreError> {
+        let mut key = Vec::with_capacity(27);
+        key.extend_from_slice(entry.parent_order_no.as_str().as_bytes());
+        key.extend_from_slice(&seq.to_be_bytes());
+        let delivered = Delivered {
+            order_status: entry.order_status,
+            at_ms: crate::domain::time::now_millis(),
+        };
+        self.delivered.insert(key, super::encode(&delivered)?)?;
         self.tree.remove(seq.to_be_bytes())?;
         Ok(())
+    }
+
+    /// The notices of `parent` the outbox delivered, oldest first. Blocking.
+    pub fn delivered(&self, parent: &OrderNo) -> Result<Vec<Delivered>, StoreError> {
+        self.delivered
+            .scan_prefix(parent.as_str().as_bytes())
+            .values()
+            .map(|value| decode(&value?))
+            .collect()
+    }
+
+    /// How many notices wait (counting at most `limit`) and when the oldest was written
+    /// (Unix s), for `/metrics`. Blocking.
+    pub fn backlog(&self, limit: usize) -> Result<(u64, Option<u64>), StoreError> {
+        let waiting = self.tree.iter().keys().take(limit).count() as u64;
+        let oldest = match self.tree.first()? {
+            Some((_, value)) => Some(decode::<OutboxEntry>(&value)?.created_at),
+            None => None,
+        };
+        Ok((waiting, oldest))
     }
 
     /// Async [`OutboxStore::pending`].
@@ -76,9 +120,9 @@ impl OutboxStore {
     }
 
     /// Async [`OutboxStore::remove`].
-    pub async fn acknowledge(&self, seq: u64) -> Result<(), StoreError> {
+    pub async fn acknowledge(&self, seq: u64, entry: OutboxEntry) -> Result<(), StoreError> {
         let this = self.clone();
-        self.store.blocking(move || this.remove(seq)).await
+        self.store.blocking(move || this.remove(seq, &entry)).await
     }
 }
 

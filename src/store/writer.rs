@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::oneshot;
 
 use super::health::StorageHealth;
@@ -69,7 +70,7 @@ pub struct Writer {
 }
 
 /// What the writer did so far (for `/metrics` and benchmarks).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WriterStats {
     /// `flush()` calls.
     pub flushes: AtomicU64,
@@ -79,6 +80,32 @@ pub struct WriterStats {
     pub flush_micros: AtomicU64,
     /// Time spent applying changes, in microseconds.
     pub apply_micros: AtomicU64,
+    /// Changes handed to the writer and not yet applied (its queue).
+    pub queued: AtomicU64,
+    /// Changes each flush made durable.
+    pub changes_per_flush: Histogram,
+    /// How long each flush took, seconds.
+    pub flush_duration: Histogram,
+}
+
+impl Default for WriterStats {
+    fn default() -> Self {
+        const BATCH: [f64; 12] = [
+            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+        ];
+        const SECONDS: [f64; 12] = [
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+        ];
+        Self {
+            flushes: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            flush_micros: AtomicU64::new(0),
+            apply_micros: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
+            changes_per_flush: Histogram::new(BATCH),
+            flush_duration: Histogram::new(SECONDS),
+        }
+    }
 }
 
 impl Writer {
@@ -147,7 +174,9 @@ impl Writer {
         F: FnOnce() -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        let queue = self.stats.clone();
         let job: Job = Box::new(move |refused: Option<StoreError>| {
+            queue.queued.fetch_sub(1, Ordering::Relaxed);
             let applied = match refused {
                 Some(error) => Err(error),
                 // A panicking change must not take the writer (and every later write) down.
@@ -163,12 +192,21 @@ impl Writer {
                 let _ = answer.send(outcome);
             })
         });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.jobs.send(job).map_err(|_| {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            StoreError::Closed
+        })
     }
 
     /// Counters.
     pub fn stats(&self) -> &WriterStats {
         &self.stats
+    }
+
+    /// The counters, shared (for `/metrics`).
+    pub fn shared_stats(&self) -> Arc<WriterStats> {
+        self.stats.clone()
     }
 
     /// Detaches the thread handle so a caller can join it at shutdown after dropping every
@@ -287,10 +325,13 @@ fn flush_loop(
         }
         let flushing = Instant::now();
         let flushed = db.flush().map(|_| ()).map_err(Arc::new);
+        let took = flushing.elapsed();
         stats.flushes.fetch_add(1, Ordering::Relaxed);
         stats
             .flush_micros
-            .fetch_add(flushing.elapsed().as_micros() as u64, Ordering::Relaxed);
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        stats.flush_duration.observe(took.as_secs_f64());
+        stats.changes_per_flush.observe(replies.len() as f64);
         match &flushed {
             Ok(()) => {
                 side.journal.mark_durable(journal_upto);

@@ -70,12 +70,19 @@ async fn close_here(
     event: OrderEvent,
 ) -> Result<Order, OrderError> {
     order
-        .apply(event, time::now_secs())
+        .apply_at(event, time::now_millis())
         .map_err(|_| OrderError::Closed)?;
-    write_ended(env, order.clone(), OrderOutcome::Closed).await?;
+    let order = write_ended(env, order, OrderOutcome::Closed).await?;
     crate::failpoint::hit("expire.after_close");
     // How long after its deadline the order was closed (durably): the expiry lateness.
     let late_ms = time::now_millis().saturating_sub(order.deadline().saturating_mul(1000));
+    if event == OrderEvent::Expired {
+        env.metrics.closed("expired");
+        env.metrics
+            .expired_late(std::time::Duration::from_millis(late_ms));
+    } else {
+        env.metrics.closed("cancelled");
+    }
     tracing::info!(order_no = %order.parent_order_no, ?event, deadline = order.deadline(), late_ms, "order closed");
     Ok(order)
 }

@@ -60,21 +60,22 @@ async fn finish_create_remote(
             outcome => break outcome.map_err(OrderError::from),
         }
     };
-    let now = time::now_secs();
+    let now = time::now_millis();
     match answer.and_then(|answer| fill_from_answer(&mut order, answer)) {
         Ok(()) => {
             crate::failpoint::hit("create.after_bind");
-            let _ = order.apply(OrderEvent::Created, now);
+            let _ = order.apply_at(OrderEvent::Created, now);
             match env.store.write_durable(order.clone(), None).await {
                 Ok(()) => {
                     crate::failpoint::hit("create.after_created");
+                    env.metrics.created();
                     Ok(order)
                 }
                 Err(error) => Err((order, error.into())),
             }
         }
         Err(reason) => {
-            let _ = order.apply(OrderEvent::CreateFailed, now);
+            let _ = order.apply_at(OrderEvent::CreateFailed, now);
             give_up(&env, order, reason).await
         }
     }
@@ -104,10 +105,10 @@ async fn finish_create_in_store(
                     .map_err(OrderError::from),
                 None => Err(OrderError::UnknownBusinessType(order.request.business_type)),
             };
-            let now = time::now_secs();
+            let now = time::now_millis();
             match answer.and_then(|answer| fill_from_answer(&mut order, answer)) {
                 Ok(()) => {
-                    let _ = order.apply(OrderEvent::Created, now);
+                    let _ = order.apply_at(OrderEvent::Created, now);
                     orders.stage(
                         &mut change,
                         OrderWrite {
@@ -122,7 +123,7 @@ async fn finish_create_in_store(
                     Ok(Ok(order))
                 }
                 Err(reason) => {
-                    let _ = order.apply(OrderEvent::CreateFailed, now);
+                    let _ = order.apply_at(OrderEvent::CreateFailed, now);
                     Ok(Err((order, reason)))
                 }
             }
@@ -131,6 +132,7 @@ async fn finish_create_in_store(
     match written {
         Ok(Ok(created)) => {
             crate::failpoint::hit("create.after_created");
+            env.metrics.created();
             Ok(created)
         }
         // A new order was never written: nothing to record.
@@ -148,10 +150,13 @@ async fn give_up(
     reason: OrderError,
 ) -> Result<Order, (Order, OrderError)> {
     tracing::warn!(%reason, "creation given up; closing the order and telling the subsystem");
-    if let Err(error) = write_ended(env, order.clone(), OrderOutcome::Closed).await {
-        tracing::error!(%error, "could not record the abandoned creation");
+    match write_ended(env, order.clone(), OrderOutcome::Closed).await {
+        Ok(written) => Err((written, reason)),
+        Err(error) => {
+            tracing::error!(%error, "could not record the abandoned creation");
+            Err((order, reason))
+        }
     }
-    Err((order, reason))
 }
 
 fn create_call(order: &Order) -> OrderCreateCall {

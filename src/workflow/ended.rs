@@ -3,7 +3,7 @@
 //! store, else through the outbox written with it.
 
 use super::SharedEnv;
-use crate::domain::{time, Order, OrderOutcome};
+use crate::domain::{time, Happened, Order, OrderOutcome};
 use crate::store::orders::OrderWrite;
 use crate::store::outbox::OutboxEntry;
 use crate::store::{Change, StoreError};
@@ -22,21 +22,22 @@ fn notice(order: &Order, outcome: OrderOutcome) -> OutboxEntry {
 
 /// Writes `order` durably with the notice of how it ended: applied in the same change when
 /// its subsystem lives in our store, else (or if that fails) queued in the outbox, written
-/// with the order, for delivery.
+/// with the order, for delivery. Returns the order as written (its history says which).
 pub async fn write_ended(
     env: &SharedEnv,
-    order: Order,
+    mut order: Order,
     outcome: OrderOutcome,
-) -> Result<(), StoreError> {
+) -> Result<Order, StoreError> {
     let told = notice(&order, outcome);
     let in_store = env
         .subsystems
         .get(order.request.business_type)
         .filter(|subsystem| subsystem.in_store().is_some());
     let Some(subsystem) = in_store else {
-        env.store.write_durable(order, Some(told)).await?;
+        order.record(time::now_millis(), Happened::NoticeQueued(outcome));
+        env.store.write_durable(order.clone(), Some(told)).await?;
         env.outbox.wake();
-        return Ok(());
+        return Ok(order);
     };
     let orders = env.store.clone();
     let queued = env
@@ -60,6 +61,13 @@ pub async fn write_ended(
                 },
                 None => false,
             };
+            let mut order = order;
+            let told_how = if told_here {
+                Happened::NoticeDelivered(outcome)
+            } else {
+                Happened::NoticeQueued(outcome)
+            };
+            order.record(time::now_millis(), told_how);
             orders.stage(
                 &mut change,
                 OrderWrite {
@@ -69,11 +77,12 @@ pub async fn write_ended(
                 },
             )?;
             orders.store().apply(change)?;
-            Ok(!told_here)
+            Ok((order, !told_here))
         })
         .await?;
+    let (order, queued) = queued;
     if queued {
         env.outbox.wake();
     }
-    Ok(())
+    Ok(order)
 }

@@ -24,6 +24,7 @@ use std::time::Duration;
 pub use error::OrderError;
 
 use crate::domain::Order;
+use crate::metrics::OrderMetrics;
 use crate::outbox::OutboxWaker;
 use crate::provider::{ProviderError, QueryResponse, UmsClient};
 use crate::store::orders::OrderStore;
@@ -40,6 +41,8 @@ pub struct OrderSettings {
     pub create_retry_base: Duration,
     /// `msgSrcId`: the 4-digit prefix of `parent_order_no`.
     pub parent_prefix: u16,
+    /// Seconds an `Idempotency-Key` is remembered ([`crate::retention`]).
+    pub idempotency_ttl_secs: u64,
 }
 
 /// What the workflows of every order need, shared.
@@ -54,6 +57,8 @@ pub struct OrderEnv {
     pub settings: OrderSettings,
     /// The payment provider.
     pub provider: UmsClient,
+    /// What the workflows record for `/metrics` (orders created, paid, closed, refunded).
+    pub metrics: OrderMetrics,
     /// Bounds the provider calls of the workflows (closes, refunds) in flight at once.
     provider_calls: tokio::sync::Semaphore,
     /// Most provider calls of the workflows in flight at once so far (for `/metrics`).
@@ -88,11 +93,18 @@ impl OrderEnv {
             outbox,
             settings,
             provider,
+            metrics: OrderMetrics::default(),
             provider_calls: tokio::sync::Semaphore::new(MAX_PROVIDER_CALLS),
             provider_calls_peak: AtomicUsize::new(0),
             needing_attention: AtomicU64::new(0),
             close_refusals: AtomicU64::new(0),
         }
+    }
+
+    /// The environment recording into `metrics`.
+    pub fn with_metrics(mut self, metrics: OrderMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Waits for a turn at the provider (see [`MAX_PROVIDER_CALLS`]).

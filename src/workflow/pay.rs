@@ -5,7 +5,8 @@
 use super::ended::write_ended;
 use super::{provider_failed, OrderError, SharedEnv};
 use crate::domain::{
-    time, EvidenceSource, Fen, Order, OrderEvent, OrderOutcome, PaidEvidence, Payment, Prepay,
+    time, EvidenceSource, Fen, Happened, Order, OrderEvent, OrderOutcome, PaidEvidence, Payment,
+    Prepay,
 };
 use crate::provider::UnifiedOrder;
 
@@ -20,10 +21,18 @@ pub async fn start_payment(
     payment_way: u32,
     open_id: Option<String>,
 ) -> Result<Order, (Order, OrderError)> {
-    let now = time::now_secs();
+    let now_ms = time::now_millis();
+    let now = now_ms / 1000;
     let amount = order.total();
     let open_id = open_id.unwrap_or_else(|| placeholder_open_id(&order));
     if order.payment.is_none() {
+        order.record(
+            now_ms,
+            Happened::PaymentStarted {
+                payment_way,
+                amount,
+            },
+        );
         order.payment = Some(Box::new(Payment {
             payment_way,
             started_at: now,
@@ -68,6 +77,16 @@ pub async fn start_payment(
         }
     };
     let pay_request = answer.mini_pay_request;
+    order.record(
+        time::now_millis(),
+        Happened::Prepaid {
+            prepay_id: pay_request
+                .package
+                .strip_prefix("prepay_id=")
+                .unwrap_or(&pay_request.package)
+                .to_owned(),
+        },
+    );
     if let Some(payment) = order.payment.as_mut() {
         payment.prepay = Some(Prepay {
             app_id: pay_request.app_id,
@@ -106,15 +125,27 @@ pub async fn mark_paid(
             order.total()
         )));
     }
-    let now = time::now_secs();
+    let now_ms = time::now_millis();
+    order.record(
+        now_ms,
+        Happened::Reported {
+            source: evidence.source,
+            refunded: false,
+        },
+    );
     order
-        .apply(OrderEvent::Paid, now)
+        .apply_at(OrderEvent::Paid, now_ms)
         .map_err(|_| OrderError::Closed)?;
-    order.payment_time = evidence.paid_at.filter(|t| *t > 0).unwrap_or(now);
+    order.payment_time = evidence.paid_at.filter(|t| *t > 0).unwrap_or(now_ms / 1000);
     if let Some(payment) = order.payment.as_mut() {
         payment.target_order_id = evidence.target_order_id.clone();
     }
-    write_ended(env, order.clone(), OrderOutcome::Paid).await?;
+    let order = write_ended(env, order, OrderOutcome::Paid).await?;
+    let took = time::now_millis().saturating_sub(order.payment_started_ms());
+    env.metrics.paid(
+        evidence.source.label(),
+        std::time::Duration::from_millis(took),
+    );
     tracing::info!(order_no = %order.parent_order_no, source = evidence.source.as_str(), "order paid");
     Ok(order)
 }

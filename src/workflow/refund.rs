@@ -12,7 +12,8 @@ use std::time::Duration;
 use super::ended::write_ended;
 use super::{provider_failed, query_order, OrderError, SharedEnv};
 use crate::domain::{
-    time, EvidenceSource, Order, OrderEvent, OrderOutcome, OrderStatus, PaidEvidence, Refund,
+    time, EvidenceSource, Happened, Order, OrderEvent, OrderOutcome, OrderStatus, PaidEvidence,
+    Refund,
 };
 use crate::provider::{codes, RefundStatus, TradeStatus};
 
@@ -55,7 +56,7 @@ pub async fn late_payment(
             }
         }
     }
-    record_refund(env, order).await
+    record_refund(env, order, Some(evidence.source)).await
 }
 
 /// The order was paid and then refunded at the provider (e.g. from its console): settled
@@ -65,10 +66,18 @@ pub async fn refunded_at_provider(
     mut order: Order,
     evidence: &PaidEvidence,
 ) -> Result<Order, OrderError> {
-    let now = time::now_secs();
+    let now_ms = time::now_millis();
+    let now = now_ms / 1000;
+    order.record(
+        now_ms,
+        Happened::Reported {
+            source: evidence.source,
+            refunded: true,
+        },
+    );
     if order.status == OrderStatus::Unpaid {
         order
-            .apply(OrderEvent::Paid, now)
+            .apply_at(OrderEvent::Paid, now_ms)
             .map_err(|error| OrderError::Mismatch(error.to_string()))?;
         order.payment_time = evidence.paid_at.filter(|t| *t > 0).unwrap_or(now);
         if let Some(payment) = order.payment.as_mut() {
@@ -76,9 +85,10 @@ pub async fn refunded_at_provider(
         }
     }
     order
-        .apply(OrderEvent::Refunded, now)
+        .apply_at(OrderEvent::Refunded, now_ms)
         .map_err(|error| OrderError::Mismatch(error.to_string()))?;
-    write_ended(env, order.clone(), OrderOutcome::Refunded).await?;
+    let order = write_ended(env, order, OrderOutcome::Refunded).await?;
+    env.metrics.refunded();
     tracing::warn!(order_no = %order.parent_order_no, "the provider says paid and refunded (a refund made outside the order center); settled as refunded");
     Ok(order)
 }
@@ -95,7 +105,7 @@ pub async fn request_refund(env: &SharedEnv, order: Order) -> Result<Order, Orde
         write_ended(env, order.clone(), OrderOutcome::Refunded).await?;
         return Ok(order);
     }
-    let order = record_refund(env, order).await?;
+    let order = record_refund(env, order, None).await?;
     crate::failpoint::hit("refund.after_record");
     Ok(order)
 }
@@ -108,20 +118,42 @@ pub enum RefundStep {
     Pending(Order),
 }
 
-/// Records a refund of the order's payment (durable), unless one is recorded already.
-async fn record_refund(env: &SharedEnv, mut order: Order) -> Result<Order, OrderError> {
+/// Records a refund of the order's payment (durable), unless one is recorded already;
+/// `reported`: how the late payment was heard of, for the history.
+async fn record_refund(
+    env: &SharedEnv,
+    mut order: Order,
+    reported: Option<EvidenceSource>,
+) -> Result<Order, OrderError> {
     let refund_order_id = order.refund_order_id(1);
     let amount = order.total();
     let Some(payment) = order.payment.as_mut() else {
         return Err(OrderError::Mismatch("no payment to refund".into()));
     };
     if payment.refund.is_none() {
+        let now_ms = time::now_millis();
         payment.refund = Some(Refund {
-            refund_order_id,
+            refund_order_id: refund_order_id.clone(),
             attempt: 1,
             amount,
-            requested_at: time::now_secs(),
+            requested_at: now_ms / 1000,
         });
+        if let Some(source) = reported {
+            order.record(
+                now_ms,
+                Happened::Reported {
+                    source,
+                    refunded: false,
+                },
+            );
+        }
+        order.record(
+            now_ms,
+            Happened::RefundRequested {
+                refund_order_id,
+                attempt: 1,
+            },
+        );
         env.store.write_durable(order.clone(), None).await?;
     }
     Ok(order)
@@ -136,7 +168,7 @@ pub async fn refund_step(
     order: Order,
     accepted: bool,
 ) -> Result<RefundStep, (Order, OrderError)> {
-    let order = match record_refund(&env, order.clone()).await {
+    let order = match record_refund(&env, order.clone(), None).await {
         Ok(recorded) => recorded,
         Err(error) => return Err((order, error)),
     };
@@ -188,12 +220,14 @@ async fn refund_confirmed(
     env: &SharedEnv,
     mut order: Order,
 ) -> Result<RefundStep, (Order, OrderError)> {
-    if let Err(error) = order.apply(OrderEvent::Refunded, time::now_secs()) {
+    if let Err(error) = order.apply_at(OrderEvent::Refunded, time::now_millis()) {
         return Err((order, OrderError::Mismatch(error.to_string())));
     }
-    if let Err(error) = write_ended(env, order.clone(), OrderOutcome::Refunded).await {
-        return Err((order, error.into()));
-    }
+    let order = match write_ended(env, order.clone(), OrderOutcome::Refunded).await {
+        Ok(written) => written,
+        Err(error) => return Err((order, error.into())),
+    };
+    env.metrics.refunded();
     tracing::info!(order_no = %order.parent_order_no, "refunded");
     Ok(RefundStep::Done(order))
 }
@@ -216,8 +250,15 @@ async fn next_refund_attempt(
     let next_id = order.refund_order_id(next);
     if let Some(refund) = order.payment.as_mut().and_then(|p| p.refund.as_mut()) {
         refund.attempt = next;
-        refund.refund_order_id = next_id;
+        refund.refund_order_id = next_id.clone();
     }
+    order.record(
+        time::now_millis(),
+        Happened::RefundRequested {
+            refund_order_id: next_id,
+            attempt: next,
+        },
+    );
     tracing::error!(order_no = %order.parent_order_no, attempt = next, "provider failed the refund; trying a new refund");
     if let Err(error) = env.store.write_durable(order.clone(), None).await {
         return Err((order, error.into()));
@@ -268,7 +309,7 @@ async fn refund_refused(
         if let Some(payment) = order.payment.as_mut() {
             payment.refund = None;
         }
-    } else if let Err(error) = order.apply(OrderEvent::RefundRefused, time::now_secs()) {
+    } else if let Err(error) = order.apply_at(OrderEvent::RefundRefused, time::now_millis()) {
         return Err((order, OrderError::Mismatch(error.to_string())));
     }
     if let Err(error) = env.store.write_durable(order.clone(), None).await {

@@ -281,6 +281,23 @@ impl TestApp {
             "{} still shutting down after {SHUTDOWN_LIMIT:?}",
             self.base
         );
+        // The store's flusher ends just after the application's thread, with a last flush:
+        // sled's lock on the data dir goes with it.
+        let db = self.dir.path().join("db");
+        let released = tokio::task::spawn_blocking(move || {
+            use fs2::FileExt;
+            let started = std::time::Instant::now();
+            while started.elapsed() < SHUTDOWN_LIMIT {
+                match std::fs::File::open(&db).map(|file| file.try_lock_exclusive()) {
+                    Ok(Ok(())) | Err(_) => return true,
+                    Ok(Err(_)) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            false
+        })
+        .await
+        .expect("waiting for the store's lock");
+        assert!(released, "{} still holds its store", self.base);
     }
 
     /// `member` of the seed's company, calling as the mini-program does.

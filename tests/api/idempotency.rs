@@ -118,3 +118,96 @@ async fn malformed_keys_are_refused() {
     long.expect_error(400, 4_000_000_001);
     spaced.expect_error(400, 4_000_000_001);
 }
+
+/// Whether the store in `dir` still holds each (`member`, `key`) (the app stopped).
+async fn stored_keys(dir: &std::path::Path, keys: &[(u64, &'static str)]) -> Vec<bool> {
+    use ordercenter::store::orders::OrderStore;
+    use ordercenter::store::{Store, StoreConfig};
+    let dir = dir.to_path_buf();
+    let keys = keys.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let store = Store::open(&StoreConfig {
+            data_dir: dir,
+            cache_capacity: 8 << 20,
+            disk_reserve_bytes: 0,
+        })
+        .expect("the store opens");
+        let orders = OrderStore::open(&store).expect("order trees");
+        let found = keys
+            .iter()
+            .map(|(member, key)| {
+                let owner = ordercenter::domain::MemberRef {
+                    company_id: crate::helpers::COMPANY,
+                    member_id: *member,
+                };
+                orders.idempotency(owner, key).expect("readable").is_some()
+            })
+            .collect();
+        drop(orders);
+        store.close().expect("closes");
+        found
+    })
+    .await
+    .expect("reading the store")
+}
+
+#[actix_web::test]
+async fn a_key_is_forgotten_after_its_time_and_then_makes_a_new_order() {
+    let mut app = crate::helpers::spawn_app_with(|c| c.idempotency_ttl = 2).await;
+    let member = app.member(8101);
+    let applied = member.apply(1).await;
+    let first: Order = create_with_key(member, &applied, "key-1", SEED_HANDLE_INFO)
+        .await
+        .ok_as();
+    member.cancel(first.parent_order_no.as_str()).await;
+    let again = member.apply(1).await;
+    create_with_key(member, &again, "key-1", SEED_HANDLE_INFO)
+        .await
+        .expect_error(409, 4_090_000_005);
+
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
+    let second: Order = create_with_key(member, &again, "key-1", SEED_HANDLE_INFO)
+        .await
+        .ok_as();
+    let replay: Order = create_with_key(member, &again, "key-1", SEED_HANDLE_INFO)
+        .await
+        .ok_as();
+
+    assert_ne!(second.parent_order_no, first.parent_order_no);
+    assert_eq!(replay.parent_order_no, second.parent_order_no);
+    app.stop().await;
+    assert_eq!(
+        stored_keys(app.dir.path(), &[(8101, "key-1")]).await,
+        [true],
+        "the key's new record was swept with the old one"
+    );
+}
+
+#[actix_web::test]
+async fn the_sweep_removes_expired_keys_from_disk_and_keeps_young_ones() {
+    let mut app = crate::helpers::spawn_app_with(|c| c.idempotency_ttl = 2).await;
+    let old = app.member(8111);
+    let applied = old.apply(1).await;
+    create_with_key(old, &applied, "old-key", SEED_HANDLE_INFO)
+        .await
+        .ok();
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    let young = app.member(8112);
+    let applied = young.apply(1).await;
+    let made: Order = create_with_key(young, &applied, "young-key", SEED_HANDLE_INFO)
+        .await
+        .ok_as();
+    // The sweeps run every second: a young key survives them.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let replay: Order = create_with_key(young, &applied, "young-key", SEED_HANDLE_INFO)
+        .await
+        .ok_as();
+    assert_eq!(replay.parent_order_no, made.parent_order_no);
+
+    app.stop().await;
+    assert_eq!(
+        stored_keys(app.dir.path(), &[(8111, "old-key"), (8112, "young-key")]).await,
+        [false, true],
+        "the expired key is gone from disk, the young one kept"
+    );
+}

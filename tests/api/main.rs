@@ -3,7 +3,10 @@
 
 mod helpers;
 
+mod admin;
+mod backup;
 mod idempotency;
+mod metrics;
 mod my_orders;
 mod openapi;
 
@@ -19,6 +22,7 @@ mod payment;
 mod paysim;
 mod production;
 mod provider;
+mod reconcile;
 mod refunds;
 mod robustness;
 mod seats;

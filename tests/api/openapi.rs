@@ -390,6 +390,14 @@ async fn the_documented_answers_are_the_real_ones_field_for_field() {
     );
     let detail = app.post_form("/shop/order/detail", &order_query).await;
     check("post", "/shop/order/detail", &detail);
+    let admin_path = format!("/admin/orders/{parent}");
+    let admin = app
+        .get(&admin_path, &[("admin_token", "admin-secret".into())])
+        .await;
+    assert_eq!(admin.status, 200, "{}", admin.text);
+    check("get", "/admin/orders/{parent_order_no}", &admin);
+    let admin_refused = app.get(&admin_path, &[]).await;
+    check("get", "/admin/orders/{parent_order_no}", &admin_refused);
     let paid_again = app.member(member).try_pay(parent.as_str()).await;
     check("post", "/shop/order/pay", &paid_again);
     let info = app

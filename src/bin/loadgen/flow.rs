@@ -290,24 +290,15 @@ pub async fn run(
     });
     let progress = {
         let steps = steps.clone();
-        let total = settings.members;
-        tokio::spawn(async move {
-            if quiet {
-                return;
-            }
-            let started = Instant::now();
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let done = steps.completed.load(Ordering::Relaxed);
-                let errors: u64 = [&steps.apply, &steps.create, &steps.pay, &steps.state]
-                    .iter()
-                    .map(|s| s.errors.lock().values().sum::<u64>())
-                    .sum();
-                eprint!(
-                    "\rflow: {done}/{total} members  {:.1}/s  errors {errors}   ",
-                    done as f64 / started.elapsed().as_secs_f64()
-                );
-            }
+        crate::Progress::start("flow", settings.members, quiet, move || {
+            let errors: u64 = [&steps.apply, &steps.create, &steps.pay, &steps.state]
+                .iter()
+                .map(|s| s.errors.lock().values().sum::<u64>())
+                .sum();
+            (
+                steps.completed.load(Ordering::Relaxed),
+                format!("errors {errors}"),
+            )
         })
     };
     let elapsed = {
@@ -324,7 +315,7 @@ pub async fn run(
         })
         .await
     };
-    progress.abort();
+    progress.finish();
     let detail = get(
         &client,
         format!("{base}/activityPlatform/wxActivity/detail?activity_id={activity}"),

@@ -224,25 +224,59 @@ where
     started.elapsed()
 }
 
-fn progress(
-    label: &'static str,
-    done: Arc<AtomicUsize>,
-    total: u64,
-    quiet: bool,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if quiet {
-            return;
-        }
-        let started = Instant::now();
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let n = done.load(Ordering::Relaxed);
-            eprint!(
-                "\r{label}: {n}/{total}  {:.0}/s   ",
-                n as f64 / started.elapsed().as_secs_f64()
-            );
-        }
+/// A progress bar on stderr (indicatif: count, rate, ETA), fed from counters the
+/// workers bump; hidden under `--json`, and drawn only when stderr is a terminal.
+pub(crate) struct Progress {
+    bar: indicatif::ProgressBar,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    /// Shows `label` with `total` steps; every 200 ms `read` says how many are done and
+    /// what to show beside (e.g. the errors so far).
+    pub(crate) fn start(
+        label: &'static str,
+        total: u64,
+        quiet: bool,
+        read: impl Fn() -> (u64, String) + Send + 'static,
+    ) -> Self {
+        let bar = if quiet {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(total)
+        };
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:32}] {pos}/{len}  {msg}  ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(label);
+        let shown = bar.clone();
+        let ticker = tokio::spawn(async move {
+            let started = Instant::now();
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tick.tick().await;
+                let (done, note) = read();
+                let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                shown.set_position(done);
+                shown.set_message(format!("{rate:.0}/s  {note}"));
+            }
+        });
+        Self { bar, ticker }
+    }
+
+    /// Stops updating and leaves the last state on screen.
+    pub(crate) fn finish(self) {
+        self.ticker.abort();
+        self.bar.finish();
+    }
+}
+
+fn progress(label: &'static str, done: Arc<AtomicUsize>, total: u64, quiet: bool) -> Progress {
+    Progress::start(label, total, quiet, move || {
+        (done.load(Ordering::Relaxed) as u64, String::new())
     })
 }
 
@@ -449,7 +483,7 @@ async fn run_create(
         }
     })
     .await;
-    bar.abort();
+    bar.finish();
     Ok(elapsed)
 }
 
@@ -564,7 +598,7 @@ async fn apply_members(
         }
     })
     .await;
-    bar.abort();
+    bar.finish();
     skus
 }
 

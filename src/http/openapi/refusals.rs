@@ -222,6 +222,12 @@ const REFUSALS: &[(&str, &[&str])] = &[
         "/activityPlatform/activity/save",
         &["invalid", "admin_token"],
     ),
+    ("/admin/backup", &["invalid", "admin_token"]),
+    ("/admin/reconcile", &["invalid", "admin_token"]),
+    (
+        "/admin/orders/{parent_order_no}",
+        &["invalid", "admin_token", "order_not_found"],
+    ),
     (
         "/activityPlatform/activity/applyOrderCreate",
         &[

@@ -349,3 +349,29 @@ pub struct UmsNotifyForm {
     /// Uppercase hex over the sorted `k=v&…` string plus the key.
     pub sign: String,
 }
+
+/// `admin/backup` (admin).
+#[derive(ToSchema)]
+pub struct BackupForm {
+    /// Name of the copy inside the backup directory: 1–64 letters, digits, `-`, `_`, `.`,
+    /// not starting with `.`; default `backup-<UTC time>`.
+    #[schema(example = "before-upgrade")]
+    pub name: Option<String>,
+    /// The admin token, if not sent as `Authorization: Bearer …`.
+    pub admin_token: Option<String>,
+}
+
+/// `admin/reconcile` (admin).
+#[derive(ToSchema)]
+pub struct ReconcileForm {
+    /// Window start, Unix s (inclusive): orders whose payment attempt started then or later.
+    #[schema(example = 1747279526)]
+    pub since: u64,
+    /// Window end, Unix s (exclusive); after `since`.
+    #[schema(example = 1747365926)]
+    pub until: u64,
+    /// `1`: settle what can be settled (confirm the provider's answer); default `0`.
+    pub fix: Option<u8>,
+    /// The admin token, if not sent as `Authorization: Bearer …`.
+    pub admin_token: Option<String>,
+}

@@ -528,3 +528,138 @@ impl utoipa::PartialSchema for Null {
 }
 
 impl ToSchema for Null {}
+
+/// A refund of the order's payment (`GET /admin/orders/…`).
+#[derive(ToSchema)]
+pub struct AdminRefund {
+    /// `refundOrderId`: `parent_order_no` + 2 digits of the attempt.
+    pub refund_order_id: String,
+    /// Which attempt.
+    pub attempt: u32,
+    /// Fen.
+    pub amount_fen: u64,
+    /// Unix seconds.
+    pub requested_at: u64,
+}
+
+/// The payment attempt (`GET /admin/orders/…`).
+#[derive(ToSchema)]
+pub struct AdminPayment {
+    /// `payment_way` (110).
+    pub payment_way: u32,
+    /// Unix seconds.
+    pub started_at: u64,
+    /// Fen.
+    pub amount_fen: u64,
+    /// The provider's `prepay_id`, once it answered.
+    pub prepay_id: Option<String>,
+    /// WeChat's transaction id, once paid.
+    pub target_order_id: Option<String>,
+    /// A refund asked, if any.
+    pub refund: Option<AdminRefund>,
+}
+
+/// One thing that happened to the order.
+#[derive(ToSchema)]
+pub struct AdminHistoryEntry {
+    /// Unix milliseconds.
+    #[schema(example = 1747279526123_u64)]
+    pub at_ms: u64,
+    /// `YYYY-MM-DD HH:MM:SS`, UTC+8.
+    #[schema(example = "2025-05-15 11:25:26")]
+    pub time: String,
+    /// `creating`, `created`, `create_failed`, `payment_started`, `prepay_received`,
+    /// `provider_reported`, `paid`, `closed_expired`, `closed_cancelled`,
+    /// `refund_requested`, `refunded`, `refund_refused`, `notice_queued`, `notice_delivered`.
+    #[schema(example = "payment_started")]
+    pub event: String,
+    /// Details (prepay id, how the provider reported, the refund id, …); may be empty.
+    #[schema(example = "payment_way 110, 1 fen")]
+    pub detail: String,
+}
+
+/// `data` of `GET /admin/orders/{parent_order_no}`.
+#[derive(ToSchema)]
+pub struct AdminOrderData {
+    /// The order.
+    pub parent_order_no: String,
+    /// The child order.
+    pub order_no: String,
+    /// Internal status: `creating`, `unpaid`, `paid`, `closed`, `refunded`, `abandoned`,
+    /// `refund_refused`.
+    pub status: String,
+    /// Owner.
+    pub company_id: u64,
+    /// Owner.
+    pub member_id: u64,
+    /// `business_type`.
+    pub business_type: u16,
+    /// Fen.
+    pub total_fee_fen: u64,
+    /// Unix seconds.
+    pub c_time: u64,
+    /// Unix seconds of the deadline.
+    pub expire_time: u64,
+    /// Unix seconds (0 until paid).
+    pub payment_time: u64,
+    /// The payment attempt, if one was started.
+    pub payment: Option<AdminPayment>,
+    /// What the member's `shop/order/detail` answers.
+    pub detail: DetailData,
+    /// Oldest first.
+    pub history: Vec<AdminHistoryEntry>,
+}
+
+/// `data` of `POST /admin/backup`.
+#[derive(ToSchema)]
+pub struct BackupData {
+    /// The copy's directory (a store: start with `--data-dir` there to restore).
+    pub to: String,
+    /// Trees copied.
+    pub trees: u64,
+    /// Keys in the copy.
+    pub keys: u64,
+    /// Bytes of keys and values in the copy.
+    pub bytes: u64,
+    /// Keys the catching-up pass wrote or removed.
+    pub caught_up: u64,
+    /// First pass, while writes went on (ms).
+    pub copy_ms: u64,
+    /// How long writes waited for the catching-up pass (ms).
+    pub paused_writes_ms: u64,
+    /// The durable mark of the last change in the copy.
+    pub durable_mark: u64,
+}
+
+/// One order that disagrees with the provider.
+#[derive(ToSchema)]
+pub struct ReconcileFinding {
+    /// The order.
+    pub parent_order_no: String,
+    /// `charged_not_paid_here`, `paid_here_not_at_provider`, `refunded_at_provider_only`,
+    /// `refunded_here_only`.
+    pub mismatch: String,
+    /// Our status before (`unpaid`, `closed`, `paid`, …).
+    pub ours: String,
+    /// The provider's query `status` (`TRADE_SUCCESS`, …, or `NO_ORDER`).
+    pub provider: String,
+    /// Fen.
+    pub amount_fen: u64,
+    /// With `fix=1`: what was done (`settled: paid`, `settled: refunded`, `needs a person …`).
+    pub fix: Option<String>,
+}
+
+/// `data` of `POST /admin/reconcile`.
+#[derive(ToSchema)]
+pub struct ReconcileData {
+    /// Window start (Unix s).
+    pub since: u64,
+    /// Window end (Unix s, exclusive).
+    pub until: u64,
+    /// Orders with a payment attempt in the window.
+    pub checked: u64,
+    /// Orders the provider could not be asked about (ask again later).
+    pub unanswered: Vec<String>,
+    /// The mismatches, by order number.
+    pub findings: Vec<ReconcileFinding>,
+}
