@@ -216,7 +216,7 @@ impl From<OrderError> for ApiError {
             OrderError::UnknownBusinessType(_) => {
                 ApiError::malformed("business_type", "未知的业务类型")
             }
-            OrderError::NotReady => ApiError::Unavailable,
+            OrderError::NotReady | OrderError::RefundDeadlineUnknown => ApiError::Unavailable,
             OrderError::IdempotencyConflict => ApiError::IdempotencyConflict,
             OrderError::ProviderFailed(cause) => {
                 tracing::warn!(%cause, "payment provider failed");

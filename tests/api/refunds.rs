@@ -291,3 +291,49 @@ async fn a_zero_price_order_is_refunded_at_once() {
     let again = app.post_form("/shop/order/refund", &form).await;
     again.expect_error(NOT_REFUNDABLE.0, NOT_REFUNDABLE.1);
 }
+
+/// A refund asked while the payment confirmation is being written (the published order
+/// still unpaid) is still held to the refund deadline: every answer is 409 (not paid yet)
+/// or 403 (past the deadline), and the provider is never asked for a refund.
+#[actix_web::test]
+async fn a_refund_racing_the_payment_confirmation_keeps_the_deadline() {
+    let app = spawn_app().await;
+    let activity = save_activity_with(&app, 10, &[("refund_deadline", "1".into())]).await;
+    for i in 0..5 {
+        let member = app.member(9701 + i);
+        let order = member.order(activity).await;
+        member.pay(&order).await;
+        let refunds = async {
+            let mut answers = Vec::new();
+            loop {
+                let reply = member.try_refund(&order, "抢在确认前").await;
+                answers.push((reply.status, reply.text.clone()));
+                if reply.status == 403 || answers.len() >= 200 {
+                    return answers;
+                }
+            }
+        };
+        let (paid, answers) = futures::join!(app.buyer_pays(&order.parent_order_no), refunds);
+        assert_eq!(paid, 200);
+        for (status, text) in &answers {
+            assert!(
+                *status == NOT_REFUNDABLE.0 || *status == PAST_DEADLINE.0,
+                "{status} {text}"
+            );
+        }
+        member
+            .wait_status(&order, Status::Paid, REFUNDED_WITHIN)
+            .await;
+        member
+            .try_refund(&order, "之后")
+            .await
+            .expect_error(PAST_DEADLINE.0, PAST_DEADLINE.1);
+        let query = provider(&app)
+            .query(&order.parent_order_no)
+            .await
+            .expect("query");
+        assert_eq!(query.status, TradeStatus::TradeSuccess, "{query:?}");
+        let detail = member.try_detail(&order).await;
+        assert_eq!(detail.ok()["refund_status"], 0, "{}", detail.text);
+    }
+}
