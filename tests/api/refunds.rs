@@ -214,6 +214,14 @@ async fn past_the_refund_deadline_only_an_operator_refunds() {
         app.post_form("/shop/order/adminRefund", &without_reason)
             .await
             .expect_error(400, 4_000_000_001);
+        // Nobody's order, or a child's number: not found for an operator either.
+        for other in ["2013000000000000001".to_string(), order.order_no.clone()] {
+            let mut nobodys = admin.clone();
+            nobodys[0].1 = other;
+            app.post_form("/shop/order/adminRefund", &nobodys)
+                .await
+                .expect_error(404, 4_040_000_001);
+        }
         let reply = app.post_form("/shop/order/adminRefund", &admin).await;
         assert_eq!(
             reply.ok()["parent_order_no"],
@@ -336,4 +344,29 @@ async fn a_refund_racing_the_payment_confirmation_keeps_the_deadline() {
         let detail = member.try_detail(&order).await;
         assert_eq!(detail.ok()["refund_status"], 0, "{}", detail.text);
     }
+}
+
+/// Without a configured admin token `adminRefund` is refused for everyone, with a message
+/// that says so (unlike `activity/save`, open in an embedded demo); the order stays paid.
+#[actix_web::test]
+async fn without_an_admin_token_nobody_refunds_as_an_operator() {
+    let app = spawn_app().await;
+    let activity = save_activity_with(&app, 5, &[]).await;
+    let member = app.member(9801);
+    let (_, order) = member.paid_order(activity).await;
+    for token in [None, Some("guess")] {
+        let mut form = vec![
+            ("parent_order_no", order.parent_order_no.clone()),
+            ("reason", "活动取消".to_string()),
+        ];
+        if let Some(token) = token {
+            form.push(("admin_token", token.to_string()));
+        }
+        let reply = app.post_form("/shop/order/adminRefund", &form).await;
+        reply.expect_error(401, 4_010_000_000);
+        assert!(reply.text.contains("not configured"), "{}", reply.text);
+    }
+    assert_eq!(member.state(&order).await.status, Status::Paid);
+    let detail = member.try_detail(&order).await;
+    assert_eq!(detail.ok()["refund_status"], 0, "{}", detail.text);
 }
