@@ -335,15 +335,13 @@ impl OrderStore {
         // The row id of the last order listed (or, once the scan budget ran out on a short
         // page, of the last entry read): where the next page starts.
         let mut last = None;
-        let mut scanned = 0;
-        for entry in self.member_orders.range(start..end).rev() {
+        for (scanned, entry) in self.member_orders.range(start..end).rev().enumerate() {
             if scanned >= MEMBER_PAGE_SCAN {
                 // Out of budget with entries left: maybe more to list.
                 page.next = last;
                 break;
             }
             let (key, parent) = entry?;
-            scanned += 1;
             let row_id = read_be(key.get(16..).unwrap_or_default())?;
             let parent = std::str::from_utf8(&parent)
                 .ok()
