@@ -303,7 +303,7 @@ impl ActivityService {
                 .activity(activity_id)?
                 .ok_or(ActivityError::NotFound)?;
             let refund_deadline = store.refund_deadline(&activity)?;
-            let waitlist = store.waitlist_len(activity.id)?;
+            let waitlist = store.waitlist_len(activity.id);
             Ok(ActivityDetail {
                 activity,
                 refund_deadline,
@@ -479,7 +479,7 @@ impl ActivityService {
             })?;
             // Read after the write: the apply is the last in its queue.
             let position = match status {
-                ApplyStatus::Waitlisted => Some(store.waitlist_len(activity.id)?),
+                ApplyStatus::Waitlisted => Some(store.waitlist_len(activity.id)),
                 _ => None,
             };
             Ok(ApplyDetail {

@@ -21,7 +21,7 @@ use crate::codes;
 use crate::domain::order::CreateRequest;
 use crate::domain::{
     time, Command, Effect, Happened, HistoryEntry, MemberRef, Order, OrderExtra, OrderNo,
-    OrderNoGenerator, OrderStatus, PaidEvidence, RefundRequester,
+    OrderNoGenerator, OrderStatus, PaidEvidence, RefundDeadline, RefundRequester,
 };
 use crate::store::orders::{IdempotencyRecord, InspectedOrder, MemberOrdersPage};
 use crate::store::outbox::OutboxStore;
@@ -316,6 +316,11 @@ impl OrderCenter {
     /// refund is recorded (durable) before this returns, and before the provider hears of
     /// it; the order's actor then follows it until the provider confirms (`"3"`). Asking
     /// again while it is pending answers the order as it is.
+    ///
+    /// The deadline is asked for when the published order looks paid. It may not look paid
+    /// yet while its payment confirmation is being written: the decision then refuses the
+    /// unknown deadline on the (now) paid order, and this asks and decides once more, so a
+    /// payment racing the request never lets an owner past the deadline.
     #[tracing::instrument(skip_all, fields(order_no = %parent_order_no))]
     pub async fn refund(
         &self,
@@ -326,24 +331,34 @@ impl OrderCenter {
         if !self.is_ready() {
             return Err(OrderError::NotReady);
         }
-        let deadline = match by {
-            RefundRequester::Owner(who) => {
-                let order = self.get(parent_order_no.clone(), who).await?;
-                self.refund_deadline(&order).await?
-            }
-            RefundRequester::Operator => None,
-        };
         tracing::info!(?by, %reason, "refund asked for");
-        self.execute(&parent_order_no, Command::RequestRefund { by, deadline })
-            .await
+        let RefundRequester::Owner(who) = by else {
+            let command = Command::RequestRefund {
+                by,
+                deadline: RefundDeadline::NotAsked,
+            };
+            return self.execute(&parent_order_no, command).await;
+        };
+        let order = self.get(parent_order_no.clone(), who).await?;
+        let deadline = if order.status == OrderStatus::Paid && !order.refund_pending() {
+            self.refund_deadline(&order).await?
+        } else {
+            RefundDeadline::NotAsked
+        };
+        let command = Command::RequestRefund { by, deadline };
+        match self.execute(&parent_order_no, command).await {
+            Err(OrderError::RefundDeadlineUnknown) => {
+                let order = self.get(parent_order_no.clone(), who).await?;
+                let deadline = self.refund_deadline(&order).await?;
+                self.execute(&parent_order_no, Command::RequestRefund { by, deadline })
+                    .await
+            }
+            outcome => outcome,
+        }
     }
 
-    /// The refund deadline of what `order` ordered, from its subsystem; `None` for an order
-    /// the deadline does not apply to (not paid: refused as such by the decision).
-    async fn refund_deadline(&self, order: &Order) -> Result<Option<u64>, OrderError> {
-        if order.status != OrderStatus::Paid {
-            return Ok(None);
-        }
+    /// The refund deadline of what `order` ordered, from its subsystem.
+    async fn refund_deadline(&self, order: &Order) -> Result<RefundDeadline, OrderError> {
         let subsystem = self
             .env
             .subsystems
@@ -353,7 +368,12 @@ impl OrderCenter {
             order_no: order.order_no.to_string(),
             parent_order_no: order.parent_order_no.to_string(),
         };
-        Ok(subsystem.refund_deadline(&call).await?.refund_deadline)
+        Ok(
+            match subsystem.refund_deadline(&call).await?.refund_deadline {
+                Some(at) => RefundDeadline::At(at),
+                None => RefundDeadline::Never,
+            },
+        )
     }
 
     /// The provider says the order is paid (a verified notify, or the poller's checked

@@ -88,10 +88,24 @@ pub enum Command {
     RequestRefund {
         /// Who asks.
         by: RefundRequester,
-        /// The refund deadline (Unix s) of what was ordered, when it has one: an owner may
-        /// not ask from then on; an operator may.
-        deadline: Option<u64>,
+        /// The refund deadline of what was ordered, as the subsystem said, or not asked.
+        deadline: RefundDeadline,
     },
+}
+
+/// The refund deadline an owner's refund request is decided with: an owner may not ask
+/// from the deadline on; an operator may at any time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundDeadline {
+    /// Not asked of the subsystem (the order did not look paid when the request was made,
+    /// or an operator asks). An owner's request that meets a paid order with this is
+    /// refused with [`Refusal::RefundDeadlineUnknown`] so the caller asks and decides
+    /// again: the deadline is never skipped because the order became paid meanwhile.
+    NotAsked,
+    /// What was ordered has no refund deadline: refunds always allowed.
+    Never,
+    /// The deadline, Unix seconds.
+    At(u64),
 }
 
 /// Who asks for a refund.
@@ -155,6 +169,10 @@ pub enum Refusal {
     /// The owner asked on or after the refund deadline.
     #[error("refund deadline passed")]
     PastRefundDeadline,
+    /// The owner asked for a paid order's refund without its deadline known (the order
+    /// became paid after the request looked at it): ask the subsystem and decide again.
+    #[error("refund deadline not known")]
+    RefundDeadlineUnknown,
 }
 
 impl Order {
@@ -211,20 +229,25 @@ impl Order {
     fn decide_refund(
         &self,
         by: RefundRequester,
-        deadline: Option<u64>,
+        deadline: RefundDeadline,
         now_ms: u64,
     ) -> Result<Effect, Refusal> {
         let visible = match by {
             RefundRequester::Owner(who) => self.is_visible_to(who),
             RefundRequester::Operator => self.status.is_visible(),
         };
-        let past_deadline = deadline.is_some_and(|d| now_ms >= d.saturating_mul(1000));
+        let owner = by != RefundRequester::Operator;
+        let past_deadline = match deadline {
+            RefundDeadline::At(d) => now_ms >= d.saturating_mul(1000),
+            RefundDeadline::Never | RefundDeadline::NotAsked => false,
+        };
         match self.status {
             _ if !visible => Err(Refusal::NotFound),
             OrderStatus::Paid if self.refund_pending() => Ok(Effect::Answer),
-            OrderStatus::Paid if past_deadline && by != RefundRequester::Operator => {
-                Err(Refusal::PastRefundDeadline)
+            OrderStatus::Paid if owner && deadline == RefundDeadline::NotAsked => {
+                Err(Refusal::RefundDeadlineUnknown)
             }
+            OrderStatus::Paid if owner && past_deadline => Err(Refusal::PastRefundDeadline),
             OrderStatus::Paid => Ok(Effect::RecordRefund),
             _ => Err(Refusal::NotRefundable),
         }
@@ -326,6 +349,7 @@ mod tests {
             Refusal::Mismatch(_) => "mismatch",
             Refusal::NotRefundable => "not refundable",
             Refusal::PastRefundDeadline => "past refund deadline",
+            Refusal::RefundDeadlineUnknown => "refund deadline unknown",
         }
     }
 
@@ -378,7 +402,11 @@ mod tests {
                 Command::RequestRefund { .. } if self.refund_owed => E(Effect::Answer),
                 Command::RequestRefund {
                     by: RefundRequester::Owner(_),
-                    deadline: Some(deadline),
+                    deadline: RefundDeadline::NotAsked,
+                } => Refused("refund deadline unknown"),
+                Command::RequestRefund {
+                    by: RefundRequester::Owner(_),
+                    deadline: RefundDeadline::At(deadline),
                 } if deadline * 1000 <= now_ms => Refused("past refund deadline"),
                 Command::RequestRefund { .. } => E(Effect::RecordRefund),
                 Command::Cancel { who } if !mine(who) => Refused("not found"),
@@ -480,13 +508,15 @@ mod tests {
         ]
     }
 
-    /// None, long past, the order's own deadline (past when the step is), or far ahead.
-    fn refund_deadline() -> impl Strategy<Value = Option<u64>> {
+    /// Not asked, none, long past, the order's own deadline (past when the step is), or
+    /// far ahead.
+    fn refund_deadline() -> impl Strategy<Value = RefundDeadline> {
         prop_oneof![
-            Just(None),
-            Just(Some(1)),
-            Just(Some(CREATED_AT + 480)),
-            Just(Some(CREATED_AT + 86_400)),
+            Just(RefundDeadline::NotAsked),
+            Just(RefundDeadline::Never),
+            Just(RefundDeadline::At(1)),
+            Just(RefundDeadline::At(CREATED_AT + 480)),
+            Just(RefundDeadline::At(CREATED_AT + 86_400)),
         ]
     }
 

@@ -14,7 +14,9 @@ pub mod sku;
 pub mod status;
 pub mod time;
 
-pub use decision::{Command, Effect, EvidenceSource, PaidEvidence, RefundRequester, Refusal};
+pub use decision::{
+    Command, Effect, EvidenceSource, PaidEvidence, RefundDeadline, RefundRequester, Refusal,
+};
 pub use history::{Happened, HistoryEntry};
 pub use money::{Fen, Yuan};
 pub use order::{MemberRef, Order, OrderExtra, OrderItem, Payment, Prepay, Refund};

@@ -38,6 +38,10 @@ pub enum ApiError {
     /// The admin or internal token is missing or wrong.
     #[error("{0:?} token required")]
     Unauthorized(Token),
+    /// An operator call that moves money (`adminRefund`) while no admin token is
+    /// configured: refused rather than open to anyone.
+    #[error("admin token not configured")]
+    AdminTokenNotConfigured,
     /// No such order, or not the caller's.
     #[error("order not found")]
     OrderNotFound,
@@ -110,7 +114,7 @@ impl ApiError {
     pub fn code(&self) -> u64 {
         match self {
             ApiError::Invalid(_) => codes::INVALID_FIELD,
-            ApiError::Unauthorized(_) => codes::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::AdminTokenNotConfigured => codes::UNAUTHORIZED,
             ApiError::OrderNotFound => codes::ORDER_NOT_FOUND,
             ApiError::OrderClosed => codes::ORDER_CLOSED,
             ApiError::OrderPaid => codes::ORDER_PAID,
@@ -134,6 +138,9 @@ impl ApiError {
         match self {
             ApiError::Invalid(text) => text.clone(),
             ApiError::Unauthorized(Token::Admin) => "需要管理员令牌（admin token）".into(),
+            ApiError::AdminTokenNotConfigured => {
+                "未配置管理员令牌（admin token not configured）：设置 ORDERCENTER_ADMIN_TOKEN 后才能由运营退款".into()
+            }
             ApiError::Unauthorized(Token::Internal) => {
                 "需要订单中心的内部令牌（internal token），此接口仅供订单中心调用".into()
             }
@@ -216,7 +223,7 @@ impl From<OrderError> for ApiError {
             OrderError::UnknownBusinessType(_) => {
                 ApiError::malformed("business_type", "未知的业务类型")
             }
-            OrderError::NotReady => ApiError::Unavailable,
+            OrderError::NotReady | OrderError::RefundDeadlineUnknown => ApiError::Unavailable,
             OrderError::IdempotencyConflict => ApiError::IdempotencyConflict,
             OrderError::ProviderFailed(cause) => {
                 tracing::warn!(%cause, "payment provider failed");

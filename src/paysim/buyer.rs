@@ -79,11 +79,15 @@ async fn console_refund(
     }
 }
 
-/// `GET /paysim/stats`: the most protocol calls in flight at once so far, by path.
-#[utoipa::path(get, path = "/paysim/stats", tag = "paysim", summary = "Most protocol calls in flight at once, by path",
-    responses((status = 200, description = "`{\"in_flight_peak\": {path: n}}`")))]
+/// `GET /paysim/stats`: the most protocol calls in flight at once so far, and how many were
+/// made, by path.
+#[utoipa::path(get, path = "/paysim/stats", tag = "paysim", summary = "Protocol calls by path: most in flight at once, and how many in all",
+    responses((status = 200, description = "`{\"in_flight_peak\": {path: n}, \"calls\": {path: n}}`")))]
 async fn stats(sim: web::Data<PaySim>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "in_flight_peak": sim.call_peaks() }))
+    HttpResponse::Ok().json(json!({
+        "in_flight_peak": sim.call_peaks(),
+        "calls": sim.call_totals(),
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -199,6 +199,11 @@ impl PaySim {
         self.inner.calls.peaks()
     }
 
+    /// How many protocol calls were made so far, by path (`GET /paysim/stats`).
+    pub fn call_totals(&self) -> std::collections::BTreeMap<String, usize> {
+        self.inner.calls.totals()
+    }
+
     /// Counts a protocol call in while the guard lives.
     pub(crate) fn call_in_flight(&self, path: &str) -> stats::InFlight<'_> {
         self.inner.calls.enter(path)

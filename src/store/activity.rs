@@ -1,8 +1,11 @@
 //! The activity platform's trees. The platform's read-check-write steps run on the store's
 //! writer thread, one at a time; each write here is one atomic [`Change`].
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::{be, decode, encode, read_be, Change, Store, StoreError};
 use crate::activity::model::{Activity, Apply, ApplyStatus};
@@ -19,6 +22,10 @@ pub struct ActivityStore {
     order_applies: sled::Tree,
     refund_deadlines: sled::Tree,
     waitlist: sled::Tree,
+    /// How many wait per activity: the `waitlist` tree counted once at open, then kept by
+    /// each written change (see [`ActivityStore::stage`]), so `detail.waitlist` and a new
+    /// waiter's position cost no scan of the queue (on the writer thread, for the latter).
+    waitlist_counts: Arc<Mutex<HashMap<u64, u32>>>,
     next_activity_id: Arc<AtomicU64>,
     next_apply_id: Arc<AtomicU64>,
 }
@@ -77,6 +84,13 @@ impl ActivityStore {
     pub fn open(store: &Store) -> Result<Self, StoreError> {
         let activities = store.tree("activities")?;
         let applies = store.tree("applies")?;
+        let waitlist = store.tree("waitlist")?;
+        let mut counts: HashMap<u64, u32> = HashMap::new();
+        for entry in waitlist.iter() {
+            let (key, _) = entry?;
+            let activity_id = read_be(key.get(..8).unwrap_or_default())?;
+            *counts.entry(activity_id).or_default() += 1;
+        }
         Ok(Self {
             next_activity_id: Arc::new(AtomicU64::new(next_id(&activities)?)),
             next_apply_id: Arc::new(AtomicU64::new(next_id(&applies)?.max(10_001))),
@@ -87,7 +101,8 @@ impl ActivityStore {
             apply_deadlines: store.tree("apply_deadlines")?,
             order_applies: store.tree("order_applies")?,
             refund_deadlines: store.tree("refund_deadlines")?,
-            waitlist: store.tree("waitlist")?,
+            waitlist,
+            waitlist_counts: Arc::new(Mutex::new(counts)),
         })
     }
 
@@ -231,18 +246,19 @@ impl ActivityStore {
         Ok(found)
     }
 
-    /// How many wait for a seat of the activity. Blocking.
-    pub fn waitlist_len(&self, activity_id: u64) -> Result<u32, StoreError> {
-        let mut count = 0u32;
-        for entry in self.waitlist.scan_prefix(be(activity_id)) {
-            entry?;
-            count = count.saturating_add(1);
-        }
-        Ok(count)
+    /// How many wait for a seat of the activity, as last written: O(1).
+    pub fn waitlist_len(&self, activity_id: u64) -> u32 {
+        self.waitlist_counts
+            .lock()
+            .get(&activity_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Where a waiting apply is in its activity's queue (1 = next), `None` if it does not
-    /// wait. Blocking.
+    /// wait. Blocking, and O(place): it counts the keys ahead. It is never on the writer
+    /// thread (a new waiter's place is [`ActivityStore::waitlist_len`]); an exact O(1) place
+    /// under `cancelApply` from the middle would need an order-statistic index, not built.
     pub fn waitlist_position(&self, apply: &Apply) -> Result<Option<u32>, StoreError> {
         if apply.status != ApplyStatus::Waitlisted {
             return Ok(None);
@@ -315,8 +331,20 @@ impl ActivityStore {
         for (key, value) in activities {
             write.insert(&self.activities, key, value);
         }
+        let mut joined_or_left: HashMap<u64, i64> = HashMap::new();
         for (apply, value) in applies {
             write.insert(&self.applies, be(apply.id), value);
+            let queued = waitlist_key(apply.activity_id, apply.id);
+            // On the writer thread the tree is as the changes before left it: whether this
+            // change adds or drops a queue entry is exact.
+            let delta = match (apply.status, self.waitlist.contains_key(queued)?) {
+                (ApplyStatus::Waitlisted, false) => 1,
+                (ApplyStatus::Pending | ApplyStatus::Cancelled, true) => -1,
+                _ => 0,
+            };
+            if delta != 0 {
+                *joined_or_left.entry(apply.activity_id).or_default() += delta;
+            }
             let deadline = deadline_key(apply.expires_at, apply.id);
             let member = member_key(apply.activity_id, apply.owner, apply.id);
             let queued = waitlist_key(apply.activity_id, apply.id);
@@ -348,6 +376,16 @@ impl ActivityStore {
         }
         for (order_no, ids) in bindings {
             write.insert(&self.order_applies, order_no.as_str(), ids);
+        }
+        if !joined_or_left.is_empty() {
+            let counts = Arc::clone(&self.waitlist_counts);
+            write.after_apply(move || {
+                let mut counts = counts.lock();
+                for (activity_id, delta) in joined_or_left {
+                    let count = counts.entry(activity_id).or_default();
+                    *count = u32::try_from(i64::from(*count) + delta).unwrap_or(0);
+                }
+            });
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! - `order_nos`: no longer written (a child's number shares its parent's 15-digit body, and
 //!   nothing read the mapping); stores written before keep theirs, unread
 //! - `deadlines`: big-endian deadline (Unix s) ‖ parent_order_no → `[]`, orders that need an
-//!   actor (creating, unpaid, or closed with a refund to confirm)
+//!   actor (creating, unpaid, closed with a refund to confirm, or paid with a refund pending)
 //! - `outbox`:    big-endian sequence → bincode [`outbox::OutboxEntry`]
 //! - `notices_delivered`: parent_order_no ‖ big-endian outbox sequence → bincode
 //!   [`outbox::Delivered`], the outbox's deliveries for the order's history
@@ -14,8 +14,10 @@
 //! - `member_orders`: company ‖ member ‖ big-endian row id → parent_order_no, each member's
 //!   orders (newest last), written with the order's first record (`shop/order/list`)
 //! - `activities`, `applies`, `member_applies`, `apply_deadlines`, `order_applies`,
-//!   `refund_deadlines` (activity id → the `refund_deadline` it was saved with): the
-//!   activity platform
+//!   `refund_deadlines` (activity id → the `refund_deadline` it was saved with), `waitlist`
+//!   (activity id ‖ apply id → `[]`, present exactly while the apply waits; apply ids grow,
+//!   so the queue is first come first; its per-activity count is kept in memory, built at
+//!   open): the activity platform
 //! - `paysim_*`: the payment simulator's own state
 //! - `journal`: big-endian sequence → a multi-key [`Change`] not yet known to be on disk
 //! - `meta`: the layout version, the *durable mark* of the last batch written (checked

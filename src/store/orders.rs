@@ -415,11 +415,16 @@ impl OrderStore {
         let start = member_order_key(owner, 0);
         let end = member_order_key(owner, before.unwrap_or(u64::MAX));
         let mut page = MemberOrdersPage::default();
-        let mut entries = self.member_orders.range(start..end).rev();
-        let mut scanned = 0;
-        while let Some(entry) = entries.next() {
+        // The row id of the last order listed (or, once the scan budget ran out on a short
+        // page, of the last entry read): where the next page starts.
+        let mut last = None;
+        for (scanned, entry) in self.member_orders.range(start..end).rev().enumerate() {
+            if scanned >= MEMBER_PAGE_SCAN {
+                // Out of budget with entries left: maybe more to list.
+                page.next = last;
+                break;
+            }
             let (key, parent) = entry?;
-            scanned += 1;
             let row_id = read_be(key.get(16..).unwrap_or_default())?;
             let parent = std::str::from_utf8(&parent)
                 .ok()
@@ -428,12 +433,19 @@ impl OrderStore {
             let shown = self.get(&parent)?.filter(|order| {
                 order.status.is_visible() && status.is_none_or(|code| order.status.code() == code)
             });
-            page.orders.extend(shown);
-            if page.orders.len() >= limit || scanned >= MEMBER_PAGE_SCAN {
-                if entries.next().is_some() {
-                    page.next = Some(row_id);
+            match shown {
+                // The page is full and one more would be listed: there is a next page.
+                Some(_) if page.orders.len() >= limit => {
+                    page.next = last;
+                    break;
                 }
-                break;
+                Some(order) => {
+                    page.orders.push(order);
+                    last = Some(row_id);
+                }
+                // Read, not listed: a short page that ran out of budget goes on from here.
+                None if page.orders.len() < limit => last = Some(row_id),
+                None => {}
             }
         }
         Ok(page)
@@ -545,7 +557,10 @@ impl OrderStore {
             return Ok(Some(order));
         }
         let mut prefixes = Vec::new();
-        for entry in [self.orders.first()?, self.orders.last()?].into_iter().flatten() {
+        for entry in [self.orders.first()?, self.orders.last()?]
+            .into_iter()
+            .flatten()
+        {
             let prefix = std::str::from_utf8(&entry.0)
                 .ok()
                 .and_then(|key| key.get(..4))

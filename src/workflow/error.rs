@@ -22,6 +22,11 @@ pub enum OrderError {
     /// The owner asked for a refund on or after the refund deadline.
     #[error("refund deadline passed")]
     PastRefundDeadline,
+    /// An owner's refund met a paid order without its refund deadline known (see
+    /// [`crate::domain::RefundDeadline::NotAsked`]); the center asks and decides again, so
+    /// this only reaches a client when that keeps happening: retry.
+    #[error("refund deadline not known")]
+    RefundDeadlineUnknown,
     /// The business subsystem refused the order (its code and message are passed on).
     #[error("subsystem refused: {message}")]
     Rejected {
@@ -84,6 +89,7 @@ impl From<Refusal> for OrderError {
             Refusal::Mismatch(reason) => OrderError::Mismatch(reason),
             Refusal::NotRefundable => OrderError::NotRefundable,
             Refusal::PastRefundDeadline => OrderError::PastRefundDeadline,
+            Refusal::RefundDeadlineUnknown => OrderError::RefundDeadlineUnknown,
         }
     }
 }

@@ -17,8 +17,9 @@ const FORM: &str = "application/x-www-form-urlencoded";
 const JSON: &str = "application/json";
 const POST: Method = Method::POST;
 
-/// One endpoint a paragraph: access (`post`, `read` = GET too, `internal` = needs the internal
-/// token), path, its fields (`?` = optional), `=`, a request that would succeed (or, for
+/// One endpoint a paragraph: access (`post`, `read` = GET too, `internal` = needs a token
+/// this app does not give: the internal token, or the admin token `adminRefund` needs and
+/// an app without one refuses; its field checks with a token are in `refunds.rs`), path, its fields (`?` = optional), `=`, a request that would succeed (or, for
 /// `internal`, be authorised) with `$…` filled in from the arranged order.
 const ENDPOINTS: &str = "
 post /shop/order/create company_id member_id business_id sys_id sku_slice business_type
@@ -49,7 +50,7 @@ internal /activityPlatform/activity/applyOrderNotify order_no parent_order_no? o
     internal_token? = order_no=$child parent_order_no=$parent order_status=1
 post /shop/order/refund company_id member_id parent_order_no reason? latitude? longitude?
     city_id? = $caller parent_order_no=$parent reason=行程有变
-post /shop/order/adminRefund parent_order_no reason = parent_order_no=$parent
+internal /shop/order/adminRefund parent_order_no reason admin_token? = parent_order_no=$parent
     reason=活动取消
 internal /activityPlatform/activity/applyOrderRefundDeadline order_no parent_order_no?
     internal_token? = order_no=$child parent_order_no=$parent
@@ -67,8 +68,8 @@ const NOT_FOUND: &str = "
 /shop/order/state /shop/order/detail : parent_order_no=2013000000000000001 : 4040000001
 /shop/order/state /shop/order/detail : parent_order_no=$child : 4040000001
 /shop/order/state /shop/order/detail : member_id=7999 company_id=422 : 4040000001
-/shop/order/refund /shop/order/adminRefund : parent_order_no=2013000000000000001 : 4040000001
-/shop/order/refund /shop/order/adminRefund : parent_order_no=$child : 4040000001
+/shop/order/refund : parent_order_no=2013000000000000001 : 4040000001
+/shop/order/refund : parent_order_no=$child : 4040000001
 /shop/order/refund : member_id=7999 company_id=422 : 4040000001
 /shop/order/create : sku_slice=999999:1 member_id=7999 : 4040000002
 /activityPlatform/wxActivity/apply : activity_id=999999 : 4040000002

@@ -88,3 +88,33 @@ async fn a_member_sees_their_own_orders_newest_first_page_by_page() {
         assert!(numbers(other.ok()).is_empty(), "{}", other.text);
     }
 }
+
+/// With a status filter, the last page has no cursor even when older orders of another
+/// status follow it; a full page with a match after it does.
+#[actix_web::test]
+async fn a_filtered_last_page_has_no_cursor() {
+    let app = spawn_app().await;
+    let member = app.member(9721);
+    let mut made = Vec::new();
+    for i in 0..3u64 {
+        let activity = app.save_activity(&format!("筛选{i}"), 100 + i, 5).await;
+        made.push(member.order(activity).await);
+    }
+    // Oldest unpaid; the two newer paid.
+    for order in &made[1..] {
+        member.pay(order).await;
+        assert_eq!(app.buyer_pays(&order.parent_order_no).await, 200);
+        member
+            .wait_status(order, Status::Paid, std::time::Duration::from_secs(10))
+            .await;
+    }
+    let paid = [("status", "1".to_string()), ("limit", "1".to_string())];
+    let first = list(&app, 9721, &paid).await;
+    assert_eq!(numbers(&first), vec![made[2].parent_order_no.clone()]);
+    let cursor = first["next_cursor"].as_str().expect("a cursor").to_owned();
+    let mut next = paid.to_vec();
+    next.push(("cursor", cursor));
+    let last = list(&app, 9721, &next).await;
+    assert_eq!(numbers(&last), vec![made[1].parent_order_no.clone()]);
+    assert!(last["next_cursor"].is_null(), "{last}");
+}

@@ -105,17 +105,24 @@ async fn two_refunds_racing_refund_once() {
     let replies =
         futures::future::join_all((0..8).map(|_| member.try_refund(&order, "并发"))).await;
 
+    // The provider takes 300 ms: every answer is the same recorded, pending refund.
     for reply in &replies {
         let state: crate::helpers::State = reply.ok_as();
-        assert!(
-            matches!(state.status, Status::Paid | Status::Refunded),
-            "{state:?}"
-        );
+        assert_eq!(state.status, Status::Paid, "{state:?}");
+        assert_eq!(reply.body, replies[0].body, "answers differ");
     }
     member
         .wait_status(&order, Status::Refunded, REFUNDED_WITHIN)
         .await;
     refunded_once_at_the_provider(&app, &order.parent_order_no).await;
+    // Recorded once: the provider was asked once, not once per request under the same id
+    // (which its state alone could not tell).
+    let stats = app.get("/paysim/stats", &[]).await;
+    assert_eq!(
+        stats.body["calls"]["/v1/netpay/refund"], 1,
+        "refund calls: {}",
+        stats.text
+    );
     app.wait_seats_left(activity, 5, Duration::from_secs(5))
         .await;
     assert_eq!(app.activity(activity).await.registered, 0);
@@ -214,6 +221,14 @@ async fn past_the_refund_deadline_only_an_operator_refunds() {
         app.post_form("/shop/order/adminRefund", &without_reason)
             .await
             .expect_error(400, 4_000_000_001);
+        // Nobody's order, or a child's number: not found for an operator either.
+        for other in ["2013000000000000001".to_string(), order.order_no.clone()] {
+            let mut nobodys = admin.clone();
+            nobodys[0].1 = other;
+            app.post_form("/shop/order/adminRefund", &nobodys)
+                .await
+                .expect_error(404, 4_040_000_001);
+        }
         let reply = app.post_form("/shop/order/adminRefund", &admin).await;
         assert_eq!(
             reply.ok()["parent_order_no"],
@@ -290,4 +305,75 @@ async fn a_zero_price_order_is_refunded_at_once() {
     let form = order_form(member.id, &order.parent_order_no);
     let again = app.post_form("/shop/order/refund", &form).await;
     again.expect_error(NOT_REFUNDABLE.0, NOT_REFUNDABLE.1);
+}
+
+/// A refund asked while the payment confirmation is being written (the published order
+/// still unpaid) is still held to the refund deadline: every answer is 409 (not paid yet)
+/// or 403 (past the deadline), and the provider is never asked for a refund.
+#[actix_web::test]
+async fn a_refund_racing_the_payment_confirmation_keeps_the_deadline() {
+    let app = spawn_app().await;
+    let activity = save_activity_with(&app, 10, &[("refund_deadline", "1".into())]).await;
+    for i in 0..5 {
+        let member = app.member(9701 + i);
+        let order = member.order(activity).await;
+        member.pay(&order).await;
+        let refunds = async {
+            let mut answers = Vec::new();
+            loop {
+                let reply = member.try_refund(&order, "抢在确认前").await;
+                answers.push((reply.status, reply.text.clone()));
+                if reply.status == 403 || answers.len() >= 200 {
+                    return answers;
+                }
+            }
+        };
+        let (paid, answers) = futures::join!(app.buyer_pays(&order.parent_order_no), refunds);
+        assert_eq!(paid, 200);
+        for (status, text) in &answers {
+            assert!(
+                *status == NOT_REFUNDABLE.0 || *status == PAST_DEADLINE.0,
+                "{status} {text}"
+            );
+        }
+        member
+            .wait_status(&order, Status::Paid, REFUNDED_WITHIN)
+            .await;
+        member
+            .try_refund(&order, "之后")
+            .await
+            .expect_error(PAST_DEADLINE.0, PAST_DEADLINE.1);
+        let query = provider(&app)
+            .query(&order.parent_order_no)
+            .await
+            .expect("query");
+        assert_eq!(query.status, TradeStatus::TradeSuccess, "{query:?}");
+        let detail = member.try_detail(&order).await;
+        assert_eq!(detail.ok()["refund_status"], 0, "{}", detail.text);
+    }
+}
+
+/// Without a configured admin token `adminRefund` is refused for everyone, with a message
+/// that says so (unlike `activity/save`, open in an embedded demo); the order stays paid.
+#[actix_web::test]
+async fn without_an_admin_token_nobody_refunds_as_an_operator() {
+    let app = spawn_app().await;
+    let activity = save_activity_with(&app, 5, &[]).await;
+    let member = app.member(9801);
+    let (_, order) = member.paid_order(activity).await;
+    for token in [None, Some("guess")] {
+        let mut form = vec![
+            ("parent_order_no", order.parent_order_no.clone()),
+            ("reason", "活动取消".to_string()),
+        ];
+        if let Some(token) = token {
+            form.push(("admin_token", token.to_string()));
+        }
+        let reply = app.post_form("/shop/order/adminRefund", &form).await;
+        reply.expect_error(401, 4_010_000_000);
+        assert!(reply.text.contains("not configured"), "{}", reply.text);
+    }
+    assert_eq!(member.state(&order).await.status, Status::Paid);
+    let detail = member.try_detail(&order).await;
+    assert_eq!(detail.ok()["refund_status"], 0, "{}", detail.text);
 }

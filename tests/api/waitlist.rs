@@ -337,3 +337,36 @@ async fn the_loadgen_waitlist_scenario_finds_no_violation() {
     let refunds = report["refunds"].as_u64().unwrap();
     assert_eq!(report["promoted"], refunds.min(50), "{report}");
 }
+
+/// The waitlist count kept per activity (not a scan of the queue) stays exact when a
+/// waiter leaves from the middle and one is promoted: a new waiter's position is that
+/// count, and `detail.waitlist` says it.
+#[actix_web::test]
+async fn the_waitlist_count_follows_joins_leavers_and_promotions() {
+    let app = spawn_app().await;
+    let activity = app.save_activity("计数", 1, 1).await;
+    let holder = app.member(9811);
+    let held = holder.order(activity).await;
+    let mut waiters = Vec::new();
+    for id in 9812..9815 {
+        waiters.push(app.member(id).apply_or_wait(activity).await);
+    }
+    let left = app
+        .member(9813)
+        .try_cancel_apply(waiters[1].apply_info.apply_id)
+        .await;
+    assert_eq!(left.ok()["status"], "cancelled", "{}", left.text);
+    assert_eq!(app.activity(activity).await.waitlist, 2);
+    let late = app.member(9815).apply_or_wait(activity).await;
+    assert_eq!(late.apply_info.position, Some(3));
+    holder.cancel(&held).await;
+    let detail = app.activity(activity).await;
+    assert_eq!((detail.waitlist, detail.reserved), (2, 1), "{detail:?}");
+    let record = app
+        .member(9815)
+        .apply_record(late.apply_info.apply_id)
+        .await;
+    assert_eq!(record.position, Some(2));
+    let next = app.member(9816).apply_or_wait(activity).await;
+    assert_eq!(next.apply_info.position, Some(3));
+}

@@ -87,6 +87,11 @@ pub(super) fn catalogue() -> Vec<Refusal> {
             ApiError::Unauthorized(Token::Admin),
         ),
         refusal(
+            "admin_token_not_configured",
+            "no admin token is configured: operator refunds are refused",
+            ApiError::AdminTokenNotConfigured,
+        ),
+        refusal(
             "internal_token",
             "internal token missing or wrong",
             ApiError::Unauthorized(Token::Internal),
@@ -210,6 +215,7 @@ const REFUSALS: &[(&str, &[&str])] = &[
         &[
             "invalid",
             "admin_token",
+            "admin_token_not_configured",
             "order_not_found",
             "not_refundable",
         ],
