@@ -11,19 +11,7 @@ cd "$(dirname "$0")/.."
 APPLIES=${1:-60000}
 SECS=${2:-5}
 PORT=${PORT:-18401}
-BIN=${BIN:-target/release}
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-if [ "$BIN" = target/release ]; then cargo build --release --quiet --bin ordercenter --bin loadgen; fi
-B=http://127.0.0.1:$PORT
-DIR=$(mktemp -d)
-RUST_LOG=warn "$BIN/ordercenter" --listen 127.0.0.1:$PORT --data-dir "$DIR/data" >/dev/null 2>"$DIR/log" &
-PID=$!
-trap 'kill -9 $PID 2>/dev/null; rm -rf "$DIR"' EXIT
-until curl -sf "$B/readyz" >/dev/null; do
-  kill -0 "$PID" 2>/dev/null || { echo "the server exited:" >&2; tail -5 "$DIR/log" >&2; exit 1; }
-  sleep 0.05
-done
-export WRK_LIB=$PWD/bench/wrk/lib.lua
+source bench/wrk_server.sh
 "$BIN/loadgen" --target "$B" --scenario prepare --members "$APPLIES" --member-base 10000000 \
   --concurrency 64 --json > "$DIR/applies"
 WRITER=$(dirname "$(grep -l '^sled-writer$' /proc/$PID/task/*/comm | head -1)")
