@@ -154,6 +154,9 @@ async fn wait_status(
     false
 }
 
+/// How many times a holder asks to pay when the provider failed.
+const PAY_ATTEMPTS: u32 = 5;
+
 /// A member holding a seat: orders, pays, and with `refund_ratio` asks for a refund
 /// (then checks it ended `"3"`, cancelled, refunded once at the provider).
 async fn hold(
@@ -183,17 +186,29 @@ async fn hold(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let started = Instant::now();
-    let paying = post(
-        client,
-        &format!("{base}/shop/order/pay"),
-        &who(&[
-            ("parent_order_no", parent.clone()),
-            ("payment_way", "110".into()),
-        ]),
-    )
-    .await;
-    timed(&steps.pay, started, &paying);
+    // A pay the provider failed (5020000001) is asked again, as a member taps 支付 again;
+    // giving up would hold the seat for the whole order TTL. Every attempt is counted.
+    let mut attempts = 0;
+    let paying = loop {
+        attempts += 1;
+        let started = Instant::now();
+        let paying = post(
+            client,
+            &format!("{base}/shop/order/pay"),
+            &who(&[
+                ("parent_order_no", parent.clone()),
+                ("payment_way", "110".into()),
+            ]),
+        )
+        .await;
+        timed(&steps.pay, started, &paying);
+        match &paying {
+            Err(code) if code == "5020000001" && attempts < PAY_ATTEMPTS => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            _ => break paying,
+        }
+    };
     if paying.is_err() {
         return;
     }
