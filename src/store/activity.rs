@@ -336,8 +336,17 @@ impl ActivityStore {
             write.insert(&self.applies, be(apply.id), value);
             let queued = waitlist_key(apply.activity_id, apply.id);
             // On the writer thread the tree is as the changes before left it: whether this
-            // change adds or drops a queue entry is exact.
-            let delta = match (apply.status, self.waitlist.contains_key(queued)?) {
+            // change adds or drops a queue entry is exact. A waiter leaves the queue only as
+            // pending (promoted) or cancelled, so an ordered or registered apply is not looked
+            // up, and a queue entry that is not there is not removed (each costs sled a walk
+            // down the tree, on every create and close).
+            let queued_now = match apply.status {
+                ApplyStatus::Waitlisted | ApplyStatus::Pending | ApplyStatus::Cancelled => {
+                    self.waitlist.contains_key(queued)?
+                }
+                ApplyStatus::Ordered | ApplyStatus::Registered => false,
+            };
+            let delta = match (apply.status, queued_now) {
                 (ApplyStatus::Waitlisted, false) => 1,
                 (ApplyStatus::Pending | ApplyStatus::Cancelled, true) => -1,
                 _ => 0,
@@ -347,14 +356,14 @@ impl ActivityStore {
             }
             let deadline = deadline_key(apply.expires_at, apply.id);
             let member = member_key(apply.activity_id, apply.owner, apply.id);
-            let queued = waitlist_key(apply.activity_id, apply.id);
-            // A waiter leaves the queue only as pending (promoted) or cancelled.
-            match apply.status {
-                ApplyStatus::Waitlisted => write.insert(&self.waitlist, queued, Vec::new()),
-                ApplyStatus::Pending | ApplyStatus::Cancelled => {
+            match (apply.status, queued_now) {
+                (ApplyStatus::Waitlisted, false) => {
+                    write.insert(&self.waitlist, queued, Vec::new())
+                }
+                (ApplyStatus::Pending | ApplyStatus::Cancelled, true) => {
                     write.remove(&self.waitlist, queued)
                 }
-                ApplyStatus::Ordered | ApplyStatus::Registered => {}
+                _ => {}
             }
             match apply.status {
                 ApplyStatus::Pending => {

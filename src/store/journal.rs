@@ -6,16 +6,33 @@
 //! is first written as one journal record (a single key, so atomic), then key by key. Only
 //! the writer thread writes them, so the log holds the record before its keys, and sled
 //! recovers a prefix of its log: a crash that kept any key of a change also kept its record,
-//! and [`replay`] at the next open writes the whole change again. Records are removed once
-//! a flush has covered their keys ([`Journal::trim`]). Replaying every remaining record in
-//! order leaves each key with its latest value: the records left are always the newest ones.
+//! and [`replay`] at the next open writes the whole change again.
+//!
+//! Records live in a fixed ring of [`SLOTS`] keys (slot = sequence number mod `SLOTS`), so
+//! writing one overwrites an existing key: the journal tree never grows, splits or merges,
+//! and nothing is ever removed from it (removing each record after its flush cost a sled
+//! operation per change, and the growing keys a node split every few records). Overwriting
+//! a record is safe whenever it happens: the old record's keys were all written before the
+//! new record, so a crash that kept the new record kept them too. Which records still
+//! matter is said by the trim mark, a key of the journal tree the applier writes once per
+//! batch, after the batch: every record up to it had all its keys written before it, so a
+//! crash that kept the mark kept them. [`replay`] writes again, oldest first, exactly the
+//! records after the mark, which are always the newest ones, so each key ends with its
+//! latest value.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::{be, decode, encode, read_be, StoreError};
 
-/// Name of the journal's tree.
-pub const JOURNAL_TREE: &str = "journal";
+/// Name of the journal's tree: the ring of records and the trim mark.
+pub const JOURNAL_TREE: &str = "journal_ring";
+/// The tree of stores written before the ring (one growing key per record, each removed
+/// after its flush): replayed and emptied at open, never written again.
+const LEGACY_JOURNAL_TREE: &str = "journal";
+/// How many records the ring holds. Small in unit tests, so the crash model wraps it.
+const SLOTS: u64 = if cfg!(test) { 8 } else { 1024 };
+/// The trim mark's key (8-byte slot keys never collide with it).
+const TRIM_MARK: &[u8] = b"trimmed-upto";
 
 /// One key to set or remove.
 struct Op {
@@ -81,29 +98,36 @@ impl Change {
     }
 }
 
-/// The journal tree and its counters. Records are written by the writer thread and removed
-/// by the flusher.
+/// The journal's ring and its counters. Records and the trim mark are written by the writer
+/// thread only.
 pub struct Journal {
     tree: sled::Tree,
     /// Sequence number of the next record.
     next: AtomicU64,
-    /// Every record up to this one has its keys on disk.
-    durable_upto: AtomicU64,
-    /// Records up to this one are removed.
-    trimmed_upto: AtomicU64,
+    /// The trim mark last written.
+    mark_written: AtomicU64,
     /// A change failed after its record was written: the keys on disk are half of it, so no
-    /// more changes are taken and no record is trimmed (the next open replays it whole).
+    /// more changes are taken and the trim mark stays before it (the next open replays it
+    /// whole).
     poisoned: AtomicBool,
 }
 
 impl Journal {
-    /// The journal of `db`, which [`replay`] has emptied.
+    /// The journal of `db`, which [`replay`] has brought up to date.
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
+        let tree = db.open_tree(JOURNAL_TREE)?;
+        let mark = trim_mark(&tree)?;
+        let mut last = mark;
+        for entry in tree.iter() {
+            let (key, value) = entry?;
+            if key.as_ref() != TRIM_MARK {
+                last = last.max(read_be(&value)?);
+            }
+        }
         Ok(Self {
-            tree: db.open_tree(JOURNAL_TREE)?,
-            next: AtomicU64::new(1),
-            durable_upto: AtomicU64::new(0),
-            trimmed_upto: AtomicU64::new(0),
+            tree,
+            next: AtomicU64::new(last + 1),
+            mark_written: AtomicU64::new(mark),
             poisoned: AtomicBool::new(false),
         })
     }
@@ -118,7 +142,9 @@ impl Journal {
             return Ok(());
         }
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
-        self.tree.insert(be(seq), encode(&change.record())?)?;
+        let mut value = be(seq).to_vec();
+        value.extend(encode(&change.record())?);
+        self.tree.insert(be(seq % SLOTS), value)?;
         if let Some(name) = change.crash_point {
             crate::failpoint::hit_flushed(name, || {
                 let _ = self.tree.flush();
@@ -144,49 +170,93 @@ impl Journal {
         self.poisoned.load(Ordering::Relaxed)
     }
 
-    /// The last record written so far (0 for none).
+    /// The last record written so far.
     pub fn last_written(&self) -> u64 {
         self.next.load(Ordering::Relaxed) - 1
     }
 
-    /// A flush that began after record `upto` was written has finished.
-    pub fn mark_durable(&self, upto: u64) {
-        self.durable_upto.fetch_max(upto, Ordering::Relaxed);
-    }
-
-    /// Removes the records whose keys are on disk (on the flusher, right after the flush
-    /// that covered them; only the flusher trims).
-    pub fn trim(&self) -> Result<(), StoreError> {
-        if self.poisoned.load(Ordering::Relaxed) {
+    /// Moves the trim mark to the last record written, if it moved: once per batch, on the
+    /// writer thread after the batch's changes, so the log holds the mark after every key
+    /// it vouches for. Never past a change that failed half-way.
+    pub fn write_trim_mark(&self) -> Result<(), StoreError> {
+        let written = self.last_written();
+        if self.poisoned.load(Ordering::Relaxed)
+            || written <= self.mark_written.load(Ordering::Relaxed)
+        {
             return Ok(());
         }
-        let durable = self.durable_upto.load(Ordering::Relaxed);
-        let mut trimmed = self.trimmed_upto.load(Ordering::Relaxed);
-        while trimmed < durable {
-            trimmed += 1;
-            self.tree.remove(be(trimmed))?;
-        }
-        self.trimmed_upto.store(trimmed, Ordering::Relaxed);
+        self.tree.insert(TRIM_MARK, &be(written))?;
+        self.mark_written.store(written, Ordering::Relaxed);
         Ok(())
     }
 }
 
-/// Writes again every change whose record survived, oldest first, makes that durable and
-/// empties the journal. Returns how many were replayed. At open, before anyone writes.
+/// The trim mark of the ring `tree` (0 for a new one).
+fn trim_mark(tree: &sled::Tree) -> Result<u64, StoreError> {
+    match tree.get(TRIM_MARK)? {
+        Some(mark) => read_be(&mark),
+        None => Ok(0),
+    }
+}
+
+/// The records of the ring `tree` after its trim mark, oldest first: the changes a crash
+/// may have left in part.
+pub(crate) fn records_after_mark(tree: &sled::Tree) -> Result<Vec<(u64, Record)>, StoreError> {
+    let mark = trim_mark(tree)?;
+    let mut records = Vec::new();
+    for entry in tree.iter() {
+        let (key, value) = entry?;
+        if key.as_ref() == TRIM_MARK {
+            continue;
+        }
+        if key.len() != 8 {
+            return Err(StoreError::Corrupt("a journal slot with a bad key".into()));
+        }
+        let seq = read_be(&value)?;
+        if seq > mark {
+            records.push((seq, decode(&value[8..])?));
+        }
+    }
+    records.sort_unstable_by_key(|(seq, _)| *seq);
+    Ok(records)
+}
+
+/// Writes again every change whose record is after the trim mark, oldest first, makes that
+/// durable and moves the mark past them (and does the same, once, for the journal of a
+/// store written before the ring). Returns how many were replayed. At open, before anyone
+/// writes.
 pub fn replay(db: &sled::Db) -> Result<usize, StoreError> {
-    let journal = db.open_tree(JOURNAL_TREE)?;
+    let replayed = replay_legacy(db)?;
+    let ring = db.open_tree(JOURNAL_TREE)?;
+    let records = records_after_mark(&ring)?;
+    let Some(&(last, _)) = records.last() else {
+        return Ok(replayed);
+    };
+    let count = records.len();
+    for (_, record) in records {
+        write_record(db, record)?;
+    }
+    db.flush()?;
+    ring.insert(TRIM_MARK, &be(last))?;
+    db.flush()?;
+    Ok(replayed + count)
+}
+
+/// [`replay`] for the journal tree of stores written before the ring.
+fn replay_legacy(db: &sled::Db) -> Result<usize, StoreError> {
+    if !db
+        .tree_names()
+        .iter()
+        .any(|name| name == LEGACY_JOURNAL_TREE.as_bytes())
+    {
+        return Ok(0);
+    }
+    let journal = db.open_tree(LEGACY_JOURNAL_TREE)?;
     let mut replayed = 0;
     for entry in journal.iter() {
         let (key, value) = entry?;
         read_be(&key)?;
-        let record: Record = decode(&value)?;
-        for (tree, key, value) in record {
-            let tree = db.open_tree(tree)?;
-            match value {
-                Some(value) => tree.insert(key, value)?,
-                None => tree.remove(key)?,
-            };
-        }
+        write_record(db, decode(&value)?)?;
         replayed += 1;
     }
     if replayed > 0 {
@@ -195,6 +265,18 @@ pub fn replay(db: &sled::Db) -> Result<usize, StoreError> {
         db.flush()?;
     }
     Ok(replayed)
+}
+
+/// Writes every key of one record.
+fn write_record(db: &sled::Db, record: Record) -> Result<(), StoreError> {
+    for (tree, key, value) in record {
+        let tree = db.open_tree(tree)?;
+        match value {
+            Some(value) => tree.insert(key, value)?,
+            None => tree.remove(key)?,
+        };
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -210,11 +292,15 @@ mod tests {
         (dir, db)
     }
 
-    /// Writes only the record of `change`, as if the process died right after it.
+    /// Writes only the record of `change` into its slot, as if the process died right
+    /// after it.
     fn record_only(db: &sled::Db, seq: u64, change: &Change) {
         let journal = db.open_tree(JOURNAL_TREE).expect("journal tree");
-        let record = encode(&change.record()).expect("record encodes");
-        journal.insert(be(seq), record).expect("record written");
+        let mut value = be(seq).to_vec();
+        value.extend(encode(&change.record()).expect("record encodes"));
+        journal
+            .insert(be(seq % SLOTS), value)
+            .expect("record written");
     }
 
     #[test]
@@ -243,9 +329,10 @@ mod tests {
             !index.contains_key(b"stale").expect("get"),
             "the removal was done"
         );
+        let ring = db.open_tree(JOURNAL_TREE).expect("tree");
         assert!(
-            db.open_tree(JOURNAL_TREE).expect("tree").is_empty(),
-            "journal emptied"
+            records_after_mark(&ring).expect("records").is_empty(),
+            "the mark moved past the replayed record"
         );
         assert_eq!(
             replay(&db).expect("replay again"),
@@ -262,8 +349,9 @@ mod tests {
         first.insert(&orders, b"o1", b"unpaid".to_vec());
         let mut second = Change::new();
         second.insert(&orders, b"o1", b"paid".to_vec());
-        record_only(&db, 7, &first);
-        record_only(&db, 8, &second);
+        // The newer record sits in a lower slot: replay goes by sequence, not by slot.
+        record_only(&db, SLOTS - 1, &first);
+        record_only(&db, SLOTS, &second);
         orders.insert(b"o1", b"paid".to_vec()).expect("insert");
 
         assert_eq!(replay(&db).expect("replay"), 2);
@@ -275,29 +363,90 @@ mod tests {
     }
 
     #[test]
-    fn trimming_removes_only_records_a_flush_covered() {
+    fn records_up_to_the_trim_mark_are_never_replayed() {
         let (_dir, db) = db();
         let orders = db.open_tree("orders").expect("tree");
         let journal = Journal::open(&db).expect("journal");
-        for n in 0u8..3 {
+        // More changes than slots: the ring wraps and overwrites its oldest records.
+        for n in 0..(SLOTS as u8 + 3) {
             let mut change = Change::new();
-            change.insert(&orders, [n], vec![n]);
+            change.insert(&orders, b"o1", vec![n]);
             journal.apply(change).expect("apply");
         }
-        assert_eq!(journal.last_written(), 3);
+        let last = journal.last_written();
+        assert_eq!(last, SLOTS + 3);
+        let ring = db.open_tree(JOURNAL_TREE).expect("tree");
+        assert_eq!(
+            ring.len() as u64,
+            SLOTS,
+            "the ring never grows past its slots"
+        );
 
-        journal.mark_durable(2);
-        journal.trim().expect("trim");
-
-        let left: Vec<u64> = db
-            .open_tree(JOURNAL_TREE)
-            .expect("tree")
-            .iter()
-            .keys()
-            .map(|key| read_be(&key.expect("key")).expect("seq"))
+        let after: Vec<u64> = records_after_mark(&ring)
+            .expect("records")
+            .into_iter()
+            .map(|(seq, _)| seq)
             .collect();
-        assert_eq!(left, vec![3], "only the record no flush covered is kept");
-        assert_eq!(orders.len(), 3, "every change was written");
+        let newest: Vec<u64> = (last - SLOTS + 1..=last).collect();
+        assert_eq!(
+            after, newest,
+            "before any mark, the ring's records in order"
+        );
+
+        journal.write_trim_mark().expect("mark");
+        assert!(records_after_mark(&ring).expect("records").is_empty());
+        // A key written outside the journal after the mark: replaying a record the mark
+        // covers would put the old value back.
+        orders.insert(b"o1", b"later".to_vec()).expect("insert");
+        drop(journal);
+        assert_eq!(replay(&db).expect("replay"), 0);
+        assert_eq!(
+            orders.get(b"o1").expect("get").as_deref(),
+            Some(&b"later"[..])
+        );
+        let reopened = Journal::open(&db).expect("journal");
+        assert_eq!(
+            reopened.last_written(),
+            last,
+            "numbering goes on after the records left in the ring"
+        );
+    }
+
+    #[test]
+    fn a_change_failed_half_way_keeps_the_mark_before_it() {
+        let (_dir, db) = db();
+        let orders = db.open_tree("orders").expect("tree");
+        let journal = Journal::open(&db).expect("journal");
+        let mut change = Change::new();
+        change.insert(&orders, b"o1", b"x".to_vec());
+        journal.apply(change).expect("apply");
+        journal.poisoned.store(true, Ordering::Relaxed);
+
+        journal.write_trim_mark().expect("mark");
+
+        let ring = db.open_tree(JOURNAL_TREE).expect("tree");
+        assert_eq!(records_after_mark(&ring).expect("records").len(), 1);
+    }
+
+    #[test]
+    fn the_journal_of_a_store_from_before_the_ring_is_replayed_once() {
+        let (_dir, db) = db();
+        let orders = db.open_tree("orders").expect("tree");
+        let legacy = db.open_tree(LEGACY_JOURNAL_TREE).expect("tree");
+        let mut change = Change::new();
+        change.insert(&orders, b"o1", b"unpaid".to_vec());
+        legacy
+            .insert(be(41), encode(&change.record()).expect("encodes"))
+            .expect("insert");
+
+        assert_eq!(replay(&db).expect("replay"), 1);
+
+        assert_eq!(
+            orders.get(b"o1").expect("get").as_deref(),
+            Some(&b"unpaid"[..])
+        );
+        assert!(legacy.is_empty(), "the old journal is emptied");
+        assert_eq!(replay(&db).expect("replay again"), 0);
     }
 }
 
