@@ -808,3 +808,147 @@ fn promote_waiters(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::activity::IndexedApplies;
+    use crate::store::{Store, StoreConfig};
+
+    const TTL: u64 = 60;
+
+    fn member(member_id: u64) -> MemberRef {
+        MemberRef {
+            company_id: 421,
+            member_id,
+        }
+    }
+
+    async fn service(dir: &std::path::Path) -> (Store, ActivityService) {
+        let config = StoreConfig {
+            data_dir: dir.to_path_buf(),
+            cache_capacity: 1 << 20,
+            disk_reserve_bytes: 0,
+        };
+        tokio::task::spawn_blocking(move || {
+            let store = Store::open(&config).expect("store opens");
+            let activities = ActivityStore::open(&store).expect("trees open");
+            (store, ActivityService::new(activities, TTL))
+        })
+        .await
+        .expect("joined")
+    }
+
+    async fn apply(service: &ActivityService, activity_id: u64, member_id: u64) -> u64 {
+        let command = ApplyCommand {
+            owner: member(member_id),
+            business_id: 1,
+            activity_id,
+            name: "n".into(),
+            phone: "1".into(),
+            apply_info: "{}".into(),
+            waitlist: true,
+        };
+        service.apply(command).await.expect("applied").apply.id
+    }
+
+    async fn bind(service: &ActivityService, apply_id: u64, member_id: u64, n: u64) -> OrderNo {
+        let order_no = OrderNo::compose(3001, 5000 + n);
+        let binding = OrderBinding {
+            order_no: order_no.clone(),
+            parent_order_no: OrderNo::compose(2013, 5000 + n),
+            owner: member(member_id),
+            business_id: 1,
+            sku_slice: SkuSlice::parse(&format!("{apply_id}:1")).expect("sku slice"),
+        };
+        service.bind_order(binding).await.expect("bound");
+        order_no
+    }
+
+    async fn notice(service: &ActivityService, order_no: &OrderNo, outcome: OrderOutcome) {
+        let notice = OrderNotice {
+            order_no: order_no.clone(),
+            outcome,
+        };
+        service.order_notice(notice).await.expect("noticed");
+    }
+
+    /// What the indexes must hold for these applies: a reservation deadline exactly while
+    /// pending, a waitlist entry exactly while waiting, a member entry while holding a seat
+    /// or waiting.
+    fn expected(applies: &[Apply]) -> IndexedApplies {
+        let with = |keep: fn(ApplyStatus) -> bool| {
+            applies
+                .iter()
+                .filter(|apply| keep(apply.status))
+                .map(|apply| apply.id)
+                .collect()
+        };
+        IndexedApplies {
+            with_deadline: with(|status| status == ApplyStatus::Pending),
+            waiting: with(|status| status == ApplyStatus::Waitlisted),
+            of_members: with(|status| status != ApplyStatus::Cancelled),
+        }
+    }
+
+    async fn assert_indexes_match(service: &ActivityService, step: &str) {
+        let store = service.store.clone();
+        let (applies, indexed) = tokio::task::spawn_blocking(move || store.indexed())
+            .await
+            .expect("joined");
+        assert_eq!(indexed, expected(&applies), "after {step}: {applies:#?}");
+    }
+
+    #[tokio::test]
+    async fn every_step_of_an_apply_keeps_its_indexes_exact() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, service) = service(dir.path()).await;
+        let activity = service
+            .save(NewActivity {
+                name: "a".into(),
+                price: Fen(1),
+                seats: 2,
+                start_time: 0,
+                end_time: 0,
+                per_member_limit: 1,
+                stadium_name: "s".into(),
+                refund_deadline: Some(0),
+            })
+            .await
+            .expect("saved")
+            .activity
+            .id;
+        let first = apply(&service, activity, 1).await;
+        let second = apply(&service, activity, 2).await;
+        let waiter = apply(&service, activity, 3).await;
+        let later = apply(&service, activity, 4).await;
+        assert_indexes_match(&service, "two pending, two waiting").await;
+
+        let closed = bind(&service, first, 1, 1).await;
+        assert_indexes_match(&service, "an order bound").await;
+        notice(&service, &closed, OrderOutcome::Closed).await;
+        assert_indexes_match(&service, "its order closed, the first waiter promoted").await;
+
+        let paid = bind(&service, waiter, 3, 2).await;
+        notice(&service, &paid, OrderOutcome::Paid).await;
+        assert_indexes_match(&service, "the promoted waiter registered").await;
+        notice(&service, &paid, OrderOutcome::Refunded).await;
+        assert_indexes_match(&service, "refunded, the next waiter promoted").await;
+
+        let released = service
+            .release_expired(time::now_secs() + 2 * TTL)
+            .await
+            .expect("released");
+        assert_eq!(released, 2, "the two pending reservations lapsed");
+        assert_indexes_match(&service, "reservations lapsed").await;
+        let (applies, _) = service.store.indexed();
+        let status = |id: u64| applies.iter().find(|a| a.id == id).map(|a| a.status);
+        assert_eq!(status(second), Some(ApplyStatus::Cancelled));
+        assert_eq!(status(later), Some(ApplyStatus::Cancelled));
+        drop(service);
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .expect("joined")
+            .expect("closes");
+    }
+}

@@ -380,12 +380,18 @@ impl ActivityStore {
                 ApplyStatus::Waitlisted => {
                     write.insert(&self.member_applies, member, Vec::new());
                 }
-                ApplyStatus::Ordered | ApplyStatus::Registered => {
+                // The reservation's deadline goes when an order is bound; an apply that has
+                // had an order (registered, or released after its order ended) has none left
+                // to remove, and sled would walk the tree to find that out.
+                ApplyStatus::Ordered => {
                     write.remove(&self.apply_deadlines, deadline);
                 }
+                ApplyStatus::Registered => {}
                 ApplyStatus::Cancelled => {
                     write.remove(&self.member_applies, member);
-                    write.remove(&self.apply_deadlines, deadline);
+                    if apply.order_no.is_none() {
+                        write.remove(&self.apply_deadlines, deadline);
+                    }
                 }
             }
         }
@@ -403,5 +409,43 @@ impl ActivityStore {
             });
         }
         Ok(())
+    }
+}
+
+/// What the indexes hold, by apply id (for tests of the invariants [`ActivityStore::stage`]
+/// keeps).
+#[cfg(test)]
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct IndexedApplies {
+    /// In the reservation-deadline index.
+    pub with_deadline: std::collections::BTreeSet<u64>,
+    /// In the waitlist.
+    pub waiting: std::collections::BTreeSet<u64>,
+    /// In the member index.
+    pub of_members: std::collections::BTreeSet<u64>,
+}
+
+#[cfg(test)]
+impl ActivityStore {
+    /// Every apply with its status, and what the indexes hold.
+    pub fn indexed(&self) -> (Vec<Apply>, IndexedApplies) {
+        let ids = |tree: &sled::Tree, at: usize| {
+            tree.iter()
+                .keys()
+                .map(|key| read_be(&key.expect("key")[at..]).expect("apply id"))
+                .collect()
+        };
+        let applies = self
+            .applies
+            .iter()
+            .values()
+            .map(|value| decode(&value.expect("value")).expect("apply"))
+            .collect();
+        let indexed = IndexedApplies {
+            with_deadline: ids(&self.apply_deadlines, 8),
+            waiting: ids(&self.waitlist, 8),
+            of_members: ids(&self.member_applies, 24),
+        };
+        (applies, indexed)
     }
 }
