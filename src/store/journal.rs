@@ -428,6 +428,102 @@ mod tests {
         assert_eq!(records_after_mark(&ring).expect("records").len(), 1);
     }
 
+    /// Opens the store in `dir` as a start does, then closes it.
+    fn start_and_stop(dir: &std::path::Path) -> Result<(), StoreError> {
+        let config = crate::store::StoreConfig {
+            data_dir: dir.to_path_buf(),
+            cache_capacity: 1 << 20,
+            disk_reserve_bytes: 0,
+        };
+        // sled lets go of its lock a moment after the last handle is dropped.
+        for _ in 0..200 {
+            match crate::store::Store::open(&config) {
+                Err(StoreError::Open { source, .. })
+                    if source.to_string().contains("could not acquire lock") =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                opened => return opened?.close(),
+            }
+        }
+        panic!("the store's lock was never released");
+    }
+
+    /// Opens the stopped store's sled database directly, once the store's last threads have
+    /// let go of its lock.
+    fn open_raw(dir: &std::path::Path) -> sled::Db {
+        for _ in 0..200 {
+            if let Ok(db) = sled::Config::new().path(dir).open() {
+                return db;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("sled did not open {}", dir.display());
+    }
+
+    /// Sets the store's layout version behind its back (the store stopped).
+    fn set_layout(dir: &std::path::Path, version: u32) -> sled::Db {
+        let db = open_raw(dir);
+        db.open_tree("meta")
+            .expect("meta")
+            .insert(b"layout_version", &version.to_be_bytes())
+            .expect("insert");
+        db.flush().expect("flush");
+        db
+    }
+
+    #[test]
+    fn a_layout_4_store_killed_with_a_journal_record_opens_whole_as_layout_5() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        start_and_stop(dir.path()).expect("a new store");
+        let db = set_layout(dir.path(), 4);
+        let orders = db.open_tree("orders").expect("tree");
+        let mut change = Change::new();
+        change.insert(&orders, b"o1", b"unpaid".to_vec());
+        db.open_tree(LEGACY_JOURNAL_TREE)
+            .expect("tree")
+            .insert(be(9), encode(&change.record()).expect("encodes"))
+            .expect("insert");
+        db.flush().expect("flush");
+        drop((orders, change, db));
+
+        start_and_stop(dir.path()).expect("the old store opens");
+
+        let db = open_raw(dir.path());
+        let layout = db.open_tree("meta").expect("meta").get(b"layout_version");
+        assert_eq!(
+            layout.expect("get").as_deref(),
+            Some(&5u32.to_be_bytes()[..])
+        );
+        let orders = db.open_tree("orders").expect("tree");
+        assert_eq!(
+            orders.get(b"o1").expect("get").as_deref(),
+            Some(&b"unpaid"[..]),
+            "the old journal's record was replayed"
+        );
+    }
+
+    #[test]
+    fn a_store_of_a_newer_layout_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        start_and_stop(dir.path()).expect("a new store");
+        drop(set_layout(dir.path(), 6));
+
+        let refused = start_and_stop(dir.path());
+
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Layout {
+                    found: 6,
+                    expected: 5,
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+    }
+
     #[test]
     fn the_journal_of_a_store_from_before_the_ring_is_replayed_once() {
         let (_dir, db) = db();

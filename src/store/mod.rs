@@ -19,7 +19,10 @@
 //!   so the queue is first come first; its per-activity count is kept in memory, built at
 //!   open): the activity platform
 //! - `paysim_*`: the payment simulator's own state
-//! - `journal`: big-endian sequence → a multi-key [`Change`] not yet known to be on disk
+//! - `journal_ring`: big-endian slot (sequence mod 1 024) → big-endian sequence ‖ a
+//!   multi-key [`Change`], and `trimmed-upto` → the last sequence whose keys were all
+//!   written (a restart replays only what follows it); `journal`, the growing journal of
+//!   layouts 3 and 4, is replayed and emptied once at open
 //! - `meta`: the layout version, the *durable mark* of the last batch written (checked
 //!   against the `witness` file beside sled's files at open: [`witness`]), id high marks
 //!
@@ -52,13 +55,15 @@ pub use writer::{Writer, WriterStats};
 
 /// Version of the on-disk layout described above. A store written by another version is
 /// refused rather than misread.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 
-/// Layouts opened as they are and marked [`LAYOUT_VERSION`]: 3 is 4 without the
-/// `member_orders` index (built at start, see `orders::OrderStore::index_members`), the
-/// `waitlist` and `refund_deadlines` trees and the waitlisted apply status; 2 is 3 without
-/// the journal. A binary of layout 3 refuses a store of layout 4, which it would misread.
-const UPGRADABLE_LAYOUTS: [u32; 2] = [2, 3];
+/// Layouts opened as they are and marked [`LAYOUT_VERSION`]: 4 is 5 with the journal in the
+/// growing `journal` tree (replayed and emptied at open, see `journal::replay`); 3 is 4
+/// without the `member_orders` index (built at start, see
+/// `orders::OrderStore::index_members`), the `waitlist` and `refund_deadlines` trees and the
+/// waitlisted apply status; 2 is 3 without the journal. A binary of an older layout refuses
+/// a newer store, which it would misread (a layout-4 binary would not replay the ring).
+const UPGRADABLE_LAYOUTS: [u32; 3] = [2, 3, 4];
 
 const META_LAYOUT: &[u8] = b"layout_version";
 
