@@ -825,11 +825,7 @@ mod tests {
     }
 
     async fn service(dir: &std::path::Path) -> (Store, ActivityService) {
-        let config = StoreConfig {
-            data_dir: dir.to_path_buf(),
-            cache_capacity: 1 << 20,
-            disk_reserve_bytes: 0,
-        };
+        let config = StoreConfig::for_tests(dir);
         tokio::task::spawn_blocking(move || {
             let store = Store::open(&config).expect("store opens");
             let activities = ActivityStore::open(&store).expect("trees open");

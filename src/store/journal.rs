@@ -430,11 +430,7 @@ mod tests {
 
     /// Opens the store in `dir` as a start does, then closes it.
     fn start_and_stop(dir: &std::path::Path) -> Result<(), StoreError> {
-        let config = crate::store::StoreConfig {
-            data_dir: dir.to_path_buf(),
-            cache_capacity: 1 << 20,
-            disk_reserve_bytes: 0,
-        };
+        let config = crate::store::StoreConfig::for_tests(dir);
         // sled lets go of its lock a moment after the last handle is dropped.
         for _ in 0..200 {
             match crate::store::Store::open(&config) {

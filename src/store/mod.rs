@@ -176,6 +176,19 @@ pub struct StoreConfig {
     pub disk_reserve_bytes: u64,
 }
 
+#[cfg(test)]
+impl StoreConfig {
+    /// A store in `dir` for unit tests: a small page cache (so sled pages out) and no disk
+    /// guard.
+    pub fn for_tests(dir: &Path) -> Self {
+        Self {
+            data_dir: dir.to_path_buf(),
+            cache_capacity: 1 << 20,
+            disk_reserve_bytes: 0,
+        }
+    }
+}
+
 /// The database and its writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {

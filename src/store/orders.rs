@@ -667,11 +667,7 @@ mod tests {
 
     /// Opens the store (blocking, as start-up does it: off the async worker).
     async fn open(dir: &std::path::Path) -> (Store, OrderStore) {
-        let config = StoreConfig {
-            data_dir: dir.to_path_buf(),
-            cache_capacity: 1 << 20,
-            disk_reserve_bytes: 0,
-        };
+        let config = StoreConfig::for_tests(dir);
         tokio::task::spawn_blocking(move || {
             let store = Store::open(&config).expect("store opens");
             let orders = OrderStore::open(&store).expect("trees open");

@@ -433,12 +433,7 @@ fn report(line: &str) {
 fn run_child(plan_file: &Path) -> ! {
     let plan: Plan = serde_json::from_slice(&std::fs::read(plan_file).expect("plan file"))
         .expect("plan decodes");
-    let config = StoreConfig {
-        data_dir: plan.data_dir.clone(),
-        // Small, so sled pages out while the changes are written.
-        cache_capacity: 1 << 20,
-        disk_reserve_bytes: 0,
-    };
+    let config = StoreConfig::for_tests(&plan.data_dir);
     let store = match Store::open(&config) {
         Ok(store) => store,
         Err(error) => {
