@@ -343,10 +343,11 @@ impl ActivityStore {
             let queued = waitlist_key(apply.activity_id, apply.id);
             // On the writer thread the tree is as the changes before left it: whether this
             // change adds or drops a queue entry is exact. A waiter leaves the queue only as
-            // pending (promoted) or cancelled, so an ordered or registered apply is not looked
-            // up, and a queue entry that is not there is not removed (each costs sled a walk
-            // down the tree, on every create and close).
+            // pending (promoted) or cancelled, so an apply that has had an order is not
+            // looked up, and a queue entry that is not there is not removed (each costs sled
+            // a walk down the tree, on every create and close).
             let queued_now = match apply.status {
+                _ if apply.order_no.is_some() => false,
                 ApplyStatus::Waitlisted | ApplyStatus::Pending | ApplyStatus::Cancelled => {
                     self.waitlist.contains_key(queued)?
                 }
