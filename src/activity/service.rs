@@ -887,12 +887,22 @@ mod tests {
         }
     }
 
-    async fn assert_indexes_match(service: &ActivityService, step: &str) {
+    /// The indexes against the applies, and the waitlist count kept in memory (which
+    /// decides whether a released seat looks for a waiter) against the waitlist itself.
+    async fn assert_indexes_match(service: &ActivityService, activity: u64, step: &str) {
         let store = service.store.clone();
-        let (applies, indexed) = tokio::task::spawn_blocking(move || store.indexed())
-            .await
-            .expect("joined");
+        let (applies, indexed, counted) = tokio::task::spawn_blocking(move || {
+            let (applies, indexed) = store.indexed();
+            (applies, indexed, store.waitlist_len(activity))
+        })
+        .await
+        .expect("joined");
         assert_eq!(indexed, expected(&applies), "after {step}: {applies:#?}");
+        assert_eq!(
+            counted as usize,
+            indexed.waiting.len(),
+            "after {step}: the waitlist count"
+        );
     }
 
     #[tokio::test]
@@ -918,25 +928,36 @@ mod tests {
         let second = apply(&service, activity, 2).await;
         let waiter = apply(&service, activity, 3).await;
         let later = apply(&service, activity, 4).await;
-        assert_indexes_match(&service, "two pending, two waiting").await;
+        let leaver = apply(&service, activity, 5).await;
+        assert_indexes_match(&service, activity, "two pending, three waiting").await;
+        service
+            .cancel_apply(leaver, member(5))
+            .await
+            .expect("cancelled");
+        assert_indexes_match(&service, activity, "a waiter left the queue").await;
 
         let closed = bind(&service, first, 1, 1).await;
-        assert_indexes_match(&service, "an order bound").await;
+        assert_indexes_match(&service, activity, "an order bound").await;
         notice(&service, &closed, OrderOutcome::Closed).await;
-        assert_indexes_match(&service, "its order closed, the first waiter promoted").await;
+        assert_indexes_match(
+            &service,
+            activity,
+            "its order closed, the first waiter promoted",
+        )
+        .await;
 
         let paid = bind(&service, waiter, 3, 2).await;
         notice(&service, &paid, OrderOutcome::Paid).await;
-        assert_indexes_match(&service, "the promoted waiter registered").await;
+        assert_indexes_match(&service, activity, "the promoted waiter registered").await;
         notice(&service, &paid, OrderOutcome::Refunded).await;
-        assert_indexes_match(&service, "refunded, the next waiter promoted").await;
+        assert_indexes_match(&service, activity, "refunded, the next waiter promoted").await;
 
         let released = service
             .release_expired(time::now_secs() + 2 * TTL)
             .await
             .expect("released");
         assert_eq!(released, 2, "the two pending reservations lapsed");
-        assert_indexes_match(&service, "reservations lapsed").await;
+        assert_indexes_match(&service, activity, "reservations lapsed").await;
         let (applies, _) = service.store.indexed();
         let status = |id: u64| applies.iter().find(|a| a.id == id).map(|a| a.status);
         assert_eq!(status(second), Some(ApplyStatus::Cancelled));

@@ -235,8 +235,8 @@ impl ActivityStore {
     /// The first `count` waiters of an activity, first come first. Blocking (on the writer
     /// thread, for a promotion). An activity nobody waits for is answered from the count
     /// alone: every close and refund asks, and a sled range scan costs more than the rest of
-    /// the seat's release. On the writer thread the count is exact for every change before
-    /// this one, and no change both queues a waiter and promotes one.
+    /// the seat's release. On the writer thread the count and the tree both reflect exactly
+    /// the changes before this one.
     pub fn first_waiters(&self, activity_id: u64, count: usize) -> Result<Vec<Apply>, StoreError> {
         if self.waitlist_len(activity_id) == 0 {
             return Ok(Vec::new());

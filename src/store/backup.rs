@@ -93,10 +93,14 @@ impl Store {
             .await?;
         let copy_ms = elapsed_ms(started);
         let source = self.db.clone();
+        let journal = self.journal.clone();
         let (caught_up, trees, paused, mark) = self
             .write(move || {
                 let pausing = Instant::now();
                 let (caught_up, trees) = watching.catch_up(&source, &copy)?;
+                // Every change before this one is whole in the copy: a restore must not
+                // replay their journal records over writes made outside the journal.
+                journal.mark_whole_in(&copy)?;
                 copy.flush()?;
                 let paused = pausing.elapsed();
                 let mark = match copy.open_tree("meta")?.get(META_DURABLE_MARK)? {

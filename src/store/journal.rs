@@ -9,18 +9,20 @@
 //! and [`replay`] at the next open writes the whole change again.
 //!
 //! Records live in a fixed ring of [`SLOTS`] keys (slot = sequence number mod `SLOTS`), so
-//! writing one overwrites an existing key: the journal tree never grows, splits or merges,
-//! and nothing is ever removed from it (removing each record after its flush cost a sled
-//! operation per change, and the growing keys a node split every few records). Overwriting
-//! a record is safe whenever it happens: the old record's keys were all written before the
-//! new record, so a crash that kept the new record kept them too. Which records still
+//! once the ring is full writing one overwrites an existing key: the journal tree stops
+//! growing, splitting and merging, and nothing is ever removed from it (removing each
+//! record after its flush cost a sled operation per change, and the growing keys a node
+//! split every few records). Overwriting a record is safe whenever it happens: the old
+//! record's keys were all written before the new record (a change whose keys failed half-way
+//! stops the journal, see [`Journal::write_trim_mark`]), so a crash that kept the new record
+//! kept them too. Which records still
 //! matter is said by the trim mark, a key of the journal tree the applier writes once per
 //! batch, after the batch: every record up to it had all its keys written before it, so a
 //! crash that kept the mark kept them. [`replay`] writes again, oldest first, exactly the
 //! records after the mark, which are always the newest ones, so each key ends with its
 //! latest value.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{be, decode, encode, read_be, StoreError};
 
@@ -30,7 +32,7 @@ pub const JOURNAL_TREE: &str = "journal_ring";
 /// after its flush): replayed and emptied at open, never written again.
 const LEGACY_JOURNAL_TREE: &str = "journal";
 /// How many records the ring holds. Small in unit tests, so the crash model wraps it.
-const SLOTS: u64 = if cfg!(test) { 8 } else { 1024 };
+const SLOTS: u64 = if cfg!(test) { 4 } else { 1024 };
 /// The trim mark's key (8-byte slot keys never collide with it).
 const TRIM_MARK: &[u8] = b"trimmed-upto";
 
@@ -106,14 +108,16 @@ pub struct Journal {
     next: AtomicU64,
     /// The trim mark last written.
     mark_written: AtomicU64,
-    /// A change failed after its record was written: the keys on disk are half of it, so no
-    /// more changes are taken and the trim mark stays before it (the next open replays it
-    /// whole).
-    poisoned: AtomicBool,
+    /// The record whose keys are being written, left set if writing them failed or
+    /// panicked (0: none): the keys on disk are half of that change, so no more changes
+    /// are taken and the trim mark stops just before it (the next open replays it whole).
+    torn: AtomicU64,
 }
 
 impl Journal {
-    /// The journal of `db`, which [`replay`] has brought up to date.
+    /// The journal of `db`, which [`replay`] must have brought up to date first (so no
+    /// record is after the mark). Numbering goes on after the newest record left in the
+    /// ring or the mark, whichever is later, so a new record never sorts before an old one.
     pub fn open(db: &sled::Db) -> Result<Self, StoreError> {
         let tree = db.open_tree(JOURNAL_TREE)?;
         let mark = trim_mark(&tree)?;
@@ -128,13 +132,13 @@ impl Journal {
             tree,
             next: AtomicU64::new(last + 1),
             mark_written: AtomicU64::new(mark),
-            poisoned: AtomicBool::new(false),
+            torn: AtomicU64::new(0),
         })
     }
 
     /// Writes `change`: its record, then its keys. On the writer thread only.
     pub fn apply(&self, change: Change) -> Result<(), StoreError> {
-        if self.poisoned.load(Ordering::Relaxed) {
+        if self.is_poisoned() {
             return Err(StoreError::Poisoned);
         }
         if change.ops.is_empty() {
@@ -150,43 +154,59 @@ impl Journal {
                 let _ = self.tree.flush();
             });
         }
+        // Set while the keys are written: a failure or a panic (caught by the writer) leaves
+        // it set, and the change is torn.
+        self.torn.store(seq, Ordering::Relaxed);
         for op in change.ops {
             let written = match op.value {
                 Some(value) => op.tree.insert(op.key, value),
                 None => op.tree.remove(op.key),
             };
             if let Err(error) = written {
-                self.poisoned.store(true, Ordering::Relaxed);
                 tracing::error!(%error, seq, "a store change failed half-way; refusing further changes until a restart replays it");
                 return Err(error.into());
             }
         }
+        self.torn.store(0, Ordering::Relaxed);
         change.after.into_iter().for_each(|then| then());
         Ok(())
     }
 
-    /// Whether a change failed after its record was written (see `poisoned`).
+    /// Whether a change failed (or panicked) after its record was written (see `torn`).
     pub fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::Relaxed)
+        self.torn.load(Ordering::Relaxed) != 0
     }
 
-    /// The last record written so far.
+    /// The last sequence number handed out (a record whose own insert failed has one too:
+    /// its slot keeps an older record, which replay handles like any other).
     pub fn last_written(&self) -> u64 {
         self.next.load(Ordering::Relaxed) - 1
     }
 
     /// Moves the trim mark to the last record written, if it moved: once per batch, on the
     /// writer thread after the batch's changes, so the log holds the mark after every key
-    /// it vouches for. Never past a change that failed half-way.
+    /// it vouches for. After a torn change, to just before it: the next open replays that
+    /// change alone (no change is taken after it).
     pub fn write_trim_mark(&self) -> Result<(), StoreError> {
-        let written = self.last_written();
-        if self.poisoned.load(Ordering::Relaxed)
-            || written <= self.mark_written.load(Ordering::Relaxed)
-        {
+        let upto = match self.torn.load(Ordering::Relaxed) {
+            0 => self.last_written(),
+            torn => torn - 1,
+        };
+        if upto <= self.mark_written.load(Ordering::Relaxed) {
             return Ok(());
         }
-        self.tree.insert(TRIM_MARK, &be(written))?;
-        self.mark_written.store(written, Ordering::Relaxed);
+        self.tree.insert(TRIM_MARK, &be(upto))?;
+        self.mark_written.store(upto, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Journal {
+    /// Sets the trim mark of `copy`, a copy of this store made on the writer thread between
+    /// two changes, to the last record written: every change up to it is whole in the copy.
+    pub fn mark_whole_in(&self, copy: &sled::Db) -> Result<(), StoreError> {
+        copy.open_tree(JOURNAL_TREE)?
+            .insert(TRIM_MARK, &be(self.last_written()))?;
         Ok(())
     }
 }
@@ -413,19 +433,32 @@ mod tests {
     }
 
     #[test]
-    fn a_change_failed_half_way_keeps_the_mark_before_it() {
+    fn a_torn_change_is_the_only_one_replayed_and_nothing_is_taken_after_it() {
         let (_dir, db) = db();
         let orders = db.open_tree("orders").expect("tree");
         let journal = Journal::open(&db).expect("journal");
-        let mut change = Change::new();
-        change.insert(&orders, b"o1", b"x".to_vec());
-        journal.apply(change).expect("apply");
-        journal.poisoned.store(true, Ordering::Relaxed);
+        for n in 0u8..3 {
+            let mut change = Change::new();
+            change.insert(&orders, [n], vec![n]);
+            journal.apply(change).expect("apply");
+        }
+        // As if writing the last change's keys had failed or panicked half-way.
+        journal
+            .torn
+            .store(journal.last_written(), Ordering::Relaxed);
 
         journal.write_trim_mark().expect("mark");
 
         let ring = db.open_tree(JOURNAL_TREE).expect("tree");
-        assert_eq!(records_after_mark(&ring).expect("records").len(), 1);
+        let after: Vec<u64> = records_after_mark(&ring)
+            .expect("records")
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect();
+        assert_eq!(after, vec![3], "the torn change alone is left to replay");
+        let mut next = Change::new();
+        next.insert(&orders, b"later", Vec::new());
+        assert!(matches!(journal.apply(next), Err(StoreError::Poisoned)));
     }
 
     /// Opens the store in `dir` as a start does, then closes it.

@@ -268,10 +268,15 @@ impl Store {
         if unfinished {
             tracing::warn!(dir = %dir.display(), "the store's first start never finished (nothing was ever written); creating it again");
         }
-        check_layout(&db, &dir, existed && !unfinished)?;
+        let upgrading = check_layout(&db, &dir, existed && !unfinished)?;
         let replayed = journal::replay(&db)?;
         if replayed > 0 {
             tracing::info!(replayed, "finished changes a crash interrupted");
+        }
+        // An older layout is marked current only once its journal is replayed: a replay
+        // that fails leaves a store the older binary can still open.
+        if upgrading {
+            meta.insert(META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
         }
         let witness = Arc::new(Witness::open(&dir, held).map_err(|error| StoreError::Open {
             dir: dir.clone(),
@@ -402,10 +407,11 @@ fn holds_nothing(db: &sled::Db) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-/// Checks (or, on a new store, records durably) the layout version. A store that existed
-/// but has no version lost its contents (sled recovers a damaged log as empty): refuse it
-/// rather than silently start over.
-fn check_layout(db: &sled::Db, dir: &Path, existed: bool) -> Result<(), StoreError> {
+/// Checks (or, on a new store, records durably) the layout version; `true` for an older
+/// layout this binary upgrades (the caller marks it current once the journal is replayed).
+/// A store that existed but has no version lost its contents (sled recovers a damaged log
+/// as empty): refuse it rather than silently start over.
+fn check_layout(db: &sled::Db, dir: &Path, existed: bool) -> Result<bool, StoreError> {
     let meta = db.open_tree("meta")?;
     match meta.get(META_LAYOUT)? {
         Some(bytes) => {
@@ -413,7 +419,7 @@ fn check_layout(db: &sled::Db, dir: &Path, existed: bool) -> Result<(), StoreErr
                 .map(u32::from_be_bytes)
                 .map_err(|_| StoreError::Corrupt("layout version".into()))?;
             if UPGRADABLE_LAYOUTS.contains(&found) {
-                meta.insert(META_LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+                return Ok(true);
             } else if found != LAYOUT_VERSION {
                 return Err(StoreError::Layout {
                     dir: dir.to_path_buf(),
@@ -432,7 +438,7 @@ fn check_layout(db: &sled::Db, dir: &Path, existed: bool) -> Result<(), StoreErr
             db.flush()?;
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Big-endian bytes of `value`, for keys that must sort numerically.

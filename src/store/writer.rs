@@ -54,8 +54,8 @@ pub struct WriterParts {
     pub last_mark: u64,
 }
 
-/// Most changes applied before one flush, so a flood of writers cannot delay the first
-/// of them without bound.
+/// Most changes applied before the applier hands them to the flusher, so a flood of
+/// writers cannot delay the first of them without bound.
 const MAX_BATCH: usize = 4096;
 /// Longest the applier goes on applying before it hands what it applied to the flusher.
 /// When thousands of changes arrive at once (every order sharing a deadline closing), a
@@ -237,7 +237,15 @@ fn apply_loop(
         let applying = Instant::now();
         let mut replies: Vec<Reply> = Vec::with_capacity(64);
         let mut applied = 0usize;
-        let mut run = |job: Job, replies: &mut Vec<Reply>| match parts.health.refusal() {
+        // Nothing is taken after a change tore (its keys half written): the restart that
+        // replays it must find no later change.
+        let refusal = || {
+            parts
+                .health
+                .refusal()
+                .or_else(|| parts.journal.is_poisoned().then_some(StoreError::Poisoned))
+        };
+        let mut run = |job: Job, replies: &mut Vec<Reply>| match refusal() {
             Some(refusal) => {
                 parts.health.count_refused();
                 replies.push(job(Some(refusal)));

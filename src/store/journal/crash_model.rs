@@ -17,10 +17,10 @@
 //! The model is a `BTreeMap` of (tree, key) → the change and op that wrote it. The child
 //! reports each change on the writer thread just before applying it (the order the writer
 //! applies them in) and each acknowledgement after `Store::write` returned. After a crash,
-//! the next start must open (its witness is never ahead of it), hold no journal record and no
-//! damaged value, and show exactly the model after some prefix of the applied changes: no
-//! shorter than the last acknowledged one (acknowledged means durable), and never a change
-//! in part. After the crash point fired, the prefix ends exactly with its change (replayed
+//! the next start must open (its witness is never ahead of it), hold no journal record after
+//! the trim mark and no damaged value, and show exactly the model after some prefix of the
+//! applied changes: no shorter than the last acknowledged one (acknowledged means durable),
+//! and never a change in part. After the crash point fired, the prefix ends exactly with its change (replayed
 //! whole from its record).
 
 use std::collections::{BTreeMap, HashSet};
