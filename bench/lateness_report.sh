@@ -8,7 +8,7 @@ sed 's/\x1b\[[0-9;]*m//g' "$LOG" | grep 'order closed' | sed -n 's/.*late_ms=\([
   { v[NR] = $1 }
   END {
     n = NR
-    printf "closed %d orders; lateness ms: p50 %d  p90 %d  p99 %d  max %d\n", n, v[int(n*0.5)], v[int(n*0.9)], v[int(n*0.99)], v[n]
+    printf "closed %d orders; lateness ms: min %d  p50 %d  p90 %d  p99 %d  max %d\n", n, v[1], v[int(n*0.5)], v[int(n*0.9)], v[int(n*0.99)], v[n]
   }'
 sed 's/\x1b\[[0-9;]*m//g' "$LOG" | grep 'order closed' | sed -n 's/.*deadline=\([0-9]*\).*/\1/p' | sort | uniq -c | sort -rn | awk '
   { n++; if ($1 > most) most = $1 }

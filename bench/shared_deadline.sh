@@ -5,7 +5,8 @@
 # Seeds a fresh data dir with ORDERS unpaid orders whose deadline is LEAD_SECS from now
 # (examples/seed_orders.rs: the in-process create's own change, creation time set back),
 # starts the server on it (recovery restores each order's actor and timer), and reports the
-# lateness the server logs for each close (now − deadline, once the close is durable).
+# lateness the server logs for each close (now − deadline, once the close is durable), and
+# the CPU time the closes took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ORDERS=${1:-100000}
@@ -31,6 +32,14 @@ READY=$(date +%s%N)
 LEFT=$(( DEADLINE - $(date +%s) ))
 echo "ready in $(( (READY - START) / 1000000 )) ms; deadline in ${LEFT} s"
 if [ "$LEFT" -lt 2 ]; then echo "deadline too close: raise LEAD_SECS" >&2; exit 1; fi
+# CPU time of the whole server and of its sled-writer thread, from here (idle until the
+# deadline) to the last close: what the closes cost.
+WRITER=$(dirname "$(grep -l '^sled-writer$' /proc/$PID/task/*/comm | head -1)")
+cpu_ticks() { awk '{print $14 + $15}' "$1"; }
+SERVER0=$(cpu_ticks /proc/$PID/stat); WRITER0=$(cpu_ticks "$WRITER/stat")
 until [ "$(grep -c 'order closed' "$DIR/log")" -ge "$ORDERS" ]; do sleep 1; done
+SERVER1=$(cpu_ticks /proc/$PID/stat); WRITER1=$(cpu_ticks "$WRITER/stat")
 bash bench/lateness_report.sh "$DIR/log"
+HZ=$(getconf CLK_TCK)
+echo "CPU per close: server $(( (SERVER1 - SERVER0) * 1000000 / HZ / ORDERS )) µs, sled-writer $(( (WRITER1 - WRITER0) * 1000000 / HZ / ORDERS )) µs"
 grep -E "VmHWM" /proc/$PID/status
