@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
+use super::order::Peers;
 use super::poller::{GetPollerStats, PaymentFound, PollerStats, TradePoller};
 use super::supervisor::{
     start_here, Activate, CountLive, Recover, RecoveryReport, Routed, Supervisor,
@@ -40,6 +41,8 @@ pub struct OrderCenter {
     supervisor: Addr<Supervisor>,
     published: Published,
     poller: Addr<TradePoller>,
+    /// What the actors of new orders share.
+    peers: Arc<Peers>,
     pub(super) env: SharedEnv,
     numbers: Arc<Mutex<OrderNoGenerator>>,
     ready: Arc<AtomicBool>,
@@ -57,10 +60,15 @@ impl OrderCenter {
         env: SharedEnv,
         numbers: OrderNoGenerator,
     ) -> Self {
+        let peers = Arc::new(Peers {
+            supervisor: supervisor.clone().recipient(),
+            poller: poller.clone(),
+        });
         Self {
             supervisor,
             published,
             poller,
+            peers,
             env,
             numbers: Arc::new(Mutex::new(numbers)),
             ready: Arc::new(AtomicBool::new(false)),
@@ -182,12 +190,7 @@ impl OrderCenter {
         };
         let key = order.request.idempotency_key.clone();
         let fingerprint = order.request.fingerprint();
-        let actor = start_here(
-            order,
-            self.env.clone(),
-            self.poller.clone(),
-            &self.supervisor,
-        );
+        let actor = start_here(order, self.env.clone(), &self.peers, &self.supervisor);
         let outcome = actor.send(Command::FinishCreate).await?;
         let Err(OrderError::Rejected {
             code: codes::PENDING_ORDER,

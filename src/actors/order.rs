@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::poller::{TradePoller, Unwatch, Watch};
-use super::Snapshot;
+use super::{expiry, Snapshot};
 use crate::domain::{time, Command, Effect, Order, OrderEvent, OrderNo, OrderStatus};
 use crate::workflow::refund::{RefundStep, FIRST_REFUND_RETRY, MAX_REFUND_RETRY, REFUND_RECHECK};
 use crate::workflow::{self, jittered, OrderError, SharedEnv};
@@ -37,8 +37,9 @@ pub struct Stopped {
     pub incarnation: u64,
 }
 
-/// Who an order actor talks to besides its workflows.
-#[derive(Clone)]
+/// Who an order actor talks to besides its workflows. One for all the actors (an
+/// [`Arc`]): every clone of an actix address allocates, and each actor holding its own two
+/// was 170 bytes per live order.
 pub struct Peers {
     /// Hears when the actor stops.
     pub supervisor: Recipient<Stopped>,
@@ -50,11 +51,10 @@ pub struct Peers {
 pub struct OrderActor {
     order: Arc<Order>,
     env: SharedEnv,
-    peers: Peers,
+    peers: Arc<Peers>,
     incarnation: u64,
     /// Whether the order is in the store yet (a new one is not until its creation runs).
     on_disk: bool,
-    timer: Option<SpawnHandle>,
     /// The provider accepted our refund request (so follow it with refund-query).
     refund_accepted: bool,
     /// An expiry's close failed and is being retried (counted in
@@ -86,7 +86,7 @@ impl OrderActor {
         order: Arc<Order>,
         on_disk: bool,
         env: SharedEnv,
-        peers: Peers,
+        peers: Arc<Peers>,
         incarnation: u64,
         snapshot: Snapshot,
     ) -> Self {
@@ -96,7 +96,6 @@ impl OrderActor {
             peers,
             incarnation,
             on_disk,
-            timer: None,
             refund_accepted: false,
             waiting_close: false,
             snapshot,
@@ -125,8 +124,11 @@ impl OrderActor {
 
     /// Takes `order` (durable) as the state and publishes it to readers; stops following
     /// the payment once it is settled, and stops the actor once nothing more can happen.
-    fn adopt(&mut self, order: Order, ctx: &mut Context<Self>) {
+    fn adopt(&mut self, mut order: Order, ctx: &mut Context<Self>) {
         let settled = order.status != OrderStatus::Unpaid;
+        // Kept for the order's whole life: no room for entries not yet written (a new
+        // order's second entry had grown it to four).
+        order.history.shrink_to_fit();
         let shared = Arc::new(order);
         *self.snapshot.write() = shared.clone();
         self.order = shared;
@@ -169,15 +171,12 @@ impl OrderActor {
         }
     }
 
-    /// Arms (or re-arms) the expiry timer for the order's deadline; a deadline already past
-    /// fires at once.
+    /// Arms the expiry timer for the order's deadline (a deadline already past fires at
+    /// once) on the thread's shared timer ([`expiry`]). An earlier arming is not cancelled:
+    /// an `Expire` before the deadline only arms again.
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
-        if let Some(handle) = self.timer.take() {
-            ctx.cancel_future(handle);
-        }
         let deadline_ms = self.order.deadline().saturating_mul(1000);
-        let wait = Duration::from_millis(deadline_ms.saturating_sub(time::now_millis()));
-        self.timer = Some(ctx.run_later(wait, |_, ctx| ctx.notify(Command::Expire)));
+        expiry::arm(deadline_ms, ctx.address().downgrade());
     }
 
     /// Runs `work` over a copy of the order and settles its outcome.
@@ -384,9 +383,6 @@ impl Handler<Command> for OrderActor {
 
     #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
     fn handle(&mut self, command: Command, ctx: &mut Context<Self>) -> Answer {
-        if command == Command::Expire {
-            self.timer = None;
-        }
         match self.order.decide(&command, time::now_millis()) {
             Ok(effect) => self.carry_out(effect, ctx),
             Err(refusal) => self.answer_now(Err(refusal.into())),
