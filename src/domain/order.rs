@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::status::IllegalTransition;
-use super::{Fen, Happened, HistoryEntry, OrderEvent, OrderNo, OrderStatus, SkuSlice};
+use super::{Fen, Happened, HistoryEntry, OrderEvent, OrderNo, OrderStatus, SharedText, SkuSlice};
 
 /// Who an order belongs to. Every call on an order must come from its owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -25,16 +25,16 @@ pub struct OrderItem {
     pub order_item_no: String,
     /// The SKU (for activities, the apply id).
     pub sku: String,
-    /// Display name from the subsystem.
-    pub sku_name: String,
+    /// Display name from the subsystem (shared by the orders of one activity).
+    pub sku_name: SharedText,
     /// Unit price in fen, from the subsystem.
     pub sku_price: Fen,
     /// Quantity.
     pub sku_num: u32,
-    /// Image URL from the subsystem.
-    pub sku_img: String,
-    /// Free text from the subsystem.
-    pub sku_info: String,
+    /// Image URL from the subsystem (shared).
+    pub sku_img: SharedText,
+    /// Free text from the subsystem (shared).
+    pub sku_info: SharedText,
 }
 
 impl OrderItem {
@@ -49,8 +49,8 @@ impl OrderItem {
 /// Extra display data from the subsystem (`data.list.extra`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderExtra {
-    /// Venue name.
-    pub stadium_name: String,
+    /// Venue name (shared by the orders of one activity).
+    pub stadium_name: SharedText,
     /// "name phone" of the applicant.
     pub user_info: String,
 }
@@ -69,10 +69,11 @@ pub struct CreateRequest {
     pub business_type: u16,
     /// The SKUs ordered.
     pub sku_slice: SkuSlice,
-    /// Client tag (`ppsport` in the seed); stored, not interpreted.
-    pub request_id: String,
-    /// JSON text passed to the subsystem as is.
-    pub handle_info: String,
+    /// Client tag (`ppsport` in the seed); stored, not interpreted (shared: a frontend
+    /// sends the same one every time).
+    pub request_id: SharedText,
+    /// JSON text passed to the subsystem as is (shared: a frontend mostly sends the same).
+    pub handle_info: SharedText,
     /// `order_from` (default 2).
     pub order_from: u32,
     /// `sales_id` (default 0).
