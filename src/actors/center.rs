@@ -115,7 +115,7 @@ impl OrderCenter {
         if !self.is_ready() {
             return Err(OrderError::NotReady);
         }
-        let Some(key) = request.idempotency_key.clone() else {
+        let Some(key) = request.idempotency_key.as_deref().map(String::from) else {
             return self.create_new(request).await;
         };
         let slot = (request.owner, key.clone());
@@ -188,7 +188,7 @@ impl OrderCenter {
                 what: Happened::Creating,
             }],
         };
-        let key = order.request.idempotency_key.clone();
+        let key = order.request.idempotency_key.as_deref().map(String::from);
         let fingerprint = order.request.fingerprint();
         let actor = start_here(order, self.env.clone(), &self.peers, &self.supervisor);
         let outcome = actor.send(Command::FinishCreate).await?;

@@ -78,14 +78,16 @@ pub struct CreateRequest {
     pub order_from: u32,
     /// `sales_id` (default 0).
     pub sales_id: u64,
+    /// Optional location, kept as sent. (`Box<str>` rather than `String` here and below:
+    /// 8 bytes less each, which brings a live order's `Arc<Order>` into mimalloc's 384-byte
+    /// size class from the 448-byte one; the stored form is the same.)
+    pub latitude: Option<Box<str>>,
     /// Optional location, kept as sent.
-    pub latitude: Option<String>,
-    /// Optional location, kept as sent.
-    pub longitude: Option<String>,
+    pub longitude: Option<Box<str>>,
     /// Optional city.
     pub city_id: Option<u64>,
     /// The client's `Idempotency-Key`, if it sent one.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<Box<str>>,
 }
 
 impl CreateRequest {

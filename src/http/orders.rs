@@ -102,10 +102,10 @@ pub async fn create(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
         handle_info: fields.json_object_text("handle_info", "{}")?.into(),
         order_from: fields.u64_in("order_from", 0..=99)?.unwrap_or(2) as u32,
         sales_id: fields.u64_in("sales_id", 0..=999_999_999_999)?.unwrap_or(0),
-        latitude,
-        longitude,
+        latitude: latitude.map(String::into_boxed_str),
+        longitude: longitude.map(String::into_boxed_str),
         city_id,
-        idempotency_key: idempotency_key(&fields)?,
+        idempotency_key: idempotency_key(&fields)?.map(String::into_boxed_str),
     };
     debug_assert!(request.handle_info.len() <= TEXT_LIMIT);
     let order = state.center.create(request).await?;
