@@ -193,7 +193,7 @@ impl Supervisor {
             actor: addr.clone(),
             snapshot,
         };
-        self.published.insert(key, live);
+        self.published.insert(&key, live);
         addr
     }
 }
@@ -261,7 +261,7 @@ impl Handler<Register> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: Register, _ctx: &mut Context<Self>) {
-        self.published.insert(msg.parent_order_no, msg.live);
+        self.published.insert(&msg.parent_order_no, msg.live);
     }
 }
 

@@ -84,9 +84,91 @@ impl OrderNo {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
+    /// The number as an integer (19 digits fit in a `u64`): the same for the same number
+    /// only, for maps that hold many.
+    pub fn to_u64(&self) -> u64 {
+        self.0
+            .iter()
+            .fold(0, |value, digit| value * 10 + u64::from(digit - b'0'))
+    }
+
     /// The `order_item_no` of item `index` (1-based): this number plus 3 digits.
-    pub fn item_no(&self, index: u16) -> String {
-        format!("{}{:03}", self.as_str(), index % 1000)
+    pub fn item_no(&self, index: u16) -> ItemNo {
+        let mut digits = [b'0'; ITEM_LEN];
+        digits[..LEN].copy_from_slice(&self.0);
+        let mut rest = index % 1000;
+        for digit in digits[LEN..].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        ItemNo(digits)
+    }
+}
+
+/// Digits in an `order_item_no`.
+const ITEM_LEN: usize = LEN + 3;
+
+/// An `order_item_no`: the child order's number and a 3-digit item number, 22 digits
+/// ([`OrderNo::item_no`]). Inline, like [`OrderNo`], and serialized as its text (stored
+/// and JSON forms are those of the `String` it used to be). Reads as a `&str`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ItemNo([u8; ITEM_LEN]);
+
+impl ItemNo {
+    /// The number as text.
+    pub fn as_str(&self) -> &str {
+        // Only ever ASCII digits (`OrderNo::item_no`, or checked when read).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for ItemNo {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for ItemNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for ItemNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ItemNo {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ItemNo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Digits;
+        impl serde::de::Visitor<'_> for Digits {
+            type Value = ItemNo;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a 22-digit order item number")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ItemNo, E> {
+                let digits: [u8; ITEM_LEN] = text
+                    .as_bytes()
+                    .try_into()
+                    .map_err(|_| E::custom("an order item number is 22 digits"))?;
+                if digits.iter().all(u8::is_ascii_digit) {
+                    Ok(ItemNo(digits))
+                } else {
+                    Err(E::custom("an order item number is 22 digits"))
+                }
+            }
+        }
+        deserializer.deserialize_str(Digits)
     }
 }
 
@@ -196,6 +278,11 @@ mod tests {
         let number = OrderNo::compose(2013, 123_456_789);
         assert_eq!(number.as_str(), "2013000000123456789");
         assert_eq!(number.body(), 123_456_789);
+        assert_eq!(number.to_u64(), 2_013_000_000_123_456_789);
+        assert_eq!(
+            OrderNo::compose(9999, BODY_MAX).to_u64(),
+            9_999_999_999_999_999_999
+        );
         let config = bincode::config::standard();
         let as_string = bincode::serde::encode_to_vec(number.as_str(), config).unwrap();
         assert_eq!(
@@ -209,6 +296,16 @@ mod tests {
             serde_json::to_string(&number).unwrap(),
             "\"2013000000123456789\""
         );
+        let item = number.item_no(1);
+        assert_eq!(item.as_str(), "2013000000123456789001");
+        let item_text = bincode::serde::encode_to_vec(item.as_str(), config).unwrap();
+        assert_eq!(
+            bincode::serde::encode_to_vec(&item, config).unwrap(),
+            item_text
+        );
+        let (read, _): (ItemNo, usize) =
+            bincode::serde::decode_from_slice(&item_text, config).unwrap();
+        assert_eq!(read, item);
         let bad = bincode::serde::encode_to_vec("12345", config).unwrap();
         assert!(bincode::serde::decode_from_slice::<OrderNo, _>(&bad, config).is_err());
     }

@@ -193,7 +193,7 @@ pub fn fill_from_answer(order: &mut Order, answer: OrderCreateAnswer) -> Result<
         .map(|(index, item)| OrderItem {
             id: order.id + 1 + index as u64,
             order_item_no: order.order_no.item_no(index as u16 + 1),
-            sku: item.sku,
+            sku: item.sku.into_boxed_str(),
             sku_name: item.sku_name.into(),
             sku_price: Fen(item.sku_price),
             sku_num: item.sku_num,
