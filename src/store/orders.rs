@@ -278,13 +278,31 @@ impl OrderStore {
         Ok((found, None))
     }
 
+    /// A key that splits the deadline index in two by time (halfway between its first and
+    /// last deadline), so that recovery reads both halves at once: `None` when it is
+    /// empty. Not a key of the index itself, so both halves can be bounded by it. Blocking.
+    pub fn live_split(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let (Some((first, _)), Some((last, _))) = (self.deadlines.first()?, self.deadlines.last()?)
+        else {
+            return Ok(None);
+        };
+        let second = |key: &[u8]| {
+            key.get(..8)
+                .ok_or_else(|| StoreError::Corrupt("deadline key".into()))
+                .and_then(read_be)
+        };
+        let (first, last) = (second(&first)?, second(&last)?);
+        Ok(Some(be(first + (last - first) / 2 + 1).to_vec()))
+    }
+
     /// Up to `limit` orders that need an actor (creating, unpaid, or a refund to confirm),
-    /// from the deadline index after the index key `after` (from the start for `None`), and
-    /// the key to continue after (`None` at the end). Never an empty page before the end.
-    /// Blocking.
+    /// from the deadline index after the index key `after` (from the start for `None`) and
+    /// before `until` (to the end for `None`), and the key to continue after (`None` at the
+    /// end). Never an empty page before the end. Blocking.
     pub fn live_orders_page(
         &self,
         after: Option<&[u8]>,
+        until: Option<&[u8]>,
         limit: usize,
     ) -> Result<(Vec<Order>, Option<Vec<u8>>), StoreError> {
         let mut live = Vec::with_capacity(limit.min(8192));
@@ -292,7 +310,12 @@ impl OrderStore {
         loop {
             let mut wanted = Vec::with_capacity(limit.min(8192));
             let mut next = None;
-            for entry in self.deadlines.range(keys_after(after.as_deref())) {
+            let (from, _) = keys_after(after.as_deref());
+            let to = match until {
+                Some(key) => std::ops::Bound::Excluded(key.to_vec()),
+                None => std::ops::Bound::Unbounded,
+            };
+            for entry in self.deadlines.range((from, to)) {
                 let (key, _) = entry?;
                 let parent = key
                     .get(8..)
@@ -793,28 +816,41 @@ mod tests {
             }
             write_first(&orders, order).await;
         }
+        let split = orders
+            .live_split()
+            .unwrap()
+            .expect("a split of a non-empty index");
+        type Range = (Option<Vec<u8>>, Option<Vec<u8>>);
+        let whole: [Range; 1] = [(None, None)];
+        let halves: [Range; 2] = [(None, Some(split.clone())), (Some(split), None)];
         for limit in [1, 3, 8, 100] {
-            let mut seen = Vec::new();
-            let mut after = None;
-            loop {
-                let (page, next) = orders.live_orders_page(after.as_deref(), limit).unwrap();
-                assert!(
-                    page.len() <= limit,
-                    "a page of {} for limit {limit}",
-                    page.len()
-                );
-                assert!(
-                    !page.is_empty() || next.is_none(),
-                    "an empty page before the end"
-                );
-                seen.extend(page.iter().map(|o| o.id));
-                match next {
-                    Some(key) => after = Some(key),
-                    None => break,
+            for ranges in [&whole[..], &halves[..]] {
+                let mut seen = Vec::new();
+                for (start, until) in ranges {
+                    let mut after = start.clone();
+                    loop {
+                        let (page, next) = orders
+                            .live_orders_page(after.as_deref(), until.as_deref(), limit)
+                            .unwrap();
+                        assert!(
+                            page.len() <= limit,
+                            "a page of {} for limit {limit}",
+                            page.len()
+                        );
+                        assert!(
+                            !page.is_empty() || next.is_none(),
+                            "an empty page before the end"
+                        );
+                        seen.extend(page.iter().map(|o| o.id));
+                        match next {
+                            Some(key) => after = Some(key),
+                            None => break,
+                        }
+                    }
                 }
+                seen.sort_unstable();
+                assert_eq!(seen, expected, "limit {limit}, {} range(s)", ranges.len());
             }
-            seen.sort_unstable();
-            assert_eq!(seen, expected, "limit {limit}");
         }
         close(store, orders).await;
     }
