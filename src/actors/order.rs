@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use super::poller::{TradePoller, Unwatch, Watch};
-use super::Snapshot;
+use super::{expiry, Snapshot};
 use crate::domain::{time, Command, Effect, Order, OrderEvent, OrderNo, OrderStatus};
 use crate::workflow::refund::{RefundStep, FIRST_REFUND_RETRY, MAX_REFUND_RETRY, REFUND_RECHECK};
 use crate::workflow::{self, jittered, OrderError, SharedEnv};
@@ -37,8 +37,9 @@ pub struct Stopped {
     pub incarnation: u64,
 }
 
-/// Who an order actor talks to besides its workflows.
-#[derive(Clone)]
+/// Who an order actor talks to besides its workflows. One for all the actors (an
+/// [`Arc`]): every clone of an actix address allocates, and each actor holding its own two
+/// was 170 bytes per live order.
 pub struct Peers {
     /// Hears when the actor stops.
     pub supervisor: Recipient<Stopped>,
@@ -50,11 +51,10 @@ pub struct Peers {
 pub struct OrderActor {
     order: Arc<Order>,
     env: SharedEnv,
-    peers: Peers,
+    peers: Arc<Peers>,
     incarnation: u64,
     /// Whether the order is in the store yet (a new one is not until its creation runs).
     on_disk: bool,
-    timer: Option<SpawnHandle>,
     /// The provider accepted our refund request (so follow it with refund-query).
     refund_accepted: bool,
     /// An expiry's close failed and is being retried (counted in
@@ -63,9 +63,30 @@ pub struct OrderActor {
     /// What readers see: `order` after each durable change.
     snapshot: Snapshot,
     /// Pause before the next attempt at closing when the last one failed.
-    close_retry: Duration,
+    close_retry: Pause,
     /// Pause before the next attempt at a refund when the last one failed.
-    refund_retry: Duration,
+    refund_retry: Pause,
+}
+
+/// A pause before a retry, in milliseconds: 4 bytes where a `Duration` takes 16. The actor
+/// is inside every live order's tokio task, whose size is rounded up to 128 bytes; the
+/// two pauses as `Duration`s put it a step higher (BENCHMARKS.md, live orders).
+#[derive(Clone, Copy)]
+struct Pause(u32);
+
+impl Pause {
+    fn new(pause: Duration) -> Self {
+        Self(u32::try_from(pause.as_millis()).unwrap_or(u32::MAX))
+    }
+
+    fn get(self) -> Duration {
+        Duration::from_millis(u64::from(self.0))
+    }
+
+    /// Twice as long, at most `max`.
+    fn doubled(self, max: Duration) -> Self {
+        Self::new((self.get() * 2).min(max))
+    }
 }
 
 /// Source of [`OrderActor`] incarnation numbers (unique in the process).
@@ -86,7 +107,7 @@ impl OrderActor {
         order: Arc<Order>,
         on_disk: bool,
         env: SharedEnv,
-        peers: Peers,
+        peers: Arc<Peers>,
         incarnation: u64,
         snapshot: Snapshot,
     ) -> Self {
@@ -96,12 +117,11 @@ impl OrderActor {
             peers,
             incarnation,
             on_disk,
-            timer: None,
             refund_accepted: false,
             waiting_close: false,
             snapshot,
-            close_retry: FIRST_CLOSE_RETRY,
-            refund_retry: FIRST_REFUND_RETRY,
+            close_retry: Pause::new(FIRST_CLOSE_RETRY),
+            refund_retry: Pause::new(FIRST_REFUND_RETRY),
         }
     }
 
@@ -125,8 +145,11 @@ impl OrderActor {
 
     /// Takes `order` (durable) as the state and publishes it to readers; stops following
     /// the payment once it is settled, and stops the actor once nothing more can happen.
-    fn adopt(&mut self, order: Order, ctx: &mut Context<Self>) {
+    fn adopt(&mut self, mut order: Order, ctx: &mut Context<Self>) {
         let settled = order.status != OrderStatus::Unpaid;
+        // Kept for the order's whole life: no room for entries not yet written (a new
+        // order's second entry had grown it to four).
+        order.history.shrink_to_fit();
         let shared = Arc::new(order);
         *self.snapshot.write() = shared.clone();
         self.order = shared;
@@ -169,15 +192,12 @@ impl OrderActor {
         }
     }
 
-    /// Arms (or re-arms) the expiry timer for the order's deadline; a deadline already past
-    /// fires at once.
+    /// Arms the expiry timer for the order's deadline (a deadline already past fires at
+    /// once) on the thread's shared timer ([`expiry`]). An earlier arming is not cancelled:
+    /// an `Expire` before the deadline only arms again.
     fn arm_timer(&mut self, ctx: &mut Context<Self>) {
-        if let Some(handle) = self.timer.take() {
-            ctx.cancel_future(handle);
-        }
         let deadline_ms = self.order.deadline().saturating_mul(1000);
-        let wait = Duration::from_millis(deadline_ms.saturating_sub(time::now_millis()));
-        self.timer = Some(ctx.run_later(wait, |_, ctx| ctx.notify(Command::Expire)));
+        expiry::arm(deadline_ms, ctx.address().downgrade());
     }
 
     /// Runs `work` over a copy of the order and settles its outcome.
@@ -259,8 +279,8 @@ impl OrderActor {
                 }
                 if let (Err(error), OrderEvent::Expired) = (&outcome, event) {
                     // The jitter spreads the retries of orders that shared a deadline.
-                    let pause = jittered(actor.close_retry);
-                    actor.close_retry = (actor.close_retry * 2).min(MAX_CLOSE_RETRY);
+                    let pause = jittered(actor.close_retry.get());
+                    actor.close_retry = actor.close_retry.doubled(MAX_CLOSE_RETRY);
                     tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "expiry not confirmed yet; retrying");
                     ctx.run_later(pause, |_, ctx| ctx.notify(Command::Expire));
                 }
@@ -337,14 +357,14 @@ impl OrderActor {
                 }
                 Ok(RefundStep::Pending(order)) => {
                     actor.refund_accepted = true;
-                    actor.refund_retry = FIRST_REFUND_RETRY;
+                    actor.refund_retry = Pause::new(FIRST_REFUND_RETRY);
                     actor.adopt(order.clone(), ctx);
                     ctx.run_later(REFUND_RECHECK, |_, ctx| ctx.notify(Command::CheckRefund));
                     Ok(order)
                 }
                 Err((order, error)) => {
-                    let pause = jittered(actor.refund_retry);
-                    actor.refund_retry = (actor.refund_retry * 2).min(MAX_REFUND_RETRY);
+                    let pause = jittered(actor.refund_retry.get());
+                    actor.refund_retry = actor.refund_retry.doubled(MAX_REFUND_RETRY);
                     tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "refund not confirmed yet; retrying");
                     actor.refund_accepted = false;
                     actor.adopt(order, ctx);
@@ -384,9 +404,6 @@ impl Handler<Command> for OrderActor {
 
     #[tracing::instrument(skip_all, fields(order_no = %self.order.parent_order_no))]
     fn handle(&mut self, command: Command, ctx: &mut Context<Self>) -> Answer {
-        if command == Command::Expire {
-            self.timer = None;
-        }
         match self.order.decide(&command, time::now_millis()) {
             Ok(effect) => self.carry_out(effect, ctx),
             Err(refusal) => self.answer_now(Err(refusal.into())),

@@ -12,6 +12,7 @@ pub mod order;
 pub mod order_no;
 pub mod sku;
 pub mod status;
+pub mod text;
 pub mod time;
 
 pub use decision::{
@@ -20,6 +21,7 @@ pub use decision::{
 pub use history::{Happened, HistoryEntry};
 pub use money::{Fen, Yuan};
 pub use order::{MemberRef, Order, OrderExtra, OrderItem, Payment, Prepay, Refund};
-pub use order_no::{OrderNo, OrderNoGenerator};
+pub use order_no::{ItemNo, OrderNo, OrderNoGenerator};
 pub use sku::{SkuLine, SkuSlice};
 pub use status::{OrderEvent, OrderOutcome, OrderStatus};
+pub use text::SharedText;

@@ -21,9 +21,18 @@ const PER_MILLI: u64 = 100;
 /// Largest 15-digit body.
 const BODY_MAX: u64 = 999_999_999_999_999;
 
+/// Digits in an order number.
+const LEN: usize = 19;
+
 /// A 19-digit order number (`order_no` or `parent_order_no`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct OrderNo(String);
+///
+/// Held inline, not as a `String`: every live order keeps two of them and the registry
+/// of live actors one more, and a heap string each was 3 allocations per live order (see
+/// BENCHMARKS.md, live orders). Serialized as its text, so the stored and JSON forms are
+/// those of the `String` it used to be. The bytes are always ASCII digits. Not `Copy`, so
+/// that code written for the `String` (`.clone()`) reads the same; a clone is a copy.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OrderNo([u8; LEN]);
 
 /// Why a string is not an order number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,8 +42,9 @@ pub struct InvalidOrderNo;
 impl OrderNo {
     /// Parses a client-supplied order number.
     pub fn parse(text: &str) -> Result<Self, InvalidOrderNo> {
-        if text.len() == 19 && text.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(Self(text.to_owned()))
+        let bytes: [u8; LEN] = text.as_bytes().try_into().map_err(|_| InvalidOrderNo)?;
+        if bytes.iter().all(u8::is_ascii_digit) {
+            Ok(Self(bytes))
         } else {
             Err(InvalidOrderNo)
         }
@@ -42,37 +52,157 @@ impl OrderNo {
 
     /// Builds the number for a 4-digit `prefix` and a body.
     pub fn compose(prefix: u16, body: u64) -> Self {
-        Self(format!(
-            "{:04}{:015}",
-            prefix % 10_000,
-            body % (BODY_MAX + 1)
-        ))
+        let mut digits = [b'0'; LEN];
+        let mut rest = body % (BODY_MAX + 1);
+        for digit in digits[4..].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        let mut rest = prefix % 10_000;
+        for digit in digits[..4].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        Self(digits)
     }
 
     /// The 15-digit body shared by a parent and its child order.
     pub fn body(&self) -> u64 {
-        self.0[4..].parse().unwrap_or(0)
+        self.0[4..]
+            .iter()
+            .fold(0, |body, digit| body * 10 + u64::from(digit - b'0'))
     }
 
     /// The 4-digit prefix.
     pub fn prefix(&self) -> &str {
-        &self.0[..4]
+        &self.as_str()[..4]
     }
 
     /// The number as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ever built from ASCII digits (`parse`, `compose`), so this never fails.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The number as an integer (19 digits fit in a `u64`): the same for the same number
+    /// only, for maps that hold many.
+    pub fn to_u64(&self) -> u64 {
+        self.0
+            .iter()
+            .fold(0, |value, digit| value * 10 + u64::from(digit - b'0'))
     }
 
     /// The `order_item_no` of item `index` (1-based): this number plus 3 digits.
-    pub fn item_no(&self, index: u16) -> String {
-        format!("{}{:03}", self.0, index % 1000)
+    pub fn item_no(&self, index: u16) -> ItemNo {
+        let mut digits = [b'0'; ITEM_LEN];
+        digits[..LEN].copy_from_slice(&self.0);
+        let mut rest = index % 1000;
+        for digit in digits[LEN..].iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        ItemNo(digits)
+    }
+}
+
+/// Digits in an `order_item_no`.
+const ITEM_LEN: usize = LEN + 3;
+
+/// An `order_item_no`: the child order's number and a 3-digit item number, 22 digits
+/// ([`OrderNo::item_no`]). Inline, like [`OrderNo`], and serialized as its text (stored
+/// and JSON forms are those of the `String` it used to be). Reads as a `&str`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ItemNo([u8; ITEM_LEN]);
+
+impl ItemNo {
+    /// The number as text.
+    pub fn as_str(&self) -> &str {
+        // Only ever ASCII digits (`OrderNo::item_no`, or checked when read).
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for ItemNo {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for ItemNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for ItemNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ItemNo {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ItemNo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Digits;
+        impl serde::de::Visitor<'_> for Digits {
+            type Value = ItemNo;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a 22-digit order item number")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<ItemNo, E> {
+                let digits: [u8; ITEM_LEN] = text
+                    .as_bytes()
+                    .try_into()
+                    .map_err(|_| E::custom("an order item number is 22 digits"))?;
+                if digits.iter().all(u8::is_ascii_digit) {
+                    Ok(ItemNo(digits))
+                } else {
+                    Err(E::custom("an order item number is 22 digits"))
+                }
+            }
+        }
+        deserializer.deserialize_str(Digits)
+    }
+}
+
+impl fmt::Debug for OrderNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OrderNo").field(&self.as_str()).finish()
+    }
+}
+
+impl Serialize for OrderNo {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for OrderNo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Digits;
+        impl serde::de::Visitor<'_> for Digits {
+            type Value = OrderNo;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a 19-digit order number")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<OrderNo, E> {
+                OrderNo::parse(text).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Digits)
     }
 }
 
 impl fmt::Display for OrderNo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -139,6 +269,45 @@ mod tests {
         assert!(child.item_no(1).ends_with("001"));
         assert_eq!(OrderNo::parse(child.as_str()), Ok(child.clone()));
         assert_eq!(child.body(), parent.body());
+    }
+
+    /// Stored and JSON forms are the text, as when the number was a `String`: records
+    /// written before read, and the views do not change.
+    #[test]
+    fn serializes_as_its_text() {
+        let number = OrderNo::compose(2013, 123_456_789);
+        assert_eq!(number.as_str(), "2013000000123456789");
+        assert_eq!(number.body(), 123_456_789);
+        assert_eq!(number.to_u64(), 2_013_000_000_123_456_789);
+        assert_eq!(
+            OrderNo::compose(9999, BODY_MAX).to_u64(),
+            9_999_999_999_999_999_999
+        );
+        let config = bincode::config::standard();
+        let as_string = bincode::serde::encode_to_vec(number.as_str(), config).unwrap();
+        assert_eq!(
+            bincode::serde::encode_to_vec(&number, config).unwrap(),
+            as_string
+        );
+        let (read, _): (OrderNo, usize) =
+            bincode::serde::decode_from_slice(&as_string, config).unwrap();
+        assert_eq!(read, number);
+        assert_eq!(
+            serde_json::to_string(&number).unwrap(),
+            "\"2013000000123456789\""
+        );
+        let item = number.item_no(1);
+        assert_eq!(item.as_str(), "2013000000123456789001");
+        let item_text = bincode::serde::encode_to_vec(item.as_str(), config).unwrap();
+        assert_eq!(
+            bincode::serde::encode_to_vec(&item, config).unwrap(),
+            item_text
+        );
+        let (read, _): (ItemNo, usize) =
+            bincode::serde::decode_from_slice(&item_text, config).unwrap();
+        assert_eq!(read, item);
+        let bad = bincode::serde::encode_to_vec("12345", config).unwrap();
+        assert!(bincode::serde::decode_from_slice::<OrderNo, _>(&bad, config).is_err());
     }
 
     #[test]

@@ -95,14 +95,17 @@ pub async fn create(state: web::Data<AppState>, fields: Fields) -> Result<HttpRe
             .u64_in("business_type", 1000..=9999)?
             .ok_or_else(|| ApiError::missing("business_type"))? as u16,
         sku_slice,
-        request_id: fields.optional_text("request_id", 64)?.unwrap_or_default(),
-        handle_info: fields.json_object_text("handle_info", "{}")?,
+        request_id: fields
+            .optional_text("request_id", 64)?
+            .unwrap_or_default()
+            .into(),
+        handle_info: fields.json_object_text("handle_info", "{}")?.into(),
         order_from: fields.u64_in("order_from", 0..=99)?.unwrap_or(2) as u32,
         sales_id: fields.u64_in("sales_id", 0..=999_999_999_999)?.unwrap_or(0),
-        latitude,
-        longitude,
+        latitude: latitude.map(String::into_boxed_str),
+        longitude: longitude.map(String::into_boxed_str),
         city_id,
-        idempotency_key: idempotency_key(&fields)?,
+        idempotency_key: idempotency_key(&fields)?.map(String::into_boxed_str),
     };
     debug_assert!(request.handle_info.len() <= TEXT_LIMIT);
     let order = state.center.create(request).await?;

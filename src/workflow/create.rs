@@ -167,7 +167,7 @@ fn create_call(order: &Order) -> OrderCreateCall {
         member_id: order.request.owner.member_id,
         business_id: order.request.business_id,
         sku_slice: order.request.sku_slice.to_text(),
-        handle_info: order.request.handle_info.clone(),
+        handle_info: order.request.handle_info.to_string(),
     }
 }
 
@@ -193,16 +193,16 @@ pub fn fill_from_answer(order: &mut Order, answer: OrderCreateAnswer) -> Result<
         .map(|(index, item)| OrderItem {
             id: order.id + 1 + index as u64,
             order_item_no: order.order_no.item_no(index as u16 + 1),
-            sku: item.sku,
-            sku_name: item.sku_name,
+            sku: item.sku.into_boxed_str(),
+            sku_name: item.sku_name.into(),
             sku_price: Fen(item.sku_price),
             sku_num: item.sku_num,
-            sku_img: item.sku_img,
-            sku_info: item.sku_info,
+            sku_img: item.sku_img.into(),
+            sku_info: item.sku_info.into(),
         })
         .collect();
     order.extra = crate::domain::OrderExtra {
-        stadium_name: answer.extra.stadium_name,
+        stadium_name: answer.extra.stadium_name.into(),
         user_info: answer.extra.user_info,
     };
     Ok(())

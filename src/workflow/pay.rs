@@ -66,7 +66,7 @@ pub async fn start_payment(
         total_amount: amount.0,
         expire_at: i64::try_from(order.deadline()).unwrap_or(i64::MAX),
         sub_open_id: open_id,
-        order_desc: order.items.first().map(|item| item.sku_name.clone()),
+        order_desc: order.items.first().map(|item| item.sku_name.to_string()),
     };
     let answer = match env.provider.unified_order(&request).await {
         Ok(answer) => answer,
