@@ -190,7 +190,7 @@ impl OrderCenter {
         };
         let key = order.request.idempotency_key.as_deref().map(String::from);
         let fingerprint = order.request.fingerprint();
-        let actor = start_here(order, self.env.clone(), &self.peers, &self.supervisor);
+        let actor = start_here(order, self.env.clone(), &self.peers, &self.published);
         let outcome = actor.send(Command::FinishCreate).await?;
         let Err(OrderError::Rejected {
             code: codes::PENDING_ORDER,
