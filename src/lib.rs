@@ -3,7 +3,8 @@
 //! Module map (one folder per part of the picture in SPEC.md §1). Calls go one way:
 //! [`http`] → [`actors`] → [`workflow`] → [`store`], [`provider`], [`subsystem`] →
 //! [`domain`].
-//! - [`domain`]: orders, money in fen, order numbers, `sku_slice`, the status machine and
+//! - [`domain`]: orders, money in fen, order numbers (inline digits), the per-activity texts
+//!   orders share, `sku_slice`, the status machine and
 //!   [`domain::Order::decide`], the one place that says what a command on an order leads to
 //!   — plain Rust, no actix, no sled, no HTTP.
 //! - [`workflow`]: the I/O an order's decisions lead to (creating with the subsystem, paying
@@ -15,7 +16,8 @@
 //!   at open (a truncated or replaced store is refused) and a disk guard (503 and not ready
 //!   on a nearly full disk); the online backup ([`store::backup`]).
 //! - [`actors`]: [`actors::OrderCenter`] (the order center's API), the supervisor
-//!   (router/registry), one actor per live order with its expiry timer, the trade poller,
+//!   (router/registry), one actor per live order, the expiry timers (one task per thread
+//!   for all its actors, keyed by deadline second), the trade poller,
 //!   and reconciliation with the provider ([`actors::reconcile`]).
 //! - [`outbox`]: delivers the notices owed to business subsystems over their interface.
 //! - [`activity`]: the activity platform (business subsystem 3001): activities, seats, applies,
