@@ -24,7 +24,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{be, decode, encode, read_be, StoreError};
+use super::{be, decode, encode_into, read_be, StoreError};
 
 /// Name of the journal's tree: the ring of records and the trim mark.
 pub const JOURNAL_TREE: &str = "journal_ring";
@@ -92,11 +92,35 @@ impl Change {
         self.crash_point = Some(name);
     }
 
+    /// The change as an owned record, as replay decodes it.
+    #[cfg(test)]
     fn record(&self) -> Record {
         self.ops
             .iter()
             .map(|op| (op.tree.name().to_vec(), op.key.clone(), op.value.clone()))
             .collect()
+    }
+
+    /// About how many bytes the change's keys and values take.
+    fn bytes(&self) -> usize {
+        self.ops
+            .iter()
+            .map(|op| 24 + op.key.len() + op.value.as_ref().map_or(0, Vec::len))
+            .sum()
+    }
+
+    /// Appends the change's [`Record`] encoding to `out`, from the keys and values as they
+    /// are: copying every key and value into an owned record first was a tenth of the
+    /// writer's time on creates. (A borrowed slice encodes as a `Vec<u8>` does.)
+    fn encode_record_into(&self, out: &mut Vec<u8>) -> Result<(), StoreError> {
+        let names: Vec<sled::IVec> = self.ops.iter().map(|op| op.tree.name()).collect();
+        let borrowed: Vec<(&[u8], &[u8], Option<&[u8]>)> = self
+            .ops
+            .iter()
+            .zip(&names)
+            .map(|(op, name)| (name.as_ref(), op.key.as_slice(), op.value.as_deref()))
+            .collect();
+        encode_into(&borrowed, out)
     }
 }
 
@@ -146,8 +170,9 @@ impl Journal {
             return Ok(());
         }
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut value = be(seq).to_vec();
-        value.extend(encode(&change.record())?);
+        let mut value = Vec::with_capacity(64 + change.bytes());
+        value.extend_from_slice(&be(seq));
+        change.encode_record_into(&mut value)?;
         self.tree.insert(be(seq % SLOTS), value)?;
         if let Some(name) = change.crash_point {
             crate::failpoint::hit_flushed(name, || {
@@ -302,6 +327,7 @@ fn write_record(db: &sled::Db, record: Record) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::encode;
 
     fn db() -> (tempfile::TempDir, sled::Db) {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -310,6 +336,21 @@ mod tests {
             .open()
             .expect("sled opens");
         (dir, db)
+    }
+
+    #[test]
+    fn a_record_encoded_from_borrowed_parts_decodes_as_the_owned_record() {
+        let (_dir, db) = db();
+        let orders = db.open_tree("orders").expect("tree");
+        let mut change = Change::new();
+        change.insert(&orders, b"o1", vec![7u8; 300]);
+        change.remove(&orders, b"o2");
+        change.insert(&db.open_tree("meta").expect("tree"), b"", Vec::new());
+        let mut borrowed = Vec::new();
+        change.encode_record_into(&mut borrowed).expect("encodes");
+        assert_eq!(borrowed, encode(&change.record()).expect("encodes"));
+        let decoded: Record = decode(&borrowed).expect("decodes");
+        assert_eq!(decoded, change.record());
     }
 
     /// Writes only the record of `change` into its slot, as if the process died right

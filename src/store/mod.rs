@@ -210,6 +210,15 @@ pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreErr
     Ok(bincode::serde::encode_to_vec(value, bincode_config())?)
 }
 
+/// Encodes a value to store at the end of `out`.
+pub(crate) fn encode_into<T: serde::Serialize>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    bincode::serde::encode_into_std_write(value, out, bincode_config())?;
+    Ok(())
+}
+
 /// Decodes a stored value.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     let (value, _) = bincode::serde::decode_from_slice(bytes, bincode_config())?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::outbox::{Delivered, OutboxEntry, OutboxStore, OUTBOX_TREE};
 use super::{be, decode, encode, read_be, Change, Store, StoreError};
+use crate::domain::order_no::RESERVED_BODIES;
 use crate::domain::{Happened, HistoryEntry, MemberRef, Order, OrderNo, OrderStatus};
 
 const META_ORDER_NO_HIGH: &[u8] = b"order_no_high";
@@ -153,7 +154,8 @@ impl OrderStore {
         &self.store
     }
 
-    /// The highest order-number body ever recorded (0 on an empty store). Blocking.
+    /// The order-number body every number issued so far is at or below (a reservation past the
+    /// last one issued, see [`RESERVED_BODIES`]; 0 on an empty store). Blocking.
     pub fn order_no_high(&self) -> Result<u64, StoreError> {
         order_no_high(&self.meta)
     }
@@ -441,10 +443,12 @@ impl OrderStore {
         // not make the next ones skip writing a mark that never reached the disk.
         let body = order.parent_order_no.body();
         if body > self.persisted_order_no_high.load(Ordering::Relaxed) {
-            staged.insert(&self.meta, META_ORDER_NO_HIGH, be(body).to_vec());
+            // A reservation: the next process numbers after it (see RESERVED_BODIES).
+            let reserved = body.saturating_add(RESERVED_BODIES);
+            staged.insert(&self.meta, META_ORDER_NO_HIGH, be(reserved).to_vec());
             let cached = self.persisted_order_no_high.clone();
             staged.after_apply(move || {
-                cached.fetch_max(body, Ordering::Relaxed);
+                cached.fetch_max(reserved, Ordering::Relaxed);
             });
         }
         if row_high > self.persisted_row_id_high.load(Ordering::Relaxed) {
