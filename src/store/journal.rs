@@ -55,6 +55,8 @@ pub struct Change {
 
 /// A [`Change`] as journaled: (tree name, key, value or `None` for a removal).
 type Record = Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)>;
+/// A [`Record`] borrowed from the change it journals (it encodes the same).
+type BorrowedRecord<'a> = Vec<(&'a [u8], &'a [u8], Option<&'a [u8]>)>;
 
 impl Change {
     /// An empty change.
@@ -114,7 +116,7 @@ impl Change {
     /// writer's time on creates. (A borrowed slice encodes as a `Vec<u8>` does.)
     fn encode_record_into(&self, out: &mut Vec<u8>) -> Result<(), StoreError> {
         let names: Vec<sled::IVec> = self.ops.iter().map(|op| op.tree.name()).collect();
-        let borrowed: Vec<(&[u8], &[u8], Option<&[u8]>)> = self
+        let borrowed: BorrowedRecord<'_> = self
             .ops
             .iter()
             .zip(&names)
