@@ -49,6 +49,8 @@ pub struct Change {
     ops: Vec<Op>,
     /// Run once every key is written (e.g. caches of what is on disk).
     after: Vec<Box<dyn FnOnce() + Send>>,
+    /// Run once a flush made the change durable (see [`Change::after_flush`]).
+    after_flush: Vec<Box<dyn FnOnce() + Send>>,
     /// A crash point between the record and the keys (see [`crate::failpoint`]).
     crash_point: Option<&'static str>,
 }
@@ -86,6 +88,13 @@ impl Change {
     /// caches of what is on disk.
     pub fn after_apply(&mut self, then: impl FnOnce() + Send + 'static) {
         self.after.push(Box::new(then));
+    }
+
+    /// Runs `then` on the flusher's thread once the flush that makes the change durable
+    /// succeeded, before any caller of that flush is answered (not if writing or flushing
+    /// it fails): for what may be told to others only once it is on disk.
+    pub fn after_flush(&mut self, then: impl FnOnce() + Send + 'static) {
+        self.after_flush.push(Box::new(then));
     }
 
     /// Names the crash point between this change's journal record and its keys: the crash
@@ -132,6 +141,9 @@ pub struct Journal {
     tree: sled::Tree,
     /// Sequence number of the next record.
     next: AtomicU64,
+    /// The [`Change::after_flush`] hooks of the changes written since the applier last
+    /// took them (once per batch, see [`Journal::take_after_flush`]).
+    after_flush: parking_lot::Mutex<Vec<Box<dyn FnOnce() + Send>>>,
     /// The trim mark last written.
     mark_written: AtomicU64,
     /// The record whose keys are being written, left set if writing them failed or
@@ -157,6 +169,7 @@ impl Journal {
         Ok(Self {
             tree,
             next: AtomicU64::new(last + 1),
+            after_flush: parking_lot::Mutex::new(Vec::new()),
             mark_written: AtomicU64::new(mark),
             torn: AtomicU64::new(0),
         })
@@ -169,6 +182,7 @@ impl Journal {
         }
         if change.ops.is_empty() {
             change.after.into_iter().for_each(|then| then());
+            self.after_flush.lock().extend(change.after_flush);
             return Ok(());
         }
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
@@ -196,7 +210,14 @@ impl Journal {
         }
         self.torn.store(0, Ordering::Relaxed);
         change.after.into_iter().for_each(|then| then());
+        self.after_flush.lock().extend(change.after_flush);
         Ok(())
+    }
+
+    /// The [`Change::after_flush`] hooks of the changes written since the last call: the
+    /// applier hands them to the flusher with the batch they belong to.
+    pub fn take_after_flush(&self) -> Vec<Box<dyn FnOnce() + Send>> {
+        std::mem::take(&mut *self.after_flush.lock())
     }
 
     /// Whether a change failed (or panicked) after its record was written (see `torn`).

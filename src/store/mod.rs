@@ -198,6 +198,10 @@ pub struct Store {
     health: Arc<StorageHealth>,
     witness: Arc<Witness>,
     dir: Arc<PathBuf>,
+    /// Outbox entries below this sequence number are on disk: the outbox delivers only
+    /// those, so no subsystem is told of a change a crash could still take back. Moved by
+    /// the flush that makes an entry durable (see [`Change::after_flush`]).
+    outbox_durable_below: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// bincode configuration used for every stored value.
@@ -304,6 +308,11 @@ impl Store {
                 last_mark: held,
             },
         )?;
+        // Everything the store holds at open is durable (replayed and flushed above).
+        let outbox_durable_below = match db.open_tree(outbox::OUTBOX_TREE)?.last()? {
+            Some((key, _)) => read_be(&key)? + 1,
+            None => 1,
+        };
         let store = Self {
             db,
             writer,
@@ -311,6 +320,7 @@ impl Store {
             health,
             witness,
             dir: Arc::new(dir),
+            outbox_durable_below: Arc::new(outbox_durable_below.into()),
         };
         store.durable_blocking()?;
         Ok(store)
@@ -324,6 +334,11 @@ impl Store {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The outbox's durable watermark (see the field's doc).
+    pub(crate) fn outbox_durable_below(&self) -> &Arc<std::sync::atomic::AtomicU64> {
+        &self.outbox_durable_below
     }
 
     /// Opens a tree by name.

@@ -402,7 +402,7 @@ impl OrderStore {
         let deadline_key = deadline_key(order.deadline(), &order.parent_order_no);
         let outbox_value = match &write.notify {
             Some(entry) => Some((
-                be(self.next_outbox_seq.fetch_add(1, Ordering::Relaxed)),
+                self.next_outbox_seq.fetch_add(1, Ordering::Relaxed),
                 encode(entry)?,
             )),
             None => None,
@@ -437,7 +437,14 @@ impl OrderStore {
             staged.remove(&self.deadlines, &deadline_key);
         }
         if let Some((seq, entry)) = outbox_value {
-            staged.insert(&self.outbox, seq, entry);
+            staged.insert(&self.outbox, be(seq), entry);
+            // Numbers are handed out on the writer thread, in the order changes are applied,
+            // and a flush makes every change applied before it durable: once this one is,
+            // so is every entry below it.
+            let durable = Arc::clone(self.store.outbox_durable_below());
+            staged.after_flush(move || {
+                durable.fetch_max(seq + 1, Ordering::Release);
+            });
         }
         // The cached marks move only once the change is written: a change that fails must
         // not make the next ones skip writing a mark that never reached the disk.
@@ -786,6 +793,42 @@ mod tests {
             })
             .await
             .expect("written");
+    }
+
+    #[tokio::test]
+    async fn an_outbox_entry_is_handed_out_only_once_its_change_is_on_disk() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, orders) = open(dir.path()).await;
+        let outbox = OutboxStore::open(&store).expect("outbox opens");
+        let order = order(ALICE, 1, OrderStatus::Closed);
+        let entry = OutboxEntry {
+            business_type: 3001,
+            order_no: order.order_no.clone(),
+            parent_order_no: order.parent_order_no.clone(),
+            order_status: crate::domain::OrderOutcome::Closed,
+            created_at: 1,
+        };
+        let (writes, reads) = (orders.clone(), outbox.clone());
+        let before_the_flush = store
+            .write(move || {
+                writes.write(OrderWrite {
+                    order: &order,
+                    notify: Some(entry),
+                    first: true,
+                })?;
+                // Applied, in the tree, not yet flushed: a crash now would take it back.
+                reads.pending(0, 10)
+            })
+            .await
+            .expect("written");
+        assert!(
+            before_the_flush.is_empty(),
+            "an entry not yet on disk was handed out"
+        );
+        let after = outbox.load_pending(0, 10).await.expect("read");
+        assert_eq!(after.len(), 1, "the durable entry is handed out");
+        drop(outbox);
+        close(store, orders).await;
     }
 
     fn numbers(page: &MemberOrdersPage) -> Vec<u64> {

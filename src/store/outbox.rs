@@ -55,14 +55,23 @@ impl OutboxStore {
         })
     }
 
-    /// Up to `limit` pending entries with a sequence number of at least `from`. Blocking.
-    /// An entry that cannot be read is left where it is for a person and logged at error
-    /// level each time it is met; it does not hold up the others.
+    /// Up to `limit` pending entries with a sequence number of at least `from`, of changes
+    /// already on disk (an entry of a change applied but not yet flushed is not handed
+    /// out: a crash could still take that change back). Blocking. An entry that cannot be
+    /// read is left where it is for a person and logged at error level each time it is
+    /// met; it does not hold up the others.
     pub fn pending(&self, from: u64, limit: usize) -> Result<Vec<(u64, OutboxEntry)>, StoreError> {
+        let durable_below = self
+            .store
+            .outbox_durable_below()
+            .load(std::sync::atomic::Ordering::Acquire);
         let mut entries = Vec::new();
         for item in self.tree.range(from.to_be_bytes()..).take(limit) {
             let (key, value) = item?;
             let seq = read_be(&key)?;
+            if seq >= durable_below {
+                break;
+            }
             match decode(&value) {
                 Ok(entry) => entries.push((seq, entry)),
                 Err(error) => {

@@ -38,6 +38,8 @@ struct Applied {
     replies: Vec<Reply>,
     /// The durable mark written with them (see [`Witness`]); 0 when nothing was applied.
     mark: u64,
+    /// Their [`super::Change::after_flush`] hooks.
+    after_flush: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 /// What the writer threads share besides the database.
@@ -297,6 +299,7 @@ fn apply_loop(
         let batch = Applied {
             replies,
             mark: batch_mark,
+            after_flush: parts.journal.take_after_flush(),
         };
         if flusher.send(batch).is_err() {
             return;
@@ -334,9 +337,11 @@ fn flush_loop(
         };
         let mut replies = first.replies;
         let mut mark = first.mark;
+        let mut after_flush = first.after_flush;
         while let Ok(more) = applied.try_recv() {
             replies.extend(more.replies);
             mark = mark.max(more.mark);
+            after_flush.extend(more.after_flush);
         }
         let flushing = Instant::now();
         let flushed = db.flush().map(|_| ()).map_err(Arc::new);
@@ -357,6 +362,8 @@ fn flush_loop(
                             side.witness.path().display()
                         ));
                     }
+                    // Before the replies: a caller answered may go on to tell others.
+                    after_flush.into_iter().for_each(|then| then());
                 }
             }
             Err(error) => side.health.mark_broken(format!("flush failed: {error}")),
