@@ -34,7 +34,8 @@
 //! - [`metrics`]: what `/metrics` shows (prometheus-client): recorded where it happens, or
 //!   sampled from the running parts at each scrape.
 //! - [`retention`]: how long records that exist only for a while are kept (idempotency
-//!   keys swept after their time), so the disk grows with orders, not with time.
+//!   keys swept after their time, the deadline index's entries of expired orders seconds
+//!   after their deadline), so the disk grows with orders, not with time.
 //! - [`ops`]: the operator's commands of the binary (`inspect` an order offline, `backup` a
 //!   stopped store, `reconcile` through the running service).
 //! - [`config`], [`telemetry`], [`startup`]: settings, logging, and building the application

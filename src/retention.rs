@@ -5,7 +5,10 @@
 //!   time to live, so each is kept between its TTL and 1/24 more (24–25 h by default).
 //! - The activity platform's seat reservations: released by its own sweeper
 //!   ([`crate::activity::run_reservation_sweeper`]).
-//! - Journal records: removed by the writer right after the flush that covered them.
+//! - Journal records: a fixed ring of slots, overwritten (`crate::store::journal`).
+//! - Entries of the deadline index left by orders that closed at their deadline: swept
+//!   here every second, a few seconds after their deadline
+//!   ([`crate::store::orders::OrderStore::sweep_deadlines`]).
 //! - Outbox entries: removed once acknowledged (what was delivered stays in the order's
 //!   history).
 //!
@@ -17,7 +20,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::time;
-use crate::store::orders::OrderStore;
+use crate::store::orders::{OrderStore, DEADLINE_SWEEP_LAG_SECS};
 
 /// Records looked at per blocking call, so a sweep never holds a blocking thread long.
 const PAGE: usize = 4096;
@@ -39,6 +42,51 @@ pub async fn run_idempotency_sweeper(orders: OrderStore, ttl: Duration, cancel: 
                     Err(error) => tracing::error!(%error, "sweeping idempotency keys failed; retried next period"),
                 }
             }
+        }
+    }
+}
+
+/// Entries of the deadline index one sweep's change looks at.
+const DEADLINE_SWEEP_PAGE: usize = 1024;
+
+/// Every second, removes the deadline index's entries that closes left behind
+/// ([`OrderStore::sweep_deadlines`]) until `cancel` fires, a page per durable change.
+pub async fn run_deadline_sweeper(orders: OrderStore, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = ticker.tick() => {
+                let before = time::now_secs().saturating_sub(DEADLINE_SWEEP_LAG_SECS);
+                if let Err(error) = sweep_deadlines(&orders, before, &cancel).await {
+                    tracing::error!(%error, "sweeping the deadline index failed; retried next second");
+                }
+            }
+        }
+    }
+}
+
+/// Sweeps the deadline index up to `before`, page by page.
+async fn sweep_deadlines(
+    orders: &OrderStore,
+    before: u64,
+    cancel: &CancellationToken,
+) -> Result<(), crate::store::StoreError> {
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = orders.clone();
+        let from = after.take();
+        let (removed, next) = orders
+            .store()
+            .write(move || page.sweep_deadlines(before, from.as_deref(), DEADLINE_SWEEP_PAGE))
+            .await?;
+        if removed > 0 {
+            tracing::debug!(removed, "swept closed orders from the deadline index");
+        }
+        match next {
+            Some(key) if !cancel.is_cancelled() => after = Some(key),
+            _ => return Ok(()),
         }
     }
 }

@@ -148,6 +148,10 @@ impl Application {
                 Duration::from_secs(config.idempotency_ttl),
                 cancel.clone(),
             )),
+            actix_rt::spawn(retention::run_deadline_sweeper(
+                stores.orders.clone(),
+                cancel.clone(),
+            )),
             actix_rt::spawn(run_reservation_sweeper(
                 activity.clone(),
                 Duration::from_secs(1),

@@ -423,7 +423,8 @@ impl ActivityService {
                 .filter(|a| a.status == ApplyStatus::Cancelled)
                 .collect();
             if !released.is_empty() {
-                // Left by an older layout: read once more, never again.
+                // Released since the member's last apply here (a release leaves its
+                // entry): read once more, never again.
                 let mut change = Change::new();
                 store.unindex_released(&mut change, &released);
                 store.store().apply(change)?;
@@ -871,8 +872,15 @@ mod tests {
 
     /// What the indexes must hold for these applies: a reservation deadline exactly while
     /// pending, a waitlist entry exactly while waiting, a member entry while holding a seat
-    /// or waiting.
+    /// or waiting, and after a release until the member's next apply for the activity.
     fn expected(applies: &[Apply]) -> IndexedApplies {
+        let applied_again = |released: &Apply| {
+            applies.iter().any(|later| {
+                later.id > released.id
+                    && later.owner == released.owner
+                    && later.activity_id == released.activity_id
+            })
+        };
         let with = |keep: fn(ApplyStatus) -> bool| {
             applies
                 .iter()
@@ -883,7 +891,11 @@ mod tests {
         IndexedApplies {
             with_deadline: with(|status| status == ApplyStatus::Pending),
             waiting: with(|status| status == ApplyStatus::Waitlisted),
-            of_members: with(|status| status != ApplyStatus::Cancelled),
+            of_members: applies
+                .iter()
+                .filter(|apply| apply.status != ApplyStatus::Cancelled || !applied_again(apply))
+                .map(|apply| apply.id)
+                .collect(),
         }
     }
 
@@ -962,6 +974,14 @@ mod tests {
         let status = |id: u64| applies.iter().find(|a| a.id == id).map(|a| a.status);
         assert_eq!(status(second), Some(ApplyStatus::Cancelled));
         assert_eq!(status(later), Some(ApplyStatus::Cancelled));
+
+        // The members whose applies were released apply again: their next apply drops the
+        // released entries it reads.
+        for (released, member_id) in [(leaver, 5), (second, 2)] {
+            let again = apply(&service, activity, member_id).await;
+            assert!(again > released);
+        }
+        assert_indexes_match(&service, activity, "released members applied again").await;
         drop(service);
         tokio::task::spawn_blocking(move || store.close())
             .await

@@ -156,10 +156,11 @@ impl ActivityStore {
         self.applies.get(be(id))?.map(|v| decode(&v)).transpose()
     }
 
-    /// The member's applies for an activity that still hold a seat (pending, ordered or
-    /// registered): the index keeps only those, so this reads at most `per_member_limit`
-    /// applies however long the member's history (stores written before the index dropped
-    /// released applies may return some, which callers skip by status). Blocking.
+    /// The member's applies for an activity that hold a seat (pending, ordered or
+    /// registered) or wait for one, and those released since the member's last apply
+    /// there (which callers skip by status, and the next apply drops from the index with
+    /// [`ActivityStore::unindex_released`]): so this reads at most `per_member_limit` applies
+    /// and the few released since, however long the member's history. Blocking.
     pub fn member_applies(
         &self,
         activity_id: u64,
@@ -179,8 +180,8 @@ impl ActivityStore {
         Ok(found)
     }
 
-    /// Drops released applies from the member index (stores written before the index
-    /// dropped them on release hold some): staged into `change`. On the writer thread.
+    /// Drops released applies from the member index (a release leaves its entry, for the
+    /// member's next apply to drop here): staged into `change`. On the writer thread.
     pub fn unindex_released(&self, change: &mut Change, applies: &[&Apply]) {
         for apply in applies {
             change.remove(
@@ -295,9 +296,11 @@ impl ActivityStore {
         Ok(due)
     }
 
-    /// Writes activities and applies atomically, keeping the indexes: member → applies,
-    /// the pending-deadline index (present exactly while an apply is pending), the waitlist
-    /// (present exactly while an apply waits) and order → applies. Inside a [`Store::write`] change only (the writer thread).
+    /// Writes activities and applies atomically, keeping the indexes: member → applies
+    /// (while an apply holds a seat or waits, and once released until the member's next
+    /// apply), the pending-deadline index (present exactly while an apply is pending), the
+    /// waitlist (present exactly while an apply waits) and order → applies. Inside a
+    /// [`Store::write`] change only (the writer thread).
     pub fn write(&self, change: ActivityWrite<'_>) -> Result<(), StoreError> {
         let mut staged = Change::new();
         self.stage(&mut staged, change)?;
@@ -362,7 +365,6 @@ impl ActivityStore {
                 *joined_or_left.entry(apply.activity_id).or_default() += delta;
             }
             let deadline = deadline_key(apply.expires_at, apply.id);
-            let member = member_key(apply.activity_id, apply.owner, apply.id);
             match (apply.status, queued_now) {
                 (ApplyStatus::Waitlisted, false) => {
                     write.insert(&self.waitlist, queued, Vec::new())
@@ -374,12 +376,20 @@ impl ActivityStore {
             }
             match apply.status {
                 ApplyStatus::Pending => {
-                    // Written while the apply is new (pending), removed once it is released.
-                    write.insert(&self.member_applies, member, Vec::new());
+                    // Written while the apply is new (pending), or promoted from the queue.
+                    write.insert(
+                        &self.member_applies,
+                        member_key(apply.activity_id, apply.owner, apply.id),
+                        Vec::new(),
+                    );
                     write.insert(&self.apply_deadlines, deadline, Vec::new());
                 }
                 ApplyStatus::Waitlisted => {
-                    write.insert(&self.member_applies, member, Vec::new());
+                    write.insert(
+                        &self.member_applies,
+                        member_key(apply.activity_id, apply.owner, apply.id),
+                        Vec::new(),
+                    );
                 }
                 // The reservation's deadline goes when an order is bound; an apply that has
                 // had an order (registered, or released after its order ended) has none left
@@ -388,8 +398,12 @@ impl ActivityStore {
                     write.remove(&self.apply_deadlines, deadline);
                 }
                 ApplyStatus::Registered => {}
+                // A released apply's member entry stays until that member's next apply for
+                // the activity drops it ([`ActivityStore::unindex_released`]), which reads
+                // those entries anyway: removing it here sent sled to a leaf of a large tree
+                // nothing else touched, on every close (a third of a close at a shared
+                // deadline, with the deadline index's removal; BENCHMARKS.md).
                 ApplyStatus::Cancelled => {
-                    write.remove(&self.member_applies, member);
                     if apply.order_no.is_none() {
                         write.remove(&self.apply_deadlines, deadline);
                     }

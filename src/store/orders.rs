@@ -10,6 +10,10 @@ use crate::domain::order_no::RESERVED_BODIES;
 use crate::domain::{Happened, HistoryEntry, MemberRef, Order, OrderNo, OrderStatus};
 
 const META_ORDER_NO_HIGH: &[u8] = b"order_no_high";
+/// How long after their deadline the entries of orders closed then stay in the deadline
+/// index, for [`OrderStore::sweep_deadlines`]: the closes of one deadline take up to a few
+/// seconds for 100 000 orders, and the sweep should not compete with them for the writer.
+pub const DEADLINE_SWEEP_LAG_SECS: u64 = 5;
 const META_ROW_ID: &[u8] = b"row_id_high";
 /// Present once every order written before the member index existed is in it.
 const META_MEMBER_INDEX: &[u8] = b"member_orders_indexed";
@@ -83,6 +87,9 @@ pub struct OrderStore {
     /// The marks as last written to `meta` (the writer thread keeps them; no read per write).
     persisted_order_no_high: Arc<AtomicU64>,
     persisted_row_id_high: Arc<AtomicU64>,
+    /// Where the last whole sweep of the deadline index ended (Unix s): no entry below it
+    /// is stale, so the next sweep starts there ([`OrderStore::sweep_deadlines`]).
+    swept_below: Arc<AtomicU64>,
 }
 
 /// An order and the notices the outbox delivered for it: everything its history shows.
@@ -146,6 +153,7 @@ impl OrderStore {
             next_row_id: Arc::new(AtomicU64::new(next_row_id)),
             persisted_order_no_high: Arc::new(AtomicU64::new(persisted_order_no_high)),
             persisted_row_id_high: Arc::new(AtomicU64::new(next_row_id - 1)),
+            swept_below: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -433,7 +441,7 @@ impl OrderStore {
         }
         if order.needs_actor() {
             staged.insert(&self.deadlines, &deadline_key, Vec::new());
-        } else {
+        } else if !self.left_for_sweep(order) {
             staged.remove(&self.deadlines, &deadline_key);
         }
         if let Some((seq, entry)) = outbox_value {
@@ -467,6 +475,73 @@ impl OrderStore {
             });
         }
         Ok(())
+    }
+
+    /// Whether the ended `order`'s deadline index entry is left for
+    /// [`OrderStore::sweep_deadlines`]: when it ends at its deadline or up to
+    /// [`DEADLINE_SWEEP_LAG_SECS`] after. Thousands of orders close at one deadline in a
+    /// flash sale, and removing each entry then took sled a walk and, every few entries, a
+    /// merge of emptied leaves: a fifth of each close (BENCHMARKS.md). The sweep removes
+    /// them a few seconds later, a page per change. Orders that end before their deadline
+    /// (paid, cancelled), or long after it, remove theirs at once, so the only stale
+    /// entries (which recovery reads and skips) are those of the last seconds' expiries.
+    ///
+    /// No sweep misses one: a sweep started at `t` looks below `t − LAG`, and an entry left
+    /// at time `now` has a deadline of at least `now − LAG`, so either the sweep started
+    /// after it was left (and finds it), or its deadline is above the sweep's range.
+    fn left_for_sweep(&self, order: &Order) -> bool {
+        let now = crate::domain::time::now_secs();
+        let deadline = order.deadline();
+        deadline <= now && deadline.saturating_add(DEADLINE_SWEEP_LAG_SECS) >= now
+    }
+
+    /// Removes the deadline index's entries below `before` (Unix s) whose orders no longer
+    /// need an actor (those [`OrderStore::left_for_sweep`] left): up to `limit` entries
+    /// after the index key `after` (from where the last whole sweep ended for `None`), in
+    /// one atomic change. Returns how many it removed and the key to go on after (`None`
+    /// once it reached `before`). Inside a [`Store::write`] change only.
+    pub fn sweep_deadlines(
+        &self,
+        before: u64,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<(usize, Option<Vec<u8>>), StoreError> {
+        let from = match after {
+            Some(key) => std::ops::Bound::Excluded(key.to_vec()),
+            None => {
+                std::ops::Bound::Included(be(self.swept_below.load(Ordering::Relaxed)).to_vec())
+            }
+        };
+        let to = std::ops::Bound::Excluded(be(before).to_vec());
+        let mut change = Change::new();
+        let mut looked = 0;
+        let mut last = None;
+        let mut removed = 0;
+        for entry in self.deadlines.range((from, to)).take(limit) {
+            let (key, _) = entry?;
+            looked += 1;
+            let parent = key
+                .get(8..)
+                .and_then(|raw| std::str::from_utf8(raw).ok())
+                .and_then(|text| OrderNo::parse(text).ok())
+                .ok_or_else(|| StoreError::Corrupt("deadline key".into()))?;
+            if !self.get(&parent)?.is_some_and(|order| order.needs_actor()) {
+                change.remove(&self.deadlines, &key);
+                removed += 1;
+            }
+            last = Some(key.to_vec());
+        }
+        let next = if looked < limit { None } else { last };
+        if next.is_none() {
+            // The next sweep starts here: every entry left below is a live order's, and
+            // goes with its last write (its deadline is long past by then).
+            let swept = Arc::clone(&self.swept_below);
+            change.after_apply(move || {
+                swept.fetch_max(before, Ordering::Relaxed);
+            });
+        }
+        self.store.apply(change)?;
+        Ok((removed, next))
     }
 
     /// Writes on the writer thread and waits until the write is durable.
@@ -828,6 +903,89 @@ mod tests {
         let after = outbox.load_pending(0, 10).await.expect("read");
         assert_eq!(after.len(), 1, "the durable entry is handed out");
         drop(outbox);
+        close(store, orders).await;
+    }
+
+    #[tokio::test]
+    async fn expiries_leave_their_deadline_entry_to_the_sweep_and_nothing_else_does() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, orders) = open(dir.path()).await;
+        let now = crate::domain::time::now_secs();
+        let due = |n: u64, deadline: u64| {
+            let mut order = order(ALICE, n, OrderStatus::Unpaid);
+            order.c_time = deadline - 60;
+            order.overdue_secs = 60;
+            order
+        };
+        // Closed at its deadline: left. Paid before it, closed long after it: removed.
+        // Still live although overdue: kept.
+        let expired = due(1, now - 1);
+        let paid_early = due(2, now + 300);
+        let closed_late = due(3, now - 600);
+        let live = due(4, now - 30);
+        for order in [&expired, &paid_early, &closed_late, &live] {
+            write_first(&orders, order.clone()).await;
+        }
+        let end = |mut order: Order, status| {
+            order.status = status;
+            let this = orders.clone();
+            orders.store().write(move || {
+                this.write(OrderWrite {
+                    order: &order,
+                    notify: None,
+                    first: false,
+                })
+            })
+        };
+        end(expired.clone(), OrderStatus::Closed)
+            .await
+            .expect("closed");
+        end(paid_early.clone(), OrderStatus::Paid)
+            .await
+            .expect("paid");
+        end(closed_late.clone(), OrderStatus::Closed)
+            .await
+            .expect("closed");
+        let indexed = |orders: &OrderStore| -> Vec<String> {
+            orders
+                .deadlines
+                .iter()
+                .keys()
+                .map(|key| String::from_utf8(key.expect("key")[8..].to_vec()).expect("text"))
+                .collect()
+        };
+        assert_eq!(
+            indexed(&orders),
+            vec![
+                live.parent_order_no.to_string(),
+                expired.parent_order_no.to_string()
+            ],
+            "only the expiry left its entry"
+        );
+
+        // A page of one entry at a time, as far as `now + 1`: the expiry's entry goes,
+        // the live order's stays, and the next sweep starts past them.
+        let mut after: Option<Vec<u8>> = None;
+        let mut removed = 0;
+        let mut pages = 0;
+        loop {
+            let this = orders.clone();
+            let from = after.take();
+            let (gone, next) = orders
+                .store()
+                .write(move || this.sweep_deadlines(now + 1, from.as_deref(), 1))
+                .await
+                .expect("swept");
+            removed += gone;
+            pages += 1;
+            match next {
+                Some(key) => after = Some(key),
+                None => break,
+            }
+        }
+        assert_eq!((removed, pages), (1, 3));
+        assert_eq!(indexed(&orders), vec![live.parent_order_no.to_string()]);
+        assert_eq!(orders.swept_below.load(Ordering::Relaxed), now + 1);
         close(store, orders).await;
     }
 
