@@ -36,10 +36,21 @@ if [ "$LEFT" -lt 2 ]; then echo "deadline too close: raise LEAD_SECS" >&2; exit 
 # deadline) to the last close: what the closes cost.
 WRITER=$(dirname "$(grep -l '^sled-writer$' /proc/$PID/task/*/comm | head -1)")
 cpu_ticks() { awk '{print $14 + $15}' "$1"; }
-SERVER0=$(cpu_ticks /proc/$PID/stat); WRITER0=$(cpu_ticks "$WRITER/stat")
+# The store writer's counters: changes, flushes, time flushing and applying (wall).
+store_counters() {
+  curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^ordercenter_store_(flushes_total|durable_writes_total|flush_seconds_total|apply_seconds_total) /{printf "%s ", $2}'
+}
+SERVER0=$(cpu_ticks /proc/$PID/stat); WRITER0=$(cpu_ticks "$WRITER/stat"); STORE0=$(store_counters)
 until [ "$(grep -c 'order closed' "$DIR/log")" -ge "$ORDERS" ]; do sleep 1; done
-SERVER1=$(cpu_ticks /proc/$PID/stat); WRITER1=$(cpu_ticks "$WRITER/stat")
+SERVER1=$(cpu_ticks /proc/$PID/stat); WRITER1=$(cpu_ticks "$WRITER/stat"); STORE1=$(store_counters)
 bash bench/lateness_report.sh "$DIR/log"
 HZ=$(getconf CLK_TCK)
 echo "CPU per close: server $(( (SERVER1 - SERVER0) * 1000000 / HZ / ORDERS )) µs, sled-writer $(( (WRITER1 - WRITER0) * 1000000 / HZ / ORDERS )) µs"
+python3 - "$STORE0" "$STORE1" "$ORDERS" <<'PY'
+import sys
+before, after, orders = sys.argv[1].split(), sys.argv[2].split(), int(sys.argv[3])
+flushes, changes, flush_s, apply_s = (float(a) - float(b) for a, b in zip(after, before))
+print(f"writer: {changes:.0f} changes, {flushes:.0f} flushes ({flush_s / max(flushes, 1) * 1e3:.1f} ms each), "
+      f"applying {apply_s / orders * 1e6:.1f} µs per close (wall)")
+PY
 grep -E "VmHWM" /proc/$PID/status
