@@ -8,8 +8,8 @@
 //!   [`domain::Order::decide`], the one place that says what a command on an order leads to
 //!   — plain Rust, no actix, no sled, no HTTP.
 //! - [`workflow`]: the I/O an order's decisions lead to (creating with the subsystem, paying
-//!   and closing at the provider, refunding, writing how an order ended) over the
-//!   environment it needs; no actors.
+//!   and closing at the provider, refunding, writing how an order ended, in groups of
+//!   orders per change) over the environment it needs; no actors.
 //! - [`store`]: every sled call and the key layout; one writer thread applies durable
 //!   changes (multi-key ones journaled, never sled transactions) and a flusher makes each
 //!   batch durable with one `flush()` (group commit); a witness file the store must reach

@@ -88,13 +88,16 @@ impl InStoreSubsystem for InProcessSubsystem {
             .map_err(SubsystemError::from)
     }
 
-    fn order_notify_in_write(
+    fn order_notify_many_in_write(
         &self,
-        call: &OrderNotifyCall,
+        calls: &[OrderNotifyCall],
         change: &mut crate::store::Change,
-    ) -> Result<(), SubsystemError> {
-        self.service
-            .order_notice_in_write(OrderNotice::from_call(call)?, change)
-            .map_err(SubsystemError::from)
+    ) -> Result<Vec<Result<(), SubsystemError>>, SubsystemError> {
+        let notices = calls.iter().map(OrderNotice::from_call).collect();
+        let results = self.service.order_notices_in_write(notices, change)?;
+        Ok(results
+            .into_iter()
+            .map(|result| result.map_err(SubsystemError::from))
+            .collect())
     }
 }

@@ -524,23 +524,33 @@ impl ActivityService {
     pub async fn order_notice(&self, notice: OrderNotice) -> Result<(), ActivityError> {
         let ttl = self.reservation_secs;
         self.locked(move |store| {
+            let now = time::now_secs();
+            let mut noticed = Noticed::default();
+            apply_notice(store, &notice, &mut noticed, now)?;
             let mut change = Change::new();
-            apply_notice(store, notice, &mut change, ttl)?;
+            stage_noticed(store, noticed, &mut change, now, ttl)?;
             store.store().apply(change)?;
             Ok(())
         })
         .await
     }
 
-    /// [`ActivityService::order_notice`] staged into `change`, on the store's writer thread
-    /// (inside [`crate::store::Store::write`]): the in-process order center records how an
-    /// order ended and its effect on the seats in one atomic change.
-    pub fn order_notice_in_write(
+    /// [`ActivityService::order_notice`] for several orders at once, staged into `change`, on
+    /// the store's writer thread (inside [`crate::store::Store::write`]): the in-process order
+    /// center records how orders ended and their effect on the seats in one atomic change
+    /// (a group of closes at one deadline writes each activity's counts once). Each notice
+    /// reads the applies and seat counts as the ones before it left them. One result per
+    /// notice: one that fails stages nothing; an `Err` for all means nothing was staged.
+    pub fn order_notices_in_write(
         &self,
-        notice: OrderNotice,
+        notices: Vec<Result<OrderNotice, ActivityError>>,
         change: &mut Change,
-    ) -> Result<(), ActivityError> {
-        apply_notice(&self.store, notice, change, self.reservation_secs)
+    ) -> Result<Vec<Result<(), ActivityError>>, ActivityError> {
+        let now = time::now_secs();
+        let mut noticed = Noticed::default();
+        let results = apply_notices(&self.store, notices, &mut noticed, now);
+        stage_noticed(&self.store, noticed, change, now, self.reservation_secs)?;
+        Ok(results)
     }
 
     /// Releases the seats of pending applies that got no order in time, each to the first
@@ -654,35 +664,44 @@ fn bind(
     Ok(OrderCreateAnswer { items, extra })
 }
 
-/// How an order ended, applied to its applies and seats (staged into `change`): paid →
-/// registered; closed or refunded → released, to the first waiter when there is one. Idempotent; an order with nothing bound is
-/// tombstoned (a late bind for it is refused) unless paid.
+/// What the notices of one change did so far: the applies they changed and the seat counts
+/// as they left them, so each later notice of the change reads those, not the store's
+/// older copies (a group of closes sharing an activity returns every seat).
+#[derive(Default)]
+struct Noticed {
+    changed: Vec<Apply>,
+    activities: Vec<Activity>,
+    tombstones: Vec<OrderNo>,
+}
+
+/// How an order ended, applied to its applies and seats (into `noticed`, staged later by
+/// [`stage_noticed`]): paid → registered; closed or refunded → released (to the first
+/// waiter, once staged). Idempotent; an order with nothing bound is tombstoned (a late bind
+/// for it is refused) unless paid.
 fn apply_notice(
     store: &ActivityStore,
-    notice: OrderNotice,
-    change: &mut Change,
-    ttl: u64,
+    notice: &OrderNotice,
+    noticed: &mut Noticed,
+    now: u64,
 ) -> Result<(), ActivityError> {
-    let now = time::now_secs();
-    let mut changed: Vec<Apply> = Vec::new();
-    let mut activities: Vec<Activity> = Vec::new();
     let bound = store.order_applies(&notice.order_no)?;
     if bound.is_empty()
         && notice.outcome != OrderOutcome::Paid
+        && !noticed.tombstones.contains(&notice.order_no)
         && !store.is_tombstoned(&notice.order_no)?
     {
         // Closed before anything was bound (e.g. creation given up while a bind was
         // still on its way): refuse that bind if it comes.
-        store.stage(
-            change,
-            ActivityWrite {
-                tombstones: vec![&notice.order_no],
-                ..ActivityWrite::default()
-            },
-        )?;
+        noticed.tombstones.push(notice.order_no.clone());
         return Ok(());
     }
-    for mut apply in bound {
+    for stored in bound {
+        // An apply this change already changed is taken as it left it.
+        let earlier = noticed.changed.iter().position(|a| a.id == stored.id);
+        let mut apply = match earlier {
+            Some(at) => noticed.changed[at].clone(),
+            None => stored,
+        };
         let next = match (apply.status, notice.outcome) {
             (ApplyStatus::Ordered, OrderOutcome::Paid) => ApplyStatus::Registered,
             (ApplyStatus::Ordered, OrderOutcome::Closed | OrderOutcome::Refunded) => {
@@ -701,8 +720,8 @@ fn apply_notice(
                 continue;
             }
         };
-        let index = loaded(store, &mut activities, apply.activity_id)?;
-        let activity = &mut activities[index];
+        let index = loaded(store, &mut noticed.activities, apply.activity_id)?;
+        let activity = &mut noticed.activities[index];
         match apply.status {
             ApplyStatus::Ordered => activity.reserved = activity.reserved.saturating_sub(1),
             ApplyStatus::Registered => activity.registered = activity.registered.saturating_sub(1),
@@ -713,19 +732,71 @@ fn apply_notice(
         }
         apply.status = next;
         apply.updated_at = now;
-        changed.push(apply);
+        match earlier {
+            Some(at) => noticed.changed[at] = apply,
+            None => noticed.changed.push(apply),
+        }
     }
-    if !changed.is_empty() {
-        promote_waiters(store, &mut activities, &mut changed, now, ttl)?;
-        store.stage(
-            change,
-            ActivityWrite {
-                activities: activities.iter().collect(),
-                applies: changed.iter().collect(),
-                tombstones: vec![],
-            },
+    Ok(())
+}
+
+/// Applies each notice in turn, as one change's worth: a notice that fails leaves nothing
+/// of itself behind (its result says why), the others go on.
+fn apply_notices(
+    store: &ActivityStore,
+    notices: Vec<Result<OrderNotice, ActivityError>>,
+    noticed: &mut Noticed,
+    now: u64,
+) -> Vec<Result<(), ActivityError>> {
+    notices
+        .into_iter()
+        .map(|notice| {
+            let notice = notice?;
+            let before = (
+                noticed.changed.clone(),
+                noticed.activities.clone(),
+                noticed.tombstones.len(),
+            );
+            let applied = apply_notice(store, &notice, noticed, now);
+            if applied.is_err() {
+                noticed.changed = before.0;
+                noticed.activities = before.1;
+                noticed.tombstones.truncate(before.2);
+            }
+            applied
+        })
+        .collect()
+}
+
+/// Stages what the notices did into `change`: each seat they freed goes to the first waiter
+/// of its activity in the same change, then applies, seat counts and tombstones are written.
+fn stage_noticed(
+    store: &ActivityStore,
+    mut noticed: Noticed,
+    change: &mut Change,
+    now: u64,
+    ttl: u64,
+) -> Result<(), ActivityError> {
+    if !noticed.changed.is_empty() {
+        promote_waiters(
+            store,
+            &mut noticed.activities,
+            &mut noticed.changed,
+            now,
+            ttl,
         )?;
     }
+    if noticed.changed.is_empty() && noticed.tombstones.is_empty() {
+        return Ok(());
+    }
+    store.stage(
+        change,
+        ActivityWrite {
+            activities: noticed.activities.iter().collect(),
+            applies: noticed.changed.iter().collect(),
+            tombstones: noticed.tombstones.iter().collect(),
+        },
+    )?;
     Ok(())
 }
 
@@ -915,6 +986,87 @@ mod tests {
             indexed.waiting.len(),
             "after {step}: the waitlist count"
         );
+    }
+
+    #[tokio::test]
+    async fn notices_written_in_one_change_each_see_what_the_ones_before_did() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, service) = service(dir.path()).await;
+        let activity = service
+            .save(NewActivity {
+                name: "a".into(),
+                price: Fen(1),
+                seats: 4,
+                start_time: 0,
+                end_time: 0,
+                per_member_limit: 1,
+                stadium_name: "s".into(),
+                refund_deadline: Some(0),
+            })
+            .await
+            .expect("saved")
+            .activity
+            .id;
+        let (a, b, c) = (
+            apply(&service, activity, 1).await,
+            apply(&service, activity, 2).await,
+            apply(&service, activity, 3).await,
+        );
+        let holding = apply(&service, activity, 5).await;
+        let waiter = apply(&service, activity, 4).await;
+        let (closed, also_closed, paid) = (
+            bind(&service, a, 1, 1).await,
+            bind(&service, b, 2, 2).await,
+            bind(&service, c, 3, 3).await,
+        );
+        let told = |order_no: &OrderNo, outcome| {
+            Ok(OrderNotice {
+                order_no: order_no.clone(),
+                outcome,
+            })
+        };
+        // Two closes, the first told twice, a payment, and one notice that failed to parse.
+        let notices = vec![
+            told(&closed, OrderOutcome::Closed),
+            told(&also_closed, OrderOutcome::Closed),
+            told(&closed, OrderOutcome::Closed),
+            told(&paid, OrderOutcome::Paid),
+            Err(ActivityError::Invalid("order_no".into())),
+        ];
+        let writes = service.clone();
+        let results = store
+            .write(move || {
+                let mut change = Change::new();
+                let results = writes.order_notices_in_write(notices, &mut change);
+                writes.store.store().apply(change)?;
+                Ok(results)
+            })
+            .await
+            .expect("written")
+            .expect("staged");
+        let failed: Vec<bool> = results.iter().map(Result::is_err).collect();
+        assert_eq!(failed, [false, false, false, false, true]);
+        let counts = service
+            .store
+            .activity(activity)
+            .expect("read")
+            .expect("there");
+        // Two seats back (once each, though one close was told twice), one of them to the
+        // waiter, who holds it beside the apply still pending; one registered.
+        assert_eq!((counts.reserved, counts.registered), (2, 1), "{counts:?}");
+        let (applies, _) = service.store.indexed();
+        let status = |id: u64| applies.iter().find(|x| x.id == id).map(|x| x.status);
+        assert_eq!(status(a), Some(ApplyStatus::Cancelled));
+        assert_eq!(status(b), Some(ApplyStatus::Cancelled));
+        assert_eq!(status(c), Some(ApplyStatus::Registered));
+        assert_eq!(status(waiter), Some(ApplyStatus::Pending));
+        assert_eq!(status(holding), Some(ApplyStatus::Pending));
+        assert_indexes_match(&service, activity, "notices written together").await;
+        drop(service);
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .expect("joined")
+            .expect("closes");
     }
 
     #[tokio::test]

@@ -146,6 +146,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The same failure for another caller of one change made for many (sled's and
+    /// bincode's errors cannot be cloned): what a storage failure is and how it is answered
+    /// (503 or 500) are kept, the message too.
+    pub fn for_each_caller(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(why) => StoreError::Unavailable(why.clone()),
+            StoreError::Flush(error) => StoreError::Flush(Arc::clone(error)),
+            StoreError::Poisoned => StoreError::Poisoned,
+            StoreError::Closed => StoreError::Closed,
+            StoreError::Thread(why) => StoreError::Thread(why.clone()),
+            other if other.is_unavailable() => StoreError::Unavailable(other.to_string()),
+            other => StoreError::Corrupt(other.to_string()),
+        }
+    }
+
     /// Whether the failure is the storage's (disk full, write or flush failed, closing):
     /// answered 503 (retry later), not 500.
     pub fn is_unavailable(&self) -> bool {
@@ -368,6 +383,17 @@ impl Store {
         T: Send + 'static,
     {
         self.writer.write(change).await
+    }
+
+    /// Runs `change` on the writer thread and `then` with its result once it is on disk,
+    /// without a caller waiting: see [`Writer::submit_then`].
+    pub fn submit_then<T, C, A>(&self, change: C, then: A) -> Result<(), StoreError>
+    where
+        C: FnOnce(Option<StoreError>) -> T + Send + 'static,
+        T: Send + 'static,
+        A: FnOnce(T, Result<(), StoreError>) + Send + 'static,
+    {
+        self.writer.submit_then(change, then)
     }
 
     /// Waits, blocking, until every write made before this call is on disk (at open and at

@@ -205,6 +205,34 @@ impl Writer {
         })
     }
 
+    /// Runs `change` on the writer thread in its turn, given the refusal when the store
+    /// takes no change (it must then write nothing), and once the flush covering it is
+    /// over runs `then` with what `change` returned and how that flush ended, on the
+    /// flusher's thread. For one change made for many callers, each answered by `then`, so
+    /// no caller has to stay to pass the answers on. A panic in `change` is caught; `then`
+    /// is not run (what `change` held is dropped).
+    pub fn submit_then<T, C, A>(&self, change: C, then: A) -> Result<(), StoreError>
+    where
+        C: FnOnce(Option<StoreError>) -> T + Send + 'static,
+        T: Send + 'static,
+        A: FnOnce(T, Result<(), StoreError>) + Send + 'static,
+    {
+        let queue = self.stats.clone();
+        let job: Job = Box::new(move |refused: Option<StoreError>| {
+            queue.queued.fetch_sub(1, Ordering::Relaxed);
+            let made = std::panic::catch_unwind(AssertUnwindSafe(move || change(refused)));
+            Box::new(move |flushed: Flushed| match made {
+                Ok(made) => then(made, flushed.map_err(StoreError::Flush)),
+                Err(_) => tracing::error!("a store change made for many callers panicked"),
+            })
+        });
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.jobs.send(job).map_err(|_| {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            StoreError::Closed
+        })
+    }
+
     /// Counters.
     pub fn stats(&self) -> &WriterStats {
         &self.stats

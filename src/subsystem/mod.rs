@@ -152,13 +152,15 @@ pub trait InStoreSubsystem: Send + Sync {
         change: &mut crate::store::Change,
     ) -> Result<OrderCreateAnswer, SubsystemError>;
 
-    /// `applyOrderNotify` on the store's writer thread, its writes staged into `change`:
-    /// the order center records how the order ended in the same atomic change.
-    fn order_notify_in_write(
+    /// `applyOrderNotify` for several orders on the store's writer thread, their writes
+    /// staged into `change`: the order center records how the orders ended in the same
+    /// atomic change. Each call sees what the calls before it staged. One result per call
+    /// (a call that fails stages nothing); an `Err` for all means nothing was staged.
+    fn order_notify_many_in_write(
         &self,
-        call: &OrderNotifyCall,
+        calls: &[OrderNotifyCall],
         change: &mut crate::store::Change,
-    ) -> Result<(), SubsystemError>;
+    ) -> Result<Vec<Result<(), SubsystemError>>, SubsystemError>;
 }
 
 /// The subsystem of each `business_type`.

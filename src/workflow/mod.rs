@@ -53,6 +53,8 @@ pub struct OrderEnv {
     pub subsystems: Subsystems,
     /// Wakes the outbox after a notification was written.
     pub outbox: OutboxWaker,
+    /// Endings told in our store, waiting to be written in groups.
+    pub endings: Arc<ended::EndingQueue>,
     /// Tunables.
     pub settings: OrderSettings,
     /// The payment provider.
@@ -91,6 +93,7 @@ impl OrderEnv {
             store,
             subsystems,
             outbox,
+            endings: Arc::default(),
             settings,
             provider,
             metrics: OrderMetrics::default(),
