@@ -420,6 +420,12 @@ async fn start_order_center(
         .store
         .blocking(move || reader.order_no_high())
         .await?;
+    // A predecessor stopped within the last 100 ms may have reserved numbers ahead of the
+    // clock: none is issued before the clock has passed them.
+    let wait = OrderNoGenerator::wait_before_first(time::now_millis(), high);
+    if wait > 0 {
+        actix_rt::time::sleep(std::time::Duration::from_millis(wait)).await;
+    }
     let numbers = OrderNoGenerator::new(time::now_millis(), high);
     let center = OrderCenter::new(supervisor, published, poller, env, numbers);
     Ok(OrderCenterParts {

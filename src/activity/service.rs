@@ -907,6 +907,25 @@ mod tests {
         .expect("joined")
     }
 
+    /// An open activity with `seats` seats, one per member, refundable always.
+    async fn save_activity(service: &ActivityService, seats: u32) -> u64 {
+        service
+            .save(NewActivity {
+                name: "a".into(),
+                price: Fen(1),
+                seats,
+                start_time: 0,
+                end_time: 0,
+                per_member_limit: 1,
+                stadium_name: "s".into(),
+                refund_deadline: Some(0),
+            })
+            .await
+            .expect("saved")
+            .activity
+            .id
+    }
+
     async fn apply(service: &ActivityService, activity_id: u64, member_id: u64) -> u64 {
         let command = ApplyCommand {
             owner: member(member_id),
@@ -992,21 +1011,7 @@ mod tests {
     async fn notices_written_in_one_change_each_see_what_the_ones_before_did() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, service) = service(dir.path()).await;
-        let activity = service
-            .save(NewActivity {
-                name: "a".into(),
-                price: Fen(1),
-                seats: 4,
-                start_time: 0,
-                end_time: 0,
-                per_member_limit: 1,
-                stadium_name: "s".into(),
-                refund_deadline: Some(0),
-            })
-            .await
-            .expect("saved")
-            .activity
-            .id;
+        let activity = save_activity(&service, 4).await;
         let (a, b, c) = (
             apply(&service, activity, 1).await,
             apply(&service, activity, 2).await,
@@ -1073,21 +1078,7 @@ mod tests {
     async fn every_step_of_an_apply_keeps_its_indexes_exact() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, service) = service(dir.path()).await;
-        let activity = service
-            .save(NewActivity {
-                name: "a".into(),
-                price: Fen(1),
-                seats: 2,
-                start_time: 0,
-                end_time: 0,
-                per_member_limit: 1,
-                stadium_name: "s".into(),
-                refund_deadline: Some(0),
-            })
-            .await
-            .expect("saved")
-            .activity
-            .id;
+        let activity = save_activity(&service, 2).await;
         let first = apply(&service, activity, 1).await;
         let second = apply(&service, activity, 2).await;
         let waiter = apply(&service, activity, 3).await;

@@ -20,8 +20,9 @@ const BODY_EPOCH_MS: u64 = 1_735_689_600_000;
 const PER_MILLI: u64 = 100;
 /// The bodies of 100 ms: how far ahead of the last body issued the store reserves, so it
 /// writes its high mark about ten times a second under load instead of on every create. A
-/// process started within 100 ms of the last number its predecessor issued starts up to
-/// that far ahead of the wall clock; later starts are not ahead at all.
+/// process started within 100 ms of the last number its predecessor issued waits for the
+/// clock to pass the reservation ([`OrderNoGenerator::wait_before_first`]) before it issues
+/// any, so no body is issued for a millisecond the clock has not reached.
 pub const RESERVED_BODIES: u64 = 100 * PER_MILLI;
 /// Largest 15-digit body.
 const BODY_MAX: u64 = 999_999_999_999_999;
@@ -234,6 +235,20 @@ impl OrderNoGenerator {
         }
     }
 
+    /// How long (ms) a process started at `now_ms` must wait before its first number when
+    /// the store says bodies up to `persisted_high` were issued or reserved: until the
+    /// clock passes a reservation of its predecessor ([`RESERVED_BODIES`]). A high mark
+    /// further ahead than a reservation means the clock was stepped back; that is not
+    /// waited for (the generator counts on from the mark, as [`OrderNoGenerator::next_body`]
+    /// does after a step back).
+    pub fn wait_before_first(now_ms: u64, persisted_high: u64) -> u64 {
+        let reserved_ms = persisted_high / PER_MILLI + BODY_EPOCH_MS;
+        match reserved_ms.checked_sub(now_ms) {
+            Some(ahead) if ahead <= RESERVED_BODIES / PER_MILLI => ahead + 1,
+            _ => 0,
+        }
+    }
+
     /// The next body at wall-clock time `now_ms`, or [`Exhausted`] when this millisecond's
     /// numbers are used up (the caller waits for the clock).
     pub fn next_body(&mut self, now_ms: u64) -> Result<u64, Exhausted> {
@@ -261,6 +276,34 @@ mod tests {
     use proptest::prelude::*;
 
     const NOW: u64 = 1_747_279_526_000;
+
+    #[test]
+    fn a_start_waits_out_its_predecessors_reservation_but_not_a_clock_stepped_back() {
+        let body_at = |ms: u64| (ms - BODY_EPOCH_MS) * PER_MILLI + PER_MILLI - 1;
+        // Reserved 50 ms ahead: wait until the clock has passed it, then number after it.
+        let high = body_at(NOW + 50);
+        let wait = OrderNoGenerator::wait_before_first(NOW, high);
+        assert_eq!(wait, 51);
+        let started = NOW + wait;
+        let mut numbers = OrderNoGenerator::new(started, high);
+        // A fresh generator numbers from the millisecond after it started.
+        let first = numbers.next_body(started + 1).expect("a number");
+        assert!(first > high);
+        assert_eq!(
+            first / PER_MILLI + BODY_EPOCH_MS,
+            started + 1,
+            "not ahead of the clock"
+        );
+        // Issued in the past: no wait. Far ahead (the clock stepped back): no wait either.
+        assert_eq!(
+            OrderNoGenerator::wait_before_first(NOW, body_at(NOW - 10)),
+            0
+        );
+        assert_eq!(
+            OrderNoGenerator::wait_before_first(NOW, body_at(NOW + 10_000)),
+            0
+        );
+    }
 
     #[test]
     fn numbers_have_the_seed_shape() {

@@ -6,7 +6,9 @@
 //! - `order_nos`: no longer written (a child's number shares its parent's 15-digit body, and
 //!   nothing read the mapping); stores written before keep theirs, unread
 //! - `deadlines`: big-endian deadline (Unix s) ‖ parent_order_no → `[]`, orders that need an
-//!   actor (creating, unpaid, closed with a refund to confirm, or paid with a refund pending)
+//!   actor (creating, unpaid, closed with a refund to confirm, or paid with a refund pending),
+//!   and for a few seconds those that closed at their deadline (swept by
+//!   `orders::OrderStore::sweep_deadlines`; readers skip an entry whose order has ended)
 //! - `outbox`:    big-endian sequence → bincode [`outbox::OutboxEntry`]
 //! - `notices_delivered`: parent_order_no ‖ big-endian outbox sequence → bincode
 //!   [`outbox::Delivered`], the outbox's deliveries for the order's history

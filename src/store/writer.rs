@@ -390,9 +390,10 @@ fn flush_loop(
                             side.witness.path().display()
                         ));
                     }
-                    // Before the replies: a caller answered may go on to tell others.
-                    after_flush.into_iter().for_each(|then| then());
                 }
+                // Whenever the flush succeeded, as the replies then say it did; before them:
+                // a caller answered may go on to tell others.
+                after_flush.into_iter().for_each(|then| then());
             }
             Err(error) => side.health.mark_broken(format!("flush failed: {error}")),
         }

@@ -7,6 +7,7 @@
 //! close at one deadline, each change has one journal record and writes each activity's seat
 //! counts once for the group, where one change per order wrote and read them every time.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
@@ -117,10 +118,14 @@ impl EndingQueue {
     /// Queues the writer job that takes up to [`PER_JOB`] waiting endings and writes them,
     /// and queues itself again behind the other changes while more wait.
     fn schedule(self: &Arc<Self>, orders: &OrderStore) {
-        let queue = Arc::clone(self);
+        let unran = Unran(Some(Arc::clone(self)));
         let writes = orders.clone();
         let submitted = orders.store().submit_then(
             move |refused| {
+                let mut unran = unran;
+                let Some(queue) = unran.0.take() else {
+                    return Vec::new();
+                };
                 let (endings, more) = queue.take(PER_JOB);
                 if more {
                     queue.schedule(&writes);
@@ -166,6 +171,21 @@ impl EndingQueue {
     }
 }
 
+/// The queue a scheduled job was to empty, until the job runs: if the writer drops the job
+/// without running it (its threads ended), the endings waiting are answered
+/// [`StoreError::Closed`], instead of waiting for ever behind a job that will not come.
+struct Unran(Option<Arc<EndingQueue>>);
+
+impl Drop for Unran {
+    fn drop(&mut self) {
+        if let Some(queue) = self.0.take() {
+            for ending in queue.take(usize::MAX).0 {
+                let _ = ending.answer.send(Err(StoreError::Closed));
+            }
+        }
+    }
+}
+
 /// Writes `endings` in changes of up to [`GROUP`] orders of one subsystem each, on the writer
 /// thread. Each order is answered with how its change went.
 fn write_groups(orders: &OrderStore, endings: Vec<Ending>) -> Vec<(Ending, Ended)> {
@@ -179,7 +199,19 @@ fn write_groups(orders: &OrderStore, endings: Vec<Ending>) -> Vec<(Ending, Ended
                 None => break,
             }
         }
-        match write_group(orders, &group) {
+        // A group that panics fails alone: the groups before it are written, and are
+        // answered so once the flush is over.
+        let written = std::panic::catch_unwind(AssertUnwindSafe(|| write_group(orders, &group)))
+            .unwrap_or_else(|_| {
+                tracing::error!(
+                    orders = group.len(),
+                    "writing a group of order endings panicked"
+                );
+                Err(StoreError::Thread(
+                    "writing a group of order endings panicked".into(),
+                ))
+            });
+        match written {
             Ok(written) => answered.extend(group.into_iter().zip(written.into_iter().map(Ok))),
             Err(error) => {
                 answered.extend(group.into_iter().map(|e| (e, Err(error.for_each_caller()))))
