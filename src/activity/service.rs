@@ -907,6 +907,14 @@ mod tests {
         .expect("joined")
     }
 
+    async fn close(store: Store, service: ActivityService) {
+        drop(service);
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .expect("joined")
+            .expect("closes");
+    }
+
     /// An open activity with `seats` seats, one per member, refundable always.
     async fn save_activity(service: &ActivityService, seats: u32) -> u64 {
         service
@@ -1067,11 +1075,7 @@ mod tests {
         assert_eq!(status(waiter), Some(ApplyStatus::Pending));
         assert_eq!(status(holding), Some(ApplyStatus::Pending));
         assert_indexes_match(&service, activity, "notices written together").await;
-        drop(service);
-        tokio::task::spawn_blocking(move || store.close())
-            .await
-            .expect("joined")
-            .expect("closes");
+        close(store, service).await;
     }
 
     #[tokio::test]
@@ -1125,10 +1129,6 @@ mod tests {
             assert!(again > released);
         }
         assert_indexes_match(&service, activity, "released members applied again").await;
-        drop(service);
-        tokio::task::spawn_blocking(move || store.close())
-            .await
-            .expect("joined")
-            .expect("closes");
+        close(store, service).await;
     }
 }

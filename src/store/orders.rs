@@ -327,11 +327,7 @@ impl OrderStore {
             };
             for entry in self.deadlines.range((from, to)) {
                 let (key, _) = entry?;
-                let parent = key
-                    .get(8..)
-                    .and_then(|raw| std::str::from_utf8(raw).ok())
-                    .and_then(|text| OrderNo::parse(text).ok())
-                    .ok_or_else(|| StoreError::Corrupt("deadline key".into()))?;
+                let parent = deadline_key_order(&key)?;
                 wanted.push(parent);
                 if wanted.len() >= limit.saturating_sub(live.len()).max(1) {
                     next = Some(key.to_vec());
@@ -520,11 +516,7 @@ impl OrderStore {
         for entry in self.deadlines.range((from, to)).take(limit) {
             let (key, _) = entry?;
             looked += 1;
-            let parent = key
-                .get(8..)
-                .and_then(|raw| std::str::from_utf8(raw).ok())
-                .and_then(|text| OrderNo::parse(text).ok())
-                .ok_or_else(|| StoreError::Corrupt("deadline key".into()))?;
+            let parent = deadline_key_order(&key)?;
             if !self.get(&parent)?.is_some_and(|order| order.needs_actor()) {
                 change.remove(&self.deadlines, &key);
                 removed += 1;
@@ -808,6 +800,14 @@ fn deadline_key(deadline: u64, parent: &OrderNo) -> Vec<u8> {
     key.extend_from_slice(&be(deadline));
     key.extend_from_slice(parent.as_str().as_bytes());
     key
+}
+
+/// The order a [`deadline_key`] is for.
+fn deadline_key_order(key: &[u8]) -> Result<OrderNo, StoreError> {
+    key.get(8..)
+        .and_then(|raw| std::str::from_utf8(raw).ok())
+        .and_then(|text| OrderNo::parse(text).ok())
+        .ok_or_else(|| StoreError::Corrupt("deadline key".into()))
 }
 
 #[cfg(test)]
