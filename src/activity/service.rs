@@ -583,7 +583,28 @@ impl ActivityService {
         })
         .await
     }
+
+    /// Removes the member-index entries of applies released before `before` (Unix s), a
+    /// page per durable change ([`ActivityStore::sweep_released`]). Returns how many went.
+    pub async fn sweep_released(&self, before: u64) -> Result<usize, ActivityError> {
+        let mut removed = 0;
+        if !self.store.released_before(before) {
+            return Ok(0);
+        }
+        loop {
+            let (gone, more) = self
+                .locked(move |store| Ok(store.sweep_released(before, RELEASED_SWEEP_PAGE)?))
+                .await?;
+            removed += gone;
+            if !more {
+                return Ok(removed);
+            }
+        }
+    }
 }
+
+/// Member-index entries one change of [`ActivityService::sweep_released`] removes.
+const RELEASED_SWEEP_PAGE: usize = 1024;
 
 /// The binding of `applyOrderCreate`, on the writer thread: every apply in the slice must be
 /// the caller's and pending (or already bound to this very order: idempotent).
@@ -884,7 +905,7 @@ fn promote_waiters(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::activity::IndexedApplies;
+    use crate::store::activity::{IndexedApplies, RELEASED_SWEEP_LAG_SECS};
     use crate::store::{Store, StoreConfig};
 
     const TTL: u64 = 60;
@@ -1129,6 +1150,27 @@ mod tests {
             assert!(again > released);
         }
         assert_indexes_match(&service, activity, "released members applied again").await;
+
+        // The sweep removes what releases left: not yet those of the last seconds, then all.
+        let now = time::now_secs();
+        let early = service
+            .sweep_released(now.saturating_sub(RELEASED_SWEEP_LAG_SECS))
+            .await
+            .expect("swept");
+        assert_eq!(early, 0, "nothing released long enough ago");
+        let removed = service.sweep_released(now + 1).await.expect("swept");
+        let (applies, indexed) = service.store.indexed();
+        let holding: std::collections::BTreeSet<u64> = applies
+            .iter()
+            .filter(|apply| apply.status != ApplyStatus::Cancelled)
+            .map(|apply| apply.id)
+            .collect();
+        assert_eq!(indexed.of_members, holding, "after the sweep: {applies:#?}");
+        assert!(
+            removed >= 2,
+            "the two released entries left (swept {removed})"
+        );
+        assert_eq!(service.sweep_released(now + 1).await.expect("swept"), 0);
         close(store, service).await;
     }
 }

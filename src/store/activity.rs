@@ -1,7 +1,7 @@
 //! The activity platform's trees. The platform's read-check-write steps run on the store's
 //! writer thread, one at a time; each write here is one atomic [`Change`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -26,6 +26,11 @@ pub struct ActivityStore {
     /// each written change (see [`ActivityStore::stage`]), so `detail.waitlist` and a new
     /// waiter's position cost no scan of the queue (on the writer thread, for the latter).
     waitlist_counts: Arc<Mutex<HashMap<u64, u32>>>,
+    /// Member-index entries of released applies with when they were released (Unix s),
+    /// oldest first, for [`ActivityStore::sweep_released`]. Only in memory: after a crash
+    /// the last seconds' entries stay until their member's next apply drops them
+    /// ([`ActivityStore::unindex_released`]); readers skip them by status meanwhile.
+    released: Arc<Mutex<VecDeque<(u64, MemberKey)>>>,
     next_activity_id: Arc<AtomicU64>,
     next_apply_id: Arc<AtomicU64>,
 }
@@ -42,17 +47,26 @@ pub struct ActivityWrite<'a> {
     pub tombstones: Vec<&'a OrderNo>,
 }
 
-fn member_key(activity_id: u64, owner: MemberRef, apply_id: u64) -> Vec<u8> {
-    let mut key = member_prefix(activity_id, owner);
-    key.extend_from_slice(&be(apply_id));
+/// How long after its release an apply's member-index entry is swept
+/// ([`ActivityStore::sweep_released`]): past the burst of closes at a flash sale's deadline
+/// that released it, as the order center's deadline index is swept.
+pub const RELEASED_SWEEP_LAG_SECS: u64 = 5;
+
+/// A member-index key: activity ‖ company ‖ member ‖ apply.
+type MemberKey = [u8; 32];
+
+fn member_key(activity_id: u64, owner: MemberRef, apply_id: u64) -> MemberKey {
+    let mut key = [0u8; 32];
+    key[..24].copy_from_slice(&member_prefix(activity_id, owner));
+    key[24..].copy_from_slice(&be(apply_id));
     key
 }
 
-fn member_prefix(activity_id: u64, owner: MemberRef) -> Vec<u8> {
-    let mut key = Vec::with_capacity(32);
-    key.extend_from_slice(&be(activity_id));
-    key.extend_from_slice(&be(owner.company_id));
-    key.extend_from_slice(&be(owner.member_id));
+fn member_prefix(activity_id: u64, owner: MemberRef) -> [u8; 24] {
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&be(activity_id));
+    key[8..16].copy_from_slice(&be(owner.company_id));
+    key[16..].copy_from_slice(&be(owner.member_id));
     key
 }
 
@@ -103,6 +117,7 @@ impl ActivityStore {
             refund_deadlines: store.tree("refund_deadlines")?,
             waitlist,
             waitlist_counts: Arc::new(Mutex::new(counts)),
+            released: Arc::default(),
         })
     }
 
@@ -157,8 +172,8 @@ impl ActivityStore {
     }
 
     /// The member's applies for an activity that hold a seat (pending, ordered or
-    /// registered) or wait for one, and those released since the member's last apply
-    /// there (which callers skip by status, and the next apply drops from the index with
+    /// registered) or wait for one, and those released in the last seconds or before a
+    /// crash (which callers skip by status, and the next apply drops from the index with
     /// [`ActivityStore::unindex_released`]): so this reads at most `per_member_limit` applies
     /// and the few released since, however long the member's history. Blocking.
     pub fn member_applies(
@@ -189,6 +204,48 @@ impl ActivityStore {
                 member_key(apply.activity_id, apply.owner, apply.id),
             );
         }
+    }
+
+    /// Whether an apply released before `before` (Unix s) has its member-index entry left
+    /// for [`ActivityStore::sweep_released`]: O(1), so an idle sweep costs no change.
+    pub fn released_before(&self, before: u64) -> bool {
+        self.released
+            .lock()
+            .front()
+            .is_some_and(|(at, _)| *at < before)
+    }
+
+    /// Removes the member-index entries of applies released before `before` (Unix s), up to
+    /// `limit` of them, in one atomic change: what a release left
+    /// ([`ActivityStore::stage`]). Returns how many it removed and whether more are due.
+    /// Inside a [`Store::write`] change only (the writer thread).
+    pub fn sweep_released(&self, before: u64, limit: usize) -> Result<(usize, bool), StoreError> {
+        let (due, more): (Vec<(u64, MemberKey)>, bool) = {
+            let mut released = self.released.lock();
+            let count = released
+                .iter()
+                .take(limit)
+                .take_while(|(at, _)| *at < before)
+                .count();
+            let due = released.drain(..count).collect();
+            let more = released.front().is_some_and(|(at, _)| *at < before);
+            (due, more)
+        };
+        if due.is_empty() {
+            return Ok((0, false));
+        }
+        let mut change = Change::new();
+        for (_, key) in &due {
+            change.remove(&self.member_applies, key);
+        }
+        if let Err(error) = self.store.apply(change) {
+            let mut released = self.released.lock();
+            for entry in due.into_iter().rev() {
+                released.push_front(entry);
+            }
+            return Err(error);
+        }
+        Ok((due.len(), more))
     }
 
     /// How many entries the member index holds for a member and an activity (what
@@ -297,8 +354,8 @@ impl ActivityStore {
     }
 
     /// Writes activities and applies atomically, keeping the indexes: member → applies
-    /// (while an apply holds a seat or waits, and once released until the member's next
-    /// apply), the pending-deadline index (present exactly while an apply is pending), the
+    /// (while an apply holds a seat or waits, and once released until
+    /// [`ActivityStore::sweep_released`] or the member's next apply), the pending-deadline index (present exactly while an apply is pending), the
     /// waitlist (present exactly while an apply waits) and order → applies. Inside a
     /// [`Store::write`] change only (the writer thread).
     pub fn write(&self, change: ActivityWrite<'_>) -> Result<(), StoreError> {
@@ -341,6 +398,7 @@ impl ActivityStore {
             write.insert(&self.activities, key, value);
         }
         let mut joined_or_left: HashMap<u64, i64> = HashMap::new();
+        let mut released: Vec<MemberKey> = Vec::new();
         for (apply, value) in applies {
             write.insert(&self.applies, be(apply.id), value);
             let queued = waitlist_key(apply.activity_id, apply.id);
@@ -398,12 +456,15 @@ impl ActivityStore {
                     write.remove(&self.apply_deadlines, deadline);
                 }
                 ApplyStatus::Registered => {}
-                // A released apply's member entry stays until that member's next apply for
-                // the activity drops it ([`ActivityStore::unindex_released`]), which reads
-                // those entries anyway: removing it here sent sled to a leaf of a large tree
-                // nothing else touched, on every close (a third of a close at a shared
-                // deadline, with the deadline index's removal; BENCHMARKS.md).
+                // A released apply's member entry stays for a few seconds, for
+                // [`ActivityStore::sweep_released`] to remove in pages, unless the member's
+                // next apply for the activity drops it first
+                // ([`ActivityStore::unindex_released`]): removing it here sent sled to a
+                // leaf of a large tree nothing else touched, on every close (a third of a
+                // close at a shared deadline, with the deadline index's removal;
+                // BENCHMARKS.md).
                 ApplyStatus::Cancelled => {
+                    released.push(member_key(apply.activity_id, apply.owner, apply.id));
                     if apply.order_no.is_none() {
                         write.remove(&self.apply_deadlines, deadline);
                     }
@@ -412,6 +473,15 @@ impl ActivityStore {
         }
         for (order_no, ids) in bindings {
             write.insert(&self.order_applies, order_no.as_str(), ids);
+        }
+        if !released.is_empty() {
+            let queue = Arc::clone(&self.released);
+            write.after_apply(move || {
+                let now = crate::domain::time::now_secs();
+                queue
+                    .lock()
+                    .extend(released.into_iter().map(|key| (now, key)));
+            });
         }
         if !joined_or_left.is_empty() {
             let counts = Arc::clone(&self.waitlist_counts);
