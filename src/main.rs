@@ -28,7 +28,7 @@ fn main() -> ExitCode {
 #[actix_web::main]
 async fn serve() -> ExitCode {
     let config = Config::parse();
-    telemetry::init();
+    let _log = telemetry::init();
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(error) => {

@@ -188,7 +188,8 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app after `adjust` changed its configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    ordercenter::telemetry::init();
+    // Kept for the test process's life: its last lines need no flush at exit.
+    std::mem::forget(ordercenter::telemetry::init());
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::embedded(dir.path(), "127.0.0.1:0");
     // One shared RSA key: generating one in a debug build takes seconds.
