@@ -20,7 +20,8 @@ DIR=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$DIR"' EXIT
 if [ "$BIN" = target/release ]; then cargo build --release --quiet --bin ordercenter --bin loadgen; fi
-RUST_LOG=warn "$BIN/ordercenter" --listen 127.0.0.1:$PORT --data-dir "$DIR/data" >/dev/null 2>"$DIR/log" &
+# LOG=<filter> runs the server at another log level (info is the default of a real start).
+RUST_LOG=${LOG:-warn} "$BIN/ordercenter" --listen 127.0.0.1:$PORT --data-dir "$DIR/data" >/dev/null 2>"$DIR/log" &
 PID=$!
 B=http://127.0.0.1:$PORT
 until curl -sf "$B/readyz" >/dev/null; do
