@@ -422,13 +422,11 @@ impl ActivityService {
                 .iter()
                 .filter(|a| a.status == ApplyStatus::Cancelled)
                 .collect();
-            if !released.is_empty() {
-                // Released since the member's last apply here (a release leaves its
-                // entry): read once more, never again.
-                let mut change = Change::new();
-                store.unindex_released(&mut change, &released);
-                store.store().apply(change)?;
-            }
+            // Released since the member's last apply here (a release leaves its entry for
+            // the sweep): dropped with the new apply, in its change. A refused apply leaves
+            // them to the sweep, seconds away.
+            let mut change = Change::new();
+            store.unindex_released(&mut change, &released);
             let unordered =
                 |a: &&Apply| matches!(a.status, ApplyStatus::Pending | ApplyStatus::Waitlisted);
             if let Some(open) = mine.iter().find(unordered) {
@@ -473,11 +471,15 @@ impl ActivityService {
                 },
                 updated_at: now,
             };
-            store.write(ActivityWrite {
-                activities: vec![&activity],
-                applies: vec![&apply],
-                tombstones: vec![],
-            })?;
+            store.stage(
+                &mut change,
+                ActivityWrite {
+                    activities: vec![&activity],
+                    applies: vec![&apply],
+                    tombstones: vec![],
+                },
+            )?;
+            store.store().apply(change)?;
             // Read after the write: the apply is the last in its queue.
             let position = match status {
                 ApplyStatus::Waitlisted => Some(store.waitlist_len(activity.id)),
@@ -556,11 +558,25 @@ impl ActivityService {
     /// Releases the seats of pending applies that got no order in time, each to the first
     /// waiter of its activity in the same change. Returns how many were released.
     pub async fn release_expired(&self, now: u64) -> Result<usize, ActivityError> {
+        let mut count = 0;
+        loop {
+            let (released, goes_on) = self.release_expired_page(now).await?;
+            count += released;
+            if !goes_on {
+                return Ok(count);
+            }
+        }
+    }
+
+    /// One page of [`ActivityService::release_expired`]: how many it released, and whether
+    /// the walk of fresh reservations goes on from further on.
+    async fn release_expired_page(&self, now: u64) -> Result<(usize, bool), ActivityError> {
         let ttl = self.reservation_secs;
         self.locked(move |store| {
             let mut released: Vec<Apply> = Vec::new();
             let mut activities: Vec<Activity> = Vec::new();
-            for mut apply in store.expired_pending(now, 1000)? {
+            let (due, walked) = store.expired_pending(now, 1000)?;
+            for mut apply in due {
                 if apply.status != ApplyStatus::Pending {
                     continue;
                 }
@@ -571,15 +587,25 @@ impl ActivityService {
                 released.push(apply);
             }
             let count = released.len();
+            let mut change = Change::new();
             if count > 0 {
                 promote_waiters(store, &mut activities, &mut released, now, ttl)?;
-                store.write(ActivityWrite {
-                    activities: activities.iter().collect(),
-                    applies: released.iter().collect(),
-                    tombstones: vec![],
-                })?;
+                store.stage(
+                    &mut change,
+                    ActivityWrite {
+                        activities: activities.iter().collect(),
+                        applies: released.iter().collect(),
+                        tombstones: vec![],
+                    },
+                )?;
             }
-            Ok(count)
+            store.stage_reservations_walked(&mut change, &walked);
+            if !change.is_empty() {
+                store.store().apply(change)?;
+            }
+            // Another page only while this one made progress (so stale entries could
+            // never make it spin).
+            Ok((count, !walked.caught_up && (count > 0 || walked.advanced())))
         })
         .await
     }
@@ -907,6 +933,7 @@ mod tests {
     use super::*;
     use crate::store::activity::{IndexedApplies, RELEASED_SWEEP_LAG_SECS};
     use crate::store::{Store, StoreConfig};
+    use std::collections::BTreeSet;
 
     const TTL: u64 = 60;
 
@@ -923,6 +950,20 @@ mod tests {
             let store = Store::open(&config).expect("store opens");
             let activities = ActivityStore::open(&store).expect("trees open");
             (store, ActivityService::new(activities, TTL))
+        })
+        .await
+        .expect("joined")
+    }
+
+    /// The activity platform started again on the same store: what it keeps in memory is
+    /// read back from the trees. (A sled database closed in-process is not let go of at
+    /// once, so the store itself stays open.)
+    async fn restart(store: &Store, service: ActivityService) -> ActivityService {
+        drop(service);
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            let activities = ActivityStore::open(&store).expect("trees open");
+            ActivityService::new(activities, TTL)
         })
         .await
         .expect("joined")
@@ -990,9 +1031,12 @@ mod tests {
     }
 
     /// What the indexes must hold for these applies: a reservation deadline exactly while
-    /// pending, a waitlist entry exactly while waiting, a member entry while holding a seat
-    /// or waiting, and after a release until the member's next apply for the activity.
-    fn expected(applies: &[Apply]) -> IndexedApplies {
+    /// pending after waiting (`waited`: every apply seen waiting; a fresh reservation is
+    /// found by the walk of the applies instead), a waitlist entry exactly while waiting,
+    /// a member entry while holding a seat or waiting, and after a release until the
+    /// member's next accepted apply for the activity (or the sweep, which this test runs
+    /// last).
+    fn expected(applies: &[Apply], waited: &BTreeSet<u64>) -> IndexedApplies {
         let applied_again = |released: &Apply| {
             applies.iter().any(|later| {
                 later.id > released.id
@@ -1008,7 +1052,11 @@ mod tests {
                 .collect()
         };
         IndexedApplies {
-            with_deadline: with(|status| status == ApplyStatus::Pending),
+            with_deadline: applies
+                .iter()
+                .filter(|apply| apply.status == ApplyStatus::Pending && waited.contains(&apply.id))
+                .map(|apply| apply.id)
+                .collect(),
             waiting: with(|status| status == ApplyStatus::Waitlisted),
             of_members: applies
                 .iter()
@@ -1020,7 +1068,12 @@ mod tests {
 
     /// The indexes against the applies, and the waitlist count kept in memory (which
     /// decides whether a released seat looks for a waiter) against the waitlist itself.
-    async fn assert_indexes_match(service: &ActivityService, activity: u64, step: &str) {
+    async fn assert_indexes_match(
+        service: &ActivityService,
+        activity: u64,
+        waited: &mut BTreeSet<u64>,
+        step: &str,
+    ) {
         let store = service.store.clone();
         let (applies, indexed, counted) = tokio::task::spawn_blocking(move || {
             let (applies, indexed) = store.indexed();
@@ -1028,7 +1081,17 @@ mod tests {
         })
         .await
         .expect("joined");
-        assert_eq!(indexed, expected(&applies), "after {step}: {applies:#?}");
+        waited.extend(
+            applies
+                .iter()
+                .filter(|apply| apply.status == ApplyStatus::Waitlisted)
+                .map(|apply| apply.id),
+        );
+        assert_eq!(
+            indexed,
+            expected(&applies, waited),
+            "after {step}: {applies:#?}"
+        );
         assert_eq!(
             counted as usize,
             indexed.waiting.len(),
@@ -1048,6 +1111,8 @@ mod tests {
         );
         let holding = apply(&service, activity, 5).await;
         let waiter = apply(&service, activity, 4).await;
+        let mut waited = BTreeSet::new();
+        assert_indexes_match(&service, activity, &mut waited, "four pending, one waiting").await;
         let (closed, also_closed, paid) = (
             bind(&service, a, 1, 1).await,
             bind(&service, b, 2, 2).await,
@@ -1095,8 +1160,103 @@ mod tests {
         assert_eq!(status(c), Some(ApplyStatus::Registered));
         assert_eq!(status(waiter), Some(ApplyStatus::Pending));
         assert_eq!(status(holding), Some(ApplyStatus::Pending));
-        assert_indexes_match(&service, activity, "notices written together").await;
+        assert_indexes_match(&service, activity, &mut waited, "notices written together").await;
         close(store, service).await;
+    }
+
+    #[tokio::test]
+    async fn fresh_reservations_lapse_by_the_walk_of_the_applies_across_a_restart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, first_run) = service(dir.path()).await;
+        let activity = save_activity(&first_run, 3).await;
+        let (first, second) = (
+            apply(&first_run, activity, 1).await,
+            apply(&first_run, activity, 2).await,
+        );
+        let now = time::now_secs();
+        let released = first_run.release_expired(now).await.expect("swept");
+        assert_eq!(released, 0, "both reservations still run");
+        assert!(
+            first_run.store.reservations_walked() <= first,
+            "the walk stops at the first running reservation"
+        );
+        bind(&first_run, first, 1, 1).await;
+
+        let second_run = restart(&store, first_run).await;
+        let released = second_run
+            .release_expired(now + 2 * TTL)
+            .await
+            .expect("swept");
+        assert_eq!(
+            released, 1,
+            "the second's reservation lapsed; the first has its order"
+        );
+        let (applies, indexed) = second_run.store.indexed();
+        let status = |id: u64| applies.iter().find(|a| a.id == id).map(|a| a.status);
+        assert_eq!(status(first), Some(ApplyStatus::Ordered));
+        assert_eq!(status(second), Some(ApplyStatus::Cancelled));
+        assert!(indexed.with_deadline.is_empty(), "{indexed:?}");
+        let seats = second_run
+            .store
+            .activity(activity)
+            .expect("read")
+            .expect("there");
+        assert_eq!(
+            seats.reserved, 1,
+            "the lapsed seat is back, the ordered one held"
+        );
+
+        let third_run = restart(&store, second_run).await;
+        assert!(
+            third_run.store.reservations_walked() > second,
+            "where the walk got to is on disk"
+        );
+        let released = third_run
+            .release_expired(now + 2 * TTL)
+            .await
+            .expect("swept");
+        assert_eq!(released, 0, "released once");
+        close(store, third_run).await;
+    }
+
+    #[tokio::test]
+    async fn deadline_entries_of_fresh_reservations_from_before_the_walk_still_go() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, first_run) = service(dir.path()).await;
+        let activity = save_activity(&first_run, 3).await;
+        let (bound, lapsing) = (
+            apply(&first_run, activity, 1).await,
+            apply(&first_run, activity, 2).await,
+        );
+        let (applies, _) = first_run.store.indexed();
+        let legacy = first_run.store.clone();
+        store
+            .write(move || {
+                for apply in &applies {
+                    legacy.index_deadline_as_before(apply)?;
+                }
+                Ok(())
+            })
+            .await
+            .expect("written");
+
+        let second_run = restart(&store, first_run).await;
+        bind(&second_run, bound, 1, 1).await;
+        let (_, indexed) = second_run.store.indexed();
+        assert_eq!(
+            indexed.with_deadline,
+            BTreeSet::from([lapsing]),
+            "the bind removed its entry"
+        );
+        let now = time::now_secs();
+        let released = second_run
+            .release_expired(now + 2 * TTL)
+            .await
+            .expect("swept");
+        assert_eq!(released, 1);
+        let (_, indexed) = second_run.store.indexed();
+        assert!(indexed.with_deadline.is_empty(), "{indexed:?}");
+        close(store, second_run).await;
     }
 
     #[tokio::test]
@@ -1109,35 +1269,55 @@ mod tests {
         let waiter = apply(&service, activity, 3).await;
         let later = apply(&service, activity, 4).await;
         let leaver = apply(&service, activity, 5).await;
-        assert_indexes_match(&service, activity, "two pending, three waiting").await;
+        let mut waited = BTreeSet::new();
+        assert_indexes_match(
+            &service,
+            activity,
+            &mut waited,
+            "two pending, three waiting",
+        )
+        .await;
         service
             .cancel_apply(leaver, member(5))
             .await
             .expect("cancelled");
-        assert_indexes_match(&service, activity, "a waiter left the queue").await;
+        assert_indexes_match(&service, activity, &mut waited, "a waiter left the queue").await;
 
         let closed = bind(&service, first, 1, 1).await;
-        assert_indexes_match(&service, activity, "an order bound").await;
+        assert_indexes_match(&service, activity, &mut waited, "an order bound").await;
         notice(&service, &closed, OrderOutcome::Closed).await;
         assert_indexes_match(
             &service,
             activity,
+            &mut waited,
             "its order closed, the first waiter promoted",
         )
         .await;
 
         let paid = bind(&service, waiter, 3, 2).await;
         notice(&service, &paid, OrderOutcome::Paid).await;
-        assert_indexes_match(&service, activity, "the promoted waiter registered").await;
+        assert_indexes_match(
+            &service,
+            activity,
+            &mut waited,
+            "the promoted waiter registered",
+        )
+        .await;
         notice(&service, &paid, OrderOutcome::Refunded).await;
-        assert_indexes_match(&service, activity, "refunded, the next waiter promoted").await;
+        assert_indexes_match(
+            &service,
+            activity,
+            &mut waited,
+            "refunded, the next waiter promoted",
+        )
+        .await;
 
         let released = service
             .release_expired(time::now_secs() + 2 * TTL)
             .await
             .expect("released");
         assert_eq!(released, 2, "the two pending reservations lapsed");
-        assert_indexes_match(&service, activity, "reservations lapsed").await;
+        assert_indexes_match(&service, activity, &mut waited, "reservations lapsed").await;
         let (applies, _) = service.store.indexed();
         let status = |id: u64| applies.iter().find(|a| a.id == id).map(|a| a.status);
         assert_eq!(status(second), Some(ApplyStatus::Cancelled));
@@ -1149,7 +1329,13 @@ mod tests {
             let again = apply(&service, activity, member_id).await;
             assert!(again > released);
         }
-        assert_indexes_match(&service, activity, "released members applied again").await;
+        assert_indexes_match(
+            &service,
+            activity,
+            &mut waited,
+            "released members applied again",
+        )
+        .await;
 
         // The sweep removes what releases left: not yet those of the last seconds, then all.
         let now = time::now_secs();
@@ -1160,7 +1346,7 @@ mod tests {
         assert_eq!(early, 0, "nothing released long enough ago");
         let removed = service.sweep_released(now + 1).await.expect("swept");
         let (applies, indexed) = service.store.indexed();
-        let holding: std::collections::BTreeSet<u64> = applies
+        let holding: BTreeSet<u64> = applies
             .iter()
             .filter(|apply| apply.status != ApplyStatus::Cancelled)
             .map(|apply| apply.id)

@@ -1,7 +1,7 @@
 //! The activity platform's trees. The platform's read-check-write steps run on the store's
 //! writer thread, one at a time; each write here is one atomic [`Change`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -28,9 +28,19 @@ pub struct ActivityStore {
     waitlist_counts: Arc<Mutex<HashMap<u64, u32>>>,
     /// Member-index entries of released applies with when they were released (Unix s),
     /// oldest first, for [`ActivityStore::sweep_released`]. Only in memory: after a crash
-    /// the last seconds' entries stay until their member's next apply drops them
+    /// the last seconds' entries stay until their member's next accepted apply drops them
     /// ([`ActivityStore::unindex_released`]); readers skip them by status meanwhile.
     released: Arc<Mutex<VecDeque<(u64, MemberKey)>>>,
+    /// The applies that have a reservation-deadline entry (the `apply_deadlines` tree's ids,
+    /// read at open, then kept by each written change): waiters given a seat, whose
+    /// deadline is out of their id's order. A fresh reservation has none: its deadline is
+    /// its creation + TTL, in id order, and [`ActivityStore::expired_pending`] finds it by
+    /// walking the applies from [`ActivityStore::reservations_walked`].
+    with_deadline_entry: Arc<Mutex<HashSet<u64>>>,
+    /// Every apply below this id is not a fresh pending one (see `with_deadline_entry`):
+    /// where the reservation sweep's walk of the applies goes on. Kept in `meta`.
+    reservations_walked: Arc<AtomicU64>,
+    meta: sled::Tree,
     next_activity_id: Arc<AtomicU64>,
     next_apply_id: Arc<AtomicU64>,
 }
@@ -70,6 +80,12 @@ fn member_prefix(activity_id: u64, owner: MemberRef) -> [u8; 24] {
     key
 }
 
+/// The `meta` key of [`ActivityStore::reservations_walked`].
+const RESERVATIONS_WALKED: &[u8] = b"reservations_walked_below";
+
+/// Applies one call of [`ActivityStore::expired_pending`] walks at most.
+const RESERVATION_WALK_PAGE: usize = 4096;
+
 fn deadline_key(expires_at: u64, apply_id: u64) -> [u8; 16] {
     let mut key = [0u8; 16];
     key[..8].copy_from_slice(&be(expires_at));
@@ -105,6 +121,17 @@ impl ActivityStore {
             let activity_id = read_be(key.get(..8).unwrap_or_default())?;
             *counts.entry(activity_id).or_default() += 1;
         }
+        let apply_deadlines = store.tree("apply_deadlines")?;
+        let mut with_deadline_entry = HashSet::new();
+        for entry in apply_deadlines.iter() {
+            let (key, _) = entry?;
+            with_deadline_entry.insert(read_be(key.get(8..).unwrap_or_default())?);
+        }
+        let meta = store.tree("meta")?;
+        let walked = match meta.get(RESERVATIONS_WALKED)? {
+            Some(bytes) => read_be(&bytes)?,
+            None => 0,
+        };
         Ok(Self {
             next_activity_id: Arc::new(AtomicU64::new(next_id(&activities)?)),
             next_apply_id: Arc::new(AtomicU64::new(next_id(&applies)?.max(10_001))),
@@ -112,12 +139,15 @@ impl ActivityStore {
             activities,
             applies,
             member_applies: store.tree("member_applies")?,
-            apply_deadlines: store.tree("apply_deadlines")?,
+            apply_deadlines,
             order_applies: store.tree("order_applies")?,
             refund_deadlines: store.tree("refund_deadlines")?,
             waitlist,
             waitlist_counts: Arc::new(Mutex::new(counts)),
             released: Arc::default(),
+            with_deadline_entry: Arc::new(Mutex::new(with_deadline_entry)),
+            reservations_walked: Arc::new(AtomicU64::new(walked)),
+            meta,
         })
     }
 
@@ -196,7 +226,8 @@ impl ActivityStore {
     }
 
     /// Drops released applies from the member index (a release leaves its entry, for the
-    /// member's next apply to drop here): staged into `change`. On the writer thread.
+    /// sweep or the member's next accepted apply to drop here): staged into `change`. On
+    /// the writer thread.
     pub fn unindex_released(&self, change: &mut Change, applies: &[&Apply]) {
         for apply in applies {
             change.remove(
@@ -336,8 +367,21 @@ impl ActivityStore {
         ))
     }
 
-    /// Pending applies whose reservation ran out at or before `now`. Blocking.
-    pub fn expired_pending(&self, now: u64, limit: usize) -> Result<Vec<Apply>, StoreError> {
+    /// Pending applies whose reservation ran out at or before `now`, up to `limit`: those
+    /// with a deadline entry (waiters given a seat), then fresh ones found by walking the
+    /// applies in id order from [`ActivityStore::reservations_walked`] to the first fresh
+    /// reservation still running (a fresh one's deadline is its creation + TTL, so those
+    /// after it run longer). Returns them with where the walk stopped: pass it to
+    /// [`ActivityStore::stage_reservations_walked`] with their release. Each apply is walked
+    /// past once, so this costs a read per apply instead of a deadline entry's insert and
+    /// removal. A TTL shortened between starts, or a wall clock stepped back, can release
+    /// a fresh reservation late (behind one that runs longer), never early. Inside a
+    /// [`Store::write`] change only (the writer thread).
+    pub fn expired_pending(
+        &self,
+        now: u64,
+        limit: usize,
+    ) -> Result<(Vec<Apply>, ReservationsWalked), StoreError> {
         let mut due = Vec::new();
         for entry in self
             .apply_deadlines
@@ -350,12 +394,50 @@ impl ActivityStore {
                 due.push(apply);
             }
         }
-        Ok(due)
+        let from = self.reservations_walked.load(Ordering::Relaxed);
+        let mut walked = ReservationsWalked {
+            from,
+            below: from,
+            caught_up: true,
+        };
+        let indexed = self.with_deadline_entry.lock();
+        for (looked, entry) in self.applies.range(be(from)..).enumerate() {
+            if looked == RESERVATION_WALK_PAGE || due.len() >= limit {
+                walked.caught_up = false;
+                break;
+            }
+            let (key, value) = entry?;
+            let id = read_be(&key)?;
+            let apply: Apply = decode(&value)?;
+            if apply.status == ApplyStatus::Pending && !indexed.contains(&id) {
+                if apply.expires_at > now {
+                    break;
+                }
+                due.push(apply);
+            }
+            walked.below = id.saturating_add(1);
+        }
+        Ok((due, walked))
+    }
+
+    /// Stages where the reservation walk goes on next, with the release of what
+    /// [`ActivityStore::expired_pending`] found (the walk passed those).
+    pub fn stage_reservations_walked(&self, change: &mut Change, walked: &ReservationsWalked) {
+        if walked.below == walked.from {
+            return;
+        }
+        change.insert(&self.meta, RESERVATIONS_WALKED, be(walked.below).to_vec());
+        let cursor = Arc::clone(&self.reservations_walked);
+        let below = walked.below;
+        change.after_apply(move || {
+            cursor.fetch_max(below, Ordering::Relaxed);
+        });
     }
 
     /// Writes activities and applies atomically, keeping the indexes: member → applies
     /// (while an apply holds a seat or waits, and once released until
-    /// [`ActivityStore::sweep_released`] or the member's next apply), the pending-deadline index (present exactly while an apply is pending), the
+    /// [`ActivityStore::sweep_released`] or the member's next accepted apply), the
+    /// pending-deadline index (present exactly while an apply is pending), the
     /// waitlist (present exactly while an apply waits) and order → applies. Inside a
     /// [`Store::write`] change only (the writer thread).
     pub fn write(&self, change: ActivityWrite<'_>) -> Result<(), StoreError> {
@@ -399,6 +481,9 @@ impl ActivityStore {
         }
         let mut joined_or_left: HashMap<u64, i64> = HashMap::new();
         let mut released: Vec<MemberKey> = Vec::new();
+        let (mut entered, mut left): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
+        let indexed = Arc::clone(&self.with_deadline_entry);
+        let has_entry = |id: u64| indexed.lock().contains(&id);
         for (apply, value) in applies {
             write.insert(&self.applies, be(apply.id), value);
             let queued = waitlist_key(apply.activity_id, apply.id);
@@ -440,7 +525,13 @@ impl ActivityStore {
                         member_key(apply.activity_id, apply.owner, apply.id),
                         Vec::new(),
                     );
-                    write.insert(&self.apply_deadlines, deadline, Vec::new());
+                    // A waiter's deadline is out of its id's order: it gets an entry. A
+                    // fresh reservation is found by the walk of the applies instead
+                    // ([`ActivityStore::expired_pending`]).
+                    if queued_now || has_entry(apply.id) {
+                        write.insert(&self.apply_deadlines, deadline, Vec::new());
+                        entered.push(apply.id);
+                    }
                 }
                 ApplyStatus::Waitlisted => {
                     write.insert(
@@ -453,7 +544,10 @@ impl ActivityStore {
                 // had an order (registered, or released after its order ended) has none left
                 // to remove, and sled would walk the tree to find that out.
                 ApplyStatus::Ordered => {
-                    write.remove(&self.apply_deadlines, deadline);
+                    if has_entry(apply.id) {
+                        write.remove(&self.apply_deadlines, deadline);
+                        left.push(apply.id);
+                    }
                 }
                 ApplyStatus::Registered => {}
                 // A released apply's member entry stays for a few seconds, for
@@ -465,14 +559,24 @@ impl ActivityStore {
                 // BENCHMARKS.md).
                 ApplyStatus::Cancelled => {
                     released.push(member_key(apply.activity_id, apply.owner, apply.id));
-                    if apply.order_no.is_none() {
+                    if apply.order_no.is_none() && has_entry(apply.id) {
                         write.remove(&self.apply_deadlines, deadline);
+                        left.push(apply.id);
                     }
                 }
             }
         }
         for (order_no, ids) in bindings {
             write.insert(&self.order_applies, order_no.as_str(), ids);
+        }
+        if !entered.is_empty() || !left.is_empty() {
+            write.after_apply(move || {
+                let mut indexed = indexed.lock();
+                indexed.extend(entered);
+                for id in left {
+                    indexed.remove(&id);
+                }
+            });
         }
         if !released.is_empty() {
             let queue = Arc::clone(&self.released);
@@ -497,6 +601,23 @@ impl ActivityStore {
     }
 }
 
+/// Where a walk of [`ActivityStore::expired_pending`] started and stopped.
+#[derive(Debug, Clone, Copy)]
+pub struct ReservationsWalked {
+    from: u64,
+    below: u64,
+    /// Whether it stopped at a running reservation or the last apply (else at its page's
+    /// end or the limit of what one call releases, and a next call goes on).
+    pub caught_up: bool,
+}
+
+impl ReservationsWalked {
+    /// Whether it passed any apply.
+    pub fn advanced(&self) -> bool {
+        self.below > self.from
+    }
+}
+
 /// What the indexes hold, by apply id (for tests of the invariants [`ActivityStore::stage`]
 /// keeps).
 #[cfg(test)]
@@ -512,6 +633,23 @@ pub struct IndexedApplies {
 
 #[cfg(test)]
 impl ActivityStore {
+    /// Where the walk of fresh reservations goes on.
+    pub fn reservations_walked(&self) -> u64 {
+        self.reservations_walked.load(Ordering::Relaxed)
+    }
+
+    /// Gives a pending apply a reservation-deadline entry, as every pending apply had before
+    /// fresh ones were found by the walk. Inside a [`Store::write`] change only.
+    pub fn index_deadline_as_before(&self, apply: &Apply) -> Result<(), StoreError> {
+        let mut change = Change::new();
+        change.insert(
+            &self.apply_deadlines,
+            deadline_key(apply.expires_at, apply.id),
+            Vec::new(),
+        );
+        self.store.apply(change)
+    }
+
     /// Every apply with its status, and what the indexes hold.
     pub fn indexed(&self) -> (Vec<Apply>, IndexedApplies) {
         let ids = |tree: &sled::Tree, at: usize| {

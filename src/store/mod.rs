@@ -26,7 +26,11 @@
 //!   written (a restart replays only what follows it); `journal`, the growing journal of
 //!   layouts 3 and 4, is replayed and emptied once at open
 //! - `meta`: the layout version, the *durable mark* of the last batch written (checked
-//!   against the `witness` file beside sled's files at open: [`witness`]), id high marks
+//!   against the `witness` file beside sled's files at open: [`witness`]), id high marks,
+//!   and `reservations_walked_below`: the apply id below which no apply is a fresh
+//!   reservation still to lapse (the activity platform's reservation sweep walks the
+//!   `applies` from there; `apply_deadlines` holds only waiters given a seat, and pending
+//!   pending applies of layout 5 have theirs)
 //!
 //! A store behind its witness lost acknowledged writes and is refused; a disk that is nearly
 //! full or a store that failed a write answers 503 and is not ready ([`health`]).
@@ -57,15 +61,18 @@ pub use writer::{Writer, WriterStats};
 
 /// Version of the on-disk layout described above. A store written by another version is
 /// refused rather than misread.
-pub const LAYOUT_VERSION: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 6;
 
-/// Layouts opened as they are and marked [`LAYOUT_VERSION`]: 4 is 5 with the journal in the
-/// growing `journal` tree (replayed and emptied at open, see `journal::replay`); 3 is 4
+/// Layouts opened as they are and marked [`LAYOUT_VERSION`]: 5 is 6 with a
+/// reservation-deadline entry for every pending apply (those entries still lapse and go;
+/// a layout-5 binary would never release a fresh reservation of layout 6); 4 is 5 with
+/// the journal in the growing `journal` tree (replayed and emptied at open, see
+/// `journal::replay`); 3 is 4
 /// without the `member_orders` index (built at start, see
 /// `orders::OrderStore::index_members`), the `waitlist` and `refund_deadlines` trees and the
 /// waitlisted apply status; 2 is 3 without the journal. A binary of an older layout refuses
 /// a newer store, which it would misread (a layout-4 binary would not replay the ring).
-const UPGRADABLE_LAYOUTS: [u32; 3] = [2, 3, 4];
+const UPGRADABLE_LAYOUTS: [u32; 4] = [2, 3, 4, 5];
 
 const META_LAYOUT: &[u8] = b"layout_version";
 
