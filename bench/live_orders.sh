@@ -45,3 +45,7 @@ wait_ready
 END=$(date +%s%N)
 LIVE=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^ordercenter_live_order_actors/ {print $2}')
 echo "restart after kill -9: /readyz in $(( (END - START) / 1000000 )) ms with $LIVE live order actors restored; RSS $(( $(rss_kib $PID) / 1024 )) MiB"
+# What stays once the recovery's transient allocations had time to go back (mimalloc
+# returns freed pages lazily).
+sleep 10
+echo "RSS 10 s after /readyz: $(( $(rss_kib $PID) / 1024 )) MiB"
