@@ -451,6 +451,7 @@ fn spawn_recovery(center: OrderCenter) {
             Err(error) => {
                 tracing::error!(%error, "recovery failed; stopping");
                 eprintln!("ordercenter: recovery failed: {error}");
+                crate::telemetry::flush();
                 std::process::exit(2);
             }
         }

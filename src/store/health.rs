@@ -158,6 +158,7 @@ pub fn start_guard(health: Arc<StorageHealth>) -> Result<(), StoreError> {
                         "ordercenter: the store in {} failed ({reason}); exiting with status {EXIT_STORAGE_FAILED} so that a restart recovers it",
                         health.dir.display()
                     );
+                    crate::telemetry::flush();
                     std::process::exit(EXIT_STORAGE_FAILED);
                 }
             }
