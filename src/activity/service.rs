@@ -556,16 +556,18 @@ impl ActivityService {
     }
 
     /// Releases the seats of pending applies that got no order in time, each to the first
-    /// waiter of its activity in the same change. Returns how many were released.
+    /// waiter of its activity in the same change, a page per change
+    /// ([`ActivityStore::expired_pending`]). Returns how many were released.
     pub async fn release_expired(&self, now: u64) -> Result<usize, ActivityError> {
         let mut count = 0;
-        loop {
+        for _ in 0..RELEASE_PAGES_PER_CALL {
             let (released, goes_on) = self.release_expired_page(now).await?;
             count += released;
             if !goes_on {
-                return Ok(count);
+                break;
             }
         }
+        Ok(count)
     }
 
     /// One page of [`ActivityService::release_expired`]: how many it released, and whether
@@ -575,7 +577,7 @@ impl ActivityService {
         self.locked(move |store| {
             let mut released: Vec<Apply> = Vec::new();
             let mut activities: Vec<Activity> = Vec::new();
-            let (due, walked) = store.expired_pending(now, 1000)?;
+            let (due, scan) = store.expired_pending(now, ttl, 1000)?;
             for mut apply in due {
                 if apply.status != ApplyStatus::Pending {
                     continue;
@@ -599,13 +601,13 @@ impl ActivityService {
                     },
                 )?;
             }
-            store.stage_reservations_walked(&mut change, &walked);
+            store.stage_reservation_scan(&mut change, &scan);
             if !change.is_empty() {
                 store.store().apply(change)?;
             }
             // Another page only while this one made progress (so stale entries could
             // never make it spin).
-            Ok((count, !walked.caught_up && (count > 0 || walked.advanced())))
+            Ok((count, !scan.caught_up && (count > 0 || scan.progressed())))
         })
         .await
     }
@@ -628,6 +630,11 @@ impl ActivityService {
         }
     }
 }
+
+/// Writer calls one [`ActivityService::release_expired`] makes at most (each walks up to
+/// 1 024 applies, about 1.5 ms): a long walk, as the first after an upgrade from layout 5,
+/// goes on at the next period, so a shutdown never waits for it.
+const RELEASE_PAGES_PER_CALL: usize = 256;
 
 /// Member-index entries one change of [`ActivityService::sweep_released`] removes.
 const RELEASED_SWEEP_PAGE: usize = 1024;
@@ -931,7 +938,7 @@ fn promote_waiters(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::activity::{IndexedApplies, RELEASED_SWEEP_LAG_SECS};
+    use crate::store::activity::IndexedApplies;
     use crate::store::{Store, StoreConfig};
     use std::collections::BTreeSet;
 
@@ -959,11 +966,19 @@ mod tests {
     /// read back from the trees. (A sled database closed in-process is not let go of at
     /// once, so the store itself stays open.)
     async fn restart(store: &Store, service: ActivityService) -> ActivityService {
+        restart_with_ttl(store, service, TTL).await
+    }
+
+    async fn restart_with_ttl(
+        store: &Store,
+        service: ActivityService,
+        ttl: u64,
+    ) -> ActivityService {
         drop(service);
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
             let activities = ActivityStore::open(&store).expect("trees open");
-            ActivityService::new(activities, TTL)
+            ActivityService::new(activities, ttl)
         })
         .await
         .expect("joined")
@@ -1220,6 +1235,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reservation_made_under_a_longer_ttl_does_not_hold_back_later_ones() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, first_run) = service(dir.path()).await;
+        let activity = save_activity(&first_run, 3).await;
+        let long = apply(&first_run, activity, 1).await;
+        let shorter = 5;
+        let second_run = restart_with_ttl(&store, first_run, shorter).await;
+        let short = apply(&second_run, activity, 2).await;
+        let now = time::now_secs();
+
+        let released = second_run
+            .release_expired(now + shorter + 1)
+            .await
+            .expect("swept");
+
+        assert_eq!(
+            released, 1,
+            "the shorter reservation lapsed behind the longer one"
+        );
+        let (applies, indexed) = second_run.store.indexed();
+        let status = |id: u64| applies.iter().find(|a| a.id == id).map(|a| a.status);
+        assert_eq!(status(long), Some(ApplyStatus::Pending), "still running");
+        assert_eq!(status(short), Some(ApplyStatus::Cancelled));
+        assert_eq!(
+            indexed.with_deadline,
+            BTreeSet::from([long]),
+            "the longer one lapses by a deadline entry instead"
+        );
+        let released = second_run
+            .release_expired(now + TTL + 1)
+            .await
+            .expect("swept");
+        assert_eq!(released, 1, "then the longer one, at its own deadline");
+        let (_, indexed) = second_run.store.indexed();
+        assert!(indexed.with_deadline.is_empty(), "{indexed:?}");
+        close(store, second_run).await;
+    }
+
+    #[tokio::test]
     async fn deadline_entries_of_fresh_reservations_from_before_the_walk_still_go() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, first_run) = service(dir.path()).await;
@@ -1261,6 +1315,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_step_of_an_apply_keeps_its_indexes_exact() {
+        let started = time::now_secs();
         let dir = tempfile::tempdir().expect("temp dir");
         let (store, service) = service(dir.path()).await;
         let activity = save_activity(&service, 2).await;
@@ -1337,13 +1392,11 @@ mod tests {
         )
         .await;
 
-        // The sweep removes what releases left: not yet those of the last seconds, then all.
+        // The sweep removes what releases left: none released before the test started,
+        // then all.
         let now = time::now_secs();
-        let early = service
-            .sweep_released(now.saturating_sub(RELEASED_SWEEP_LAG_SECS))
-            .await
-            .expect("swept");
-        assert_eq!(early, 0, "nothing released long enough ago");
+        let early = service.sweep_released(started).await.expect("swept");
+        assert_eq!(early, 0, "nothing released before the test started");
         let removed = service.sweep_released(now + 1).await.expect("swept");
         let (applies, indexed) = service.store.indexed();
         let holding: BTreeSet<u64> = applies

@@ -10,8 +10,9 @@ use crate::store::activity::RELEASED_SWEEP_LAG_SECS;
 
 /// Every `period`, releases expired reservations, and removes the member-index entries
 /// of applies released a few seconds before ([`ActivityService::sweep_released`]), until
-/// `cancel` fires. The reservations' deadlines are stored, so after a restart the sweep
-/// simply continues.
+/// `cancel` fires. Where the reservations' walk got to is stored, so after a restart the
+/// sweep simply goes on (the member-index entries of the last seconds before a crash wait
+/// for their member's next apply).
 pub async fn run_reservation_sweeper(
     service: ActivityService,
     period: Duration,

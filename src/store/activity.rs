@@ -32,13 +32,15 @@ pub struct ActivityStore {
     /// ([`ActivityStore::unindex_released`]); readers skip them by status meanwhile.
     released: Arc<Mutex<VecDeque<(u64, MemberKey)>>>,
     /// The applies that have a reservation-deadline entry (the `apply_deadlines` tree's ids,
-    /// read at open, then kept by each written change): waiters given a seat, whose
-    /// deadline is out of their id's order. A fresh reservation has none: its deadline is
-    /// its creation + TTL, in id order, and [`ActivityStore::expired_pending`] finds it by
-    /// walking the applies from [`ActivityStore::reservations_walked`].
+    /// read at open, then kept by each written change): waiters given a seat, and fresh
+    /// reservations that run longer than the walk waits for, whose deadlines are out of
+    /// their ids' order. Any other fresh reservation has none: its deadline is its creation
+    /// plus the TTL, in id order, and [`ActivityStore::expired_pending`] finds it by walking
+    /// the applies from `reservations_walked`.
     with_deadline_entry: Arc<Mutex<HashSet<u64>>>,
-    /// Every apply below this id is not a fresh pending one (see `with_deadline_entry`):
-    /// where the reservation sweep's walk of the applies goes on. Kept in `meta`.
+    /// No apply below this id is pending without a deadline entry (see
+    /// `with_deadline_entry`): where the reservation sweep's walk of the applies goes on.
+    /// Kept in `meta`.
     reservations_walked: Arc<AtomicU64>,
     meta: sled::Tree,
     next_activity_id: Arc<AtomicU64>,
@@ -249,7 +251,8 @@ impl ActivityStore {
 
     /// Removes the member-index entries of applies released before `before` (Unix s), up to
     /// `limit` of them, in one atomic change: what a release left
-    /// ([`ActivityStore::stage`]). Returns how many it removed and whether more are due.
+    /// ([`ActivityStore::stage`]). Returns how many it was due to remove (some may have
+    /// gone with their member's next apply already) and whether more are due.
     /// Inside a [`Store::write`] change only (the writer thread).
     pub fn sweep_released(&self, before: u64, limit: usize) -> Result<(usize, bool), StoreError> {
         let (due, more): (Vec<(u64, MemberKey)>, bool) = {
@@ -370,19 +373,32 @@ impl ActivityStore {
 
     /// Pending applies whose reservation ran out at or before `now`, up to `limit`: those
     /// with a deadline entry (waiters given a seat), then fresh ones found by walking the
-    /// applies in id order from [`ActivityStore::reservations_walked`] to the first fresh
-    /// reservation still running (a fresh one's deadline is its creation + TTL, so those
-    /// after it run longer). Returns them with where the walk stopped: pass it to
-    /// [`ActivityStore::stage_reservations_walked`] with their release. Each apply is walked
+    /// applies in id order from where the last walk stopped to the first fresh reservation
+    /// still running (a fresh one's deadline is its creation plus the TTL, so those after
+    /// it run longer). Returns them with what the scan found: pass it to
+    /// [`ActivityStore::stage_reservation_scan`] with their release. Each apply is walked
     /// past once, so this costs a read per apply instead of a deadline entry's insert and
-    /// removal. A TTL shortened between starts, or a wall clock stepped back, can release
-    /// a fresh reservation late (behind one that runs longer), never early. Inside a
-    /// [`Store::write`] change only (the writer thread).
+    /// removal.
+    ///
+    /// A fresh reservation running longer than `ttl` from `now` (made under a longer TTL
+    /// before a restart, or while the wall clock ran ahead) would hold the walk back for
+    /// all after it: it is given a deadline entry instead, and walked past. One still within
+    /// `ttl` (a clock stepped back by seconds) holds it back at most that long: late, never
+    /// early. Inside a [`Store::write`] change only (the writer thread).
     pub fn expired_pending(
         &self,
         now: u64,
+        ttl: u64,
         limit: usize,
-    ) -> Result<(Vec<Apply>, ReservationsWalked), StoreError> {
+    ) -> Result<(Vec<Apply>, ReservationScan), StoreError> {
+        let from = self.reservations_walked.load(Ordering::Relaxed);
+        let mut scan = ReservationScan {
+            from,
+            below: from,
+            caught_up: true,
+            to_index: Vec::new(),
+            stale: Vec::new(),
+        };
         let mut due = Vec::new();
         for entry in self
             .apply_deadlines
@@ -391,54 +407,80 @@ impl ActivityStore {
         {
             let (key, _) = entry?;
             let id = read_be(key.get(8..).unwrap_or_default())?;
-            if let Some(apply) = self.apply(id)? {
-                due.push(apply);
+            match self.apply(id)? {
+                Some(apply) if apply.status == ApplyStatus::Pending => due.push(apply),
+                // Never left by a write (an entry goes when its apply stops pending), but
+                // one left would stand in every later scan's way: dropped.
+                _ => scan.stale.push((key.to_vec(), id)),
             }
         }
-        let from = self.reservations_walked.load(Ordering::Relaxed);
-        let mut walked = ReservationsWalked {
-            from,
-            below: from,
-            caught_up: true,
-        };
+        // The second after `now` too: a fresh apply made as the scan was called.
+        let longest = now.saturating_add(ttl).saturating_add(1);
         let indexed = self.with_deadline_entry.lock();
         for (looked, entry) in self.applies.range(be(from)..).enumerate() {
             if looked == RESERVATION_WALK_PAGE || due.len() >= limit {
-                walked.caught_up = false;
+                scan.caught_up = false;
                 break;
             }
             let (key, value) = entry?;
             let id = read_be(&key)?;
             let apply: Apply = decode(&value)?;
             if apply.status == ApplyStatus::Pending && !indexed.contains(&id) {
-                if apply.expires_at > now {
+                if apply.expires_at > longest {
+                    scan.to_index.push((apply.expires_at, id));
+                } else if apply.expires_at > now {
                     break;
+                } else {
+                    due.push(apply);
                 }
-                due.push(apply);
             }
-            walked.below = id.saturating_add(1);
+            scan.below = id.saturating_add(1);
         }
-        Ok((due, walked))
+        Ok((due, scan))
     }
 
-    /// Stages where the reservation walk goes on next, with the release of what
-    /// [`ActivityStore::expired_pending`] found (the walk passed those).
-    pub fn stage_reservations_walked(&self, change: &mut Change, walked: &ReservationsWalked) {
-        if walked.below == walked.from {
-            return;
+    /// Stages what [`ActivityStore::expired_pending`] found, with the release of the
+    /// applies it returned: where the walk goes on next (it passed those), the deadline
+    /// entries of fresh reservations that run too long for it, and the removal of stale
+    /// entries.
+    pub fn stage_reservation_scan(&self, change: &mut Change, scan: &ReservationScan) {
+        for (key, _) in &scan.stale {
+            change.remove(&self.apply_deadlines, key);
         }
-        change.insert(&self.meta, RESERVATIONS_WALKED, be(walked.below).to_vec());
-        let cursor = Arc::clone(&self.reservations_walked);
-        let below = walked.below;
-        change.after_apply(move || {
-            cursor.fetch_max(below, Ordering::Relaxed);
-        });
+        for &(expires_at, id) in &scan.to_index {
+            change.insert(
+                &self.apply_deadlines,
+                deadline_key(expires_at, id),
+                Vec::new(),
+            );
+        }
+        if !scan.to_index.is_empty() || !scan.stale.is_empty() {
+            let indexed = Arc::clone(&self.with_deadline_entry);
+            let entered: Vec<u64> = scan.to_index.iter().map(|&(_, id)| id).collect();
+            let left: Vec<u64> = scan.stale.iter().map(|&(_, id)| id).collect();
+            change.after_apply(move || {
+                let mut indexed = indexed.lock();
+                for id in left {
+                    indexed.remove(&id);
+                }
+                indexed.extend(entered);
+            });
+        }
+        if scan.below > scan.from {
+            change.insert(&self.meta, RESERVATIONS_WALKED, be(scan.below).to_vec());
+            let cursor = Arc::clone(&self.reservations_walked);
+            let below = scan.below;
+            change.after_apply(move || {
+                cursor.fetch_max(below, Ordering::Relaxed);
+            });
+        }
     }
 
     /// Writes activities and applies atomically, keeping the indexes: member → applies
     /// (while an apply holds a seat or waits, and once released until
     /// [`ActivityStore::sweep_released`] or the member's next accepted apply), the
-    /// pending-deadline index (present exactly while an apply is pending), the
+    /// reservation-deadline index (present while a waiter given a seat is pending: a
+    /// fresh reservation is found by [`ActivityStore::expired_pending`]'s walk), the
     /// waitlist (present exactly while an apply waits) and order → applies. Inside a
     /// [`Store::write`] change only (the writer thread).
     pub fn write(&self, change: ActivityWrite<'_>) -> Result<(), StoreError> {
@@ -602,20 +644,25 @@ impl ActivityStore {
     }
 }
 
-/// Where a walk of [`ActivityStore::expired_pending`] started and stopped.
-#[derive(Debug, Clone, Copy)]
-pub struct ReservationsWalked {
+/// What a scan of [`ActivityStore::expired_pending`] found besides the applies due: where
+/// its walk started and stopped, and the index entries to add or drop.
+#[derive(Debug, Clone)]
+pub struct ReservationScan {
     from: u64,
     below: u64,
     /// Whether it stopped at a running reservation or the last apply (else at its page's
     /// end or the limit of what one call releases, and a next call goes on).
     pub caught_up: bool,
+    /// Fresh reservations that run too long for the walk to wait for: (deadline, apply id).
+    to_index: Vec<(u64, u64)>,
+    /// Deadline entries whose apply is not pending: (key, apply id).
+    stale: Vec<(Vec<u8>, u64)>,
 }
 
-impl ReservationsWalked {
-    /// Whether it passed any apply.
-    pub fn advanced(&self) -> bool {
-        self.below > self.from
+impl ReservationScan {
+    /// Whether it changes anything: passed an apply, or found entries to add or drop.
+    pub fn progressed(&self) -> bool {
+        self.below > self.from || !self.to_index.is_empty() || !self.stale.is_empty()
     }
 }
 

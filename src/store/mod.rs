@@ -27,10 +27,10 @@
 //!   layouts 3 and 4, is replayed and emptied once at open
 //! - `meta`: the layout version, the *durable mark* of the last batch written (checked
 //!   against the `witness` file beside sled's files at open: [`witness`]), id high marks,
-//!   and `reservations_walked_below`: the apply id below which no apply is a fresh
-//!   reservation still to lapse (the activity platform's reservation sweep walks the
-//!   `applies` from there; `apply_deadlines` holds only waiters given a seat, and pending
-//!   pending applies of layout 5 have theirs)
+//!   and `reservations_walked_below`: the apply id below which no apply is pending
+//!   without an `apply_deadlines` entry (the activity platform's reservation sweep walks
+//!   the `applies` from there; only waiters given a seat and reservations running longer
+//!   than the TTL have an entry, and every pending apply of layout 5 has one)
 //!
 //! A store behind its witness lost acknowledged writes and is refused; a disk that is nearly
 //! full or a store that failed a write answers 503 and is not ready ([`health`]).
