@@ -578,10 +578,8 @@ impl ActivityService {
             let mut released: Vec<Apply> = Vec::new();
             let mut activities: Vec<Activity> = Vec::new();
             let (due, scan) = store.expired_pending(now, ttl, 1000)?;
+            // Every one pending, as read on this thread.
             for mut apply in due {
-                if apply.status != ApplyStatus::Pending {
-                    continue;
-                }
                 let index = loaded(store, &mut activities, apply.activity_id)?;
                 activities[index].reserved = activities[index].reserved.saturating_sub(1);
                 apply.status = ApplyStatus::Cancelled;

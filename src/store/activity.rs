@@ -82,7 +82,8 @@ fn member_prefix(activity_id: u64, owner: MemberRef) -> [u8; 24] {
     key
 }
 
-/// The `meta` key of [`ActivityStore::reservations_walked`].
+/// The `meta` key of where the reservation walk goes on (`ActivityStore`'s
+/// `reservations_walked`).
 const RESERVATIONS_WALKED: &[u8] = b"reservations_walked_below";
 
 /// Applies one call of [`ActivityStore::expired_pending`] walks at most: about 1.5 ms of
@@ -454,18 +455,11 @@ impl ActivityStore {
                 Vec::new(),
             );
         }
-        if !scan.to_index.is_empty() || !scan.stale.is_empty() {
-            let indexed = Arc::clone(&self.with_deadline_entry);
-            let entered: Vec<u64> = scan.to_index.iter().map(|&(_, id)| id).collect();
-            let left: Vec<u64> = scan.stale.iter().map(|&(_, id)| id).collect();
-            change.after_apply(move || {
-                let mut indexed = indexed.lock();
-                for id in left {
-                    indexed.remove(&id);
-                }
-                indexed.extend(entered);
-            });
-        }
+        self.track_deadline_entries(
+            change,
+            scan.to_index.iter().map(|&(_, id)| id).collect(),
+            scan.stale.iter().map(|&(_, id)| id).collect(),
+        );
         if scan.below > scan.from {
             change.insert(&self.meta, RESERVATIONS_WALKED, be(scan.below).to_vec());
             let cursor = Arc::clone(&self.reservations_walked);
@@ -474,6 +468,22 @@ impl ActivityStore {
                 cursor.fetch_max(below, Ordering::Relaxed);
             });
         }
+    }
+
+    /// Keeps `with_deadline_entry` as the tree will be once `change` is applied: the applies
+    /// whose deadline entry it adds (`entered`) and removes (`left`).
+    fn track_deadline_entries(&self, change: &mut Change, entered: Vec<u64>, left: Vec<u64>) {
+        if entered.is_empty() && left.is_empty() {
+            return;
+        }
+        let indexed = Arc::clone(&self.with_deadline_entry);
+        change.after_apply(move || {
+            let mut indexed = indexed.lock();
+            for id in left {
+                indexed.remove(&id);
+            }
+            indexed.extend(entered);
+        });
     }
 
     /// Writes activities and applies atomically, keeping the indexes: member → applies
@@ -525,8 +535,7 @@ impl ActivityStore {
         let mut joined_or_left: HashMap<u64, i64> = HashMap::new();
         let mut released: Vec<MemberKey> = Vec::new();
         let (mut entered, mut left): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
-        let indexed = Arc::clone(&self.with_deadline_entry);
-        let has_entry = |id: u64| indexed.lock().contains(&id);
+        let has_entry = |id: u64| self.with_deadline_entry.lock().contains(&id);
         for (apply, value) in applies {
             write.insert(&self.applies, be(apply.id), value);
             let queued = waitlist_key(apply.activity_id, apply.id);
@@ -583,9 +592,10 @@ impl ActivityStore {
                         Vec::new(),
                     );
                 }
-                // The reservation's deadline goes when an order is bound; an apply that has
-                // had an order (registered, or released after its order ended) has none left
-                // to remove, and sled would walk the tree to find that out.
+                // A deadline entry (a waiter's, or a long reservation's) goes when an order
+                // is bound; an apply with none, or that has had an order (registered, or
+                // released after its order ended), has nothing to remove, and sled would walk
+                // the tree to find that out.
                 ApplyStatus::Ordered => {
                     if has_entry(apply.id) {
                         write.remove(&self.apply_deadlines, deadline);
@@ -612,15 +622,7 @@ impl ActivityStore {
         for (order_no, ids) in bindings {
             write.insert(&self.order_applies, order_no.as_str(), ids);
         }
-        if !entered.is_empty() || !left.is_empty() {
-            write.after_apply(move || {
-                let mut indexed = indexed.lock();
-                indexed.extend(entered);
-                for id in left {
-                    indexed.remove(&id);
-                }
-            });
-        }
+        self.track_deadline_entries(write, entered, left);
         if !released.is_empty() {
             let queue = Arc::clone(&self.released);
             write.after_apply(move || {
